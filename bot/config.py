@@ -1,0 +1,435 @@
+"""Settings: one TOML file plus `SUPPORTBOT_<SECTION>__<KEY>` environment overrides.
+
+Every timing, spiel and list from the source SOPs is a setting here, with the SOP's value as the
+default; `supportbot.example.toml` documents each key. Durations are written like `90s`, `2m`,
+`1.5d`. A bad setting raises `ConfigError` naming the key, so start-up stops with a clear message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import string
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.domain import Role
+
+
+class ConfigError(ValueError):
+    """A setting is missing, unknown or malformed; the message names the key."""
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+class Duration(float):
+    """Seconds, parsed from `90s`, `2m`, `1.5h`, `1.5d` or a bare number of seconds."""
+
+    @classmethod
+    def parse(cls, value: object, key: str) -> Duration:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a duration like '2m', got {value!r}")
+        if isinstance(value, (int, float)):
+            seconds = float(value)
+        elif isinstance(value, str) and (match := _DURATION.match(value)):
+            seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2) or "s"]
+        else:
+            raise ConfigError(f"{key}: expected a duration like '90s', '2m' or '1.5d', got {value!r}")
+        if seconds < 0:
+            raise ConfigError(f"{key}: a duration cannot be negative")
+        return cls(seconds)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 3978
+    store: str = "sqlite:///var/supportbot.db"
+    public_url: str = ""
+    max_message_chars: int = 4000
+    timer_poll_interval: Duration = Duration(0.5)
+
+
+@dataclass(frozen=True)
+class Timings:
+    """SOP timings (SOPs 000, 001, 003)."""
+
+    article_check_after: Duration = Duration(120)
+    queue_alert_after: Duration = Duration(120)
+    close_resolved_after: Duration = Duration(1800)
+    dev_status_every: Duration = Duration(86400)
+
+
+@dataclass(frozen=True)
+class CaseSettings:
+    number_format: str = "CS-{:06d}"
+    ticket_format: str = "TK-{:06d}"
+
+
+@dataclass(frozen=True)
+class IntakeSettings:
+    """Details to collect (SOP 002). Keys: account_id, browser, email, error, steps."""
+
+    fields: tuple[str, ...] = ("account_id", "browser", "email", "error", "steps")
+    max_asks: int = 1
+    carry_over: tuple[str, ...] = ("account_id", "browser", "email")  # kept from the customer's previous case
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    agent_capacity: int = 3
+    default_handle_time: Duration = Duration(480)
+    handle_time_window: int = 20
+    accept_time: Duration = Duration(40)
+
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class BusinessHours:
+    """When live chat is staffed (SOP 000: chats before 7pm CT get a response)."""
+
+    timezone: str = "America/Chicago"
+    days: tuple[str, ...] = _WEEKDAYS
+    open: str = "07:00"
+    close: str = "19:00"
+    business_days: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri")
+
+
+@dataclass(frozen=True)
+class CallbackSettings:
+    """Call backs only when asked for, at most once per case, within 1.5 business days (SOPs 001, 004)."""
+
+    within_business_days: float = 1.5
+
+
+@dataclass(frozen=True)
+class OfflineSettings:
+    reply_within_business_days: float = 1.0
+
+
+@dataclass(frozen=True)
+class KnowledgeSettings:
+    folder: str = ""
+    threshold: float = -1.0
+    max_offers: int = 3
+
+
+@dataclass(frozen=True)
+class LanguageSettings:
+    """Phrases (matched case-insensitively on word boundaries) that signal a customer's intent."""
+
+    manager_phrases: tuple[str, ...] = (
+        "manager", "supervisor", "team leader", "someone in charge", "your boss", "escalate this",
+    )
+    callback_phrases: tuple[str, ...] = (
+        "call me", "phone me", "ring me", "call back", "callback", "phone call", "can i call",
+        "can you call", "speak on the phone", "talk on the phone", "give me a call", "your phone number",
+    )
+    solved_phrases: tuple[str, ...] = (
+        "that worked", "it worked", "this worked", "that helped", "it helped", "this helped",
+        "solved", "fixed it", "that fixed", "all good now", "works now", "yes",
+    )
+    not_solved_phrases: tuple[str, ...] = (
+        "no", "not really", "didn't help", "did not help", "didn't work", "did not work",
+        "still need help", "still not", "not solved", "not fixed", "unsolved", "still doesn't", "still does not", "doesn't work",
+        "does not work", "not working", "human", "agent", "person",
+    )
+    skip_phrases: tuple[str, ...] = ("skip", "don't know", "dont know", "not sure", "n/a", "none")
+
+
+@dataclass(frozen=True)
+class Spiels:
+    """Everything the bot says. Placeholders in braces are filled in; unknown ones are refused."""
+
+    greeting: str = "Hi! I'm the support assistant. Tell me what you need help with and I'll open a case for you."
+    case_opened: str = "I've opened case {case} for this. Please keep the number handy for any follow-up."
+    case_opened_linked: str = (
+        "I've opened a new case, {case}, for this (your earlier case {previous} stays resolved). "
+        "Please keep the number handy for any follow-up."
+    )
+    ask_details: str = "To help you faster, could you tell me:\n{missing}\n(Reply 'skip' for anything you don't have.)"
+    detail_account_id: str = "your user ID, class ID or child ID (IDs only, please: no names, birth dates or addresses)"
+    detail_browser: str = "the browser you're using (Chrome, Firefox, Safari, Edge...)"
+    detail_email: str = "the email address used when the account was created"
+    detail_error: str = "the exact error message you see"
+    detail_steps: str = "the steps you took to get to the problem"
+    offer_articles: str = "These help articles may answer your question:\n{articles}"
+    offer_article_line: str = "• {title}: {summary} {url}"
+    solved_button: str = "This solved it"
+    solved_button_numbered: str = "#{number} solved it"
+    still_need_help_button: str = "I still need help"
+    article_check: str = "Did the article answer your question?"
+    check_yes_button: str = "Yes, it helped"
+    check_no_button: str = "No, I still need help"
+    self_service_resolved: str = "Great, I'm glad that sorted it. I've marked case {case} resolved."
+    queued: str = "I'm connecting you with a support advisor. You're number {position} in the queue; the wait is about {wait}."
+    queue_position: str = "You're now number {position} in the queue; the wait is about {wait}."
+    queue_still_waiting: str = "Thanks, I've added that to case {case}. You're number {position} in the queue; about {wait} to go."
+    agent_joined: str = "{agent} has joined the chat and will help you from here."
+    offline: str = (
+        "Our advisors are not available right now, so I've created ticket {ticket} on case {case} with "
+        "what you've told me. We'll reply by email by {reply_by}. Anything else you'd like to add? "
+        "Just write it here and I'll attach it to the case."
+    )
+    offline_need_email: str = "What email address should we reply to?"
+    offline_added: str = "Thanks, I've added that to case {case}. We'll reply by email by {reply_by}."
+    callback_booked: str = (
+        "I've requested a call back for case {case}. Calls are returned in the order received, "
+        "within {within} business days (by {call_by}). {number_prompt}"
+    )
+    callback_number_prompt: str = "Please reply with the best phone number to reach you."
+    callback_number_thanks: str = "Thanks, we'll call you at {phone}."
+    callback_already: str = (
+        "A call back is already booked for case {case}. If that time doesn't suit you, you can reach us "
+        "here by chat or by email whenever is convenient."
+    )
+    manager_alerted: str = "I've alerted the manager on duty about case {case}; they'll join as soon as they can."
+    escalated_tier2: str = (
+        "I've escalated case {case} to our Tier II team, who handle issues that need more investigation. "
+        "They'll contact you here or by email."
+    )
+    waiting_on_development: str = (
+        "Our team is working with the development team on case {case}. We'll keep you updated until it's resolved."
+    )
+    development_status: str = "A quick update on case {case}: we're still working on it with our development team. You haven't been forgotten!"
+    new_case_refused: str = "Case {case} is still being handled; you can start a new one once it's resolved."
+    case_added: str = "Thanks, I've added that to case {case}; the team will see it."
+    agent_resolved: str = "{agent} has marked case {case} resolved."
+    survey_ask: str = "How would you rate the help you got with case {case}? (1 = poor, 5 = excellent)"
+    survey_comment: str = "Thanks! Anything you'd like to tell us about it? (optional)"
+    survey_skip_button: str = "No comment"
+    survey_thanks: str = "Thank you for your feedback. If you need anything else, just write here and I'll open a new case."
+    survey_already: str = "You've already rated case {case}; thank you!"
+    stale_button: str = "That button belongs to an earlier step, so I've ignored it."
+    help_customer: str = (
+        "Just describe what you need and I'll help. Commands: /new starts a new case, /agent asks for a person, "
+        "/help shows this."
+    )
+    help_staff: str = (
+        "Commands: /note <text> (#tags), /resolve, /escalate tier2|manager, /devwait, /status available|away, "
+        "/case, /help. Anything else you type goes to the customer."
+    )
+    too_long: str = "That message is too long ({length} characters; the limit is {limit}). Please shorten it or split it up."
+    staff_queue_new: str = "New chat waiting: {case} ({summary})"
+    staff_queue_alert: str = "{case} has waited {waited} without an advisor. Please accept it."
+    staff_manager_request: str = "The customer on {case} asked for a manager. {agent_line}"
+    staff_tier2_new: str = "{case} was escalated to Tier II by {agent}: {summary}"
+    staff_callback: str = "Call back requested on {case} (due by {call_by})."
+    staff_ticket: str = "Ticket {ticket} opened on {case} (no advisor was available)."
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    """A staff member. Anyone not on the roster is a customer."""
+
+    id: str
+    name: str
+    role: Role
+    capacity: int = 0
+    on_duty: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    timings: Timings = field(default_factory=Timings)
+    cases: CaseSettings = field(default_factory=CaseSettings)
+    intake: IntakeSettings = field(default_factory=IntakeSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    business_hours: BusinessHours = field(default_factory=BusinessHours)
+    callback: CallbackSettings = field(default_factory=CallbackSettings)
+    offline: OfflineSettings = field(default_factory=OfflineSettings)
+    knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
+    language: LanguageSettings = field(default_factory=LanguageSettings)
+    spiels: Spiels = field(default_factory=Spiels)
+    roster: tuple[RosterEntry, ...] = ()
+
+    def staff(self, person_id: str) -> RosterEntry | None:
+        for entry in self.roster:
+            if entry.id == person_id:
+                return entry
+        return None
+
+    def capacity_of(self, entry: RosterEntry) -> int:
+        return entry.capacity or self.queue.agent_capacity
+
+
+INTAKE_FIELDS = ("account_id", "browser", "email", "error", "steps")
+_SPIEL_FIELDS = frozenset(
+    "case previous missing articles title summary url number position wait agent ticket reply_by within "
+    "call_by number_prompt length limit waited agent_line phone".split()
+)
+
+
+def load_settings(
+    path: Path | None = None, *, environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Reads the TOML file (if any), applies environment overrides, then explicit overrides.
+
+    `overrides` use dotted keys (`"server.port": 8080`), as the command line supplies them.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    for name, value in (environ if environ is not None else os.environ).items():
+        if not name.startswith("SUPPORTBOT_") or "__" not in name:
+            continue
+        section, _, key = name.removeprefix("SUPPORTBOT_").lower().partition("__")
+        raw.setdefault(section, {})
+        if not isinstance(raw[section], dict):
+            raise ConfigError(f"{name}: [{section}] is not a section")
+        raw[section][key] = _parse_env_value(value)
+    for dotted, value in (overrides or {}).items():
+        section, _, key = dotted.partition(".")
+        raw.setdefault(section, {})[key] = value
+    return build_settings(raw)
+
+
+def _parse_env_value(text: str) -> Any:
+    """An environment value is TOML when it parses as one (lists, numbers, booleans), else a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def build_settings(raw: Mapping[str, Any]) -> Settings:
+    sections: dict[str, Any] = {}
+    hints = get_type_hints(Settings)
+    for key, value in raw.items():
+        if key == "roster":
+            sections["roster"] = _build_roster(value)
+            continue
+        if key not in hints:
+            raise ConfigError(f"unknown section [{key}]")
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"[{key}] must be a table")
+        sections[key] = _build_section(hints[key], key, value)
+    settings = Settings(**sections)
+    _validate(settings)
+    return settings
+
+
+def _build_section(cls: Any, section: str, values: Mapping[str, Any]) -> Any:
+    hints = get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        full = f"{section}.{key}"
+        if key not in hints:
+            raise ConfigError(f"{full}: unknown key")
+        kwargs[key] = _coerce(hints[key], value, full)
+    return cls(**kwargs)
+
+
+def _coerce(kind: Any, value: Any, key: str) -> Any:
+    if kind is Duration:
+        return Duration.parse(value, key)
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected a whole number, got {value!r}")
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    if kind == tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
+        return tuple(value)
+    raise ConfigError(f"{key}: unsupported setting type {kind!r}")  # pragma: no cover - a programming error
+
+
+def _build_roster(value: Any) -> tuple[RosterEntry, ...]:
+    if not isinstance(value, list):
+        raise ConfigError("roster: expected [[roster]] entries")
+    entries = []
+    for index, item in enumerate(value):
+        key = f"roster[{index}]"
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"{key}: expected a table")
+        try:
+            role = Role(item.get("role", ""))
+        except ValueError:
+            allowed = ", ".join(r.value for r in Role if r is not Role.CUSTOMER)
+            raise ConfigError(f"{key}.role: expected one of {allowed}, got {item.get('role')!r}") from None
+        if role is Role.CUSTOMER:
+            raise ConfigError(f"{key}.role: customers are everyone not on the roster")
+        unknown = set(item) - {f.name for f in dataclasses.fields(RosterEntry)}
+        if unknown:
+            raise ConfigError(f"{key}: unknown key {sorted(unknown)[0]}")
+        for required in ("id", "name"):
+            if not isinstance(item.get(required), str) or not item[required]:
+                raise ConfigError(f"{key}.{required}: required")
+        entries.append(
+            RosterEntry(
+                id=item["id"],
+                name=item["name"],
+                role=role,
+                capacity=_coerce(int, item.get("capacity", 0), f"{key}.capacity"),
+                on_duty=_coerce(bool, item.get("on_duty", False), f"{key}.on_duty"),
+            )
+        )
+    ids = [e.id for e in entries]
+    if len(ids) != len(set(ids)):
+        raise ConfigError("roster: duplicate id")
+    return tuple(entries)
+
+
+def _validate(settings: Settings) -> None:
+    for spiel in dataclasses.fields(Spiels):
+        text = getattr(settings.spiels, spiel.name)
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(text) if name}
+        except ValueError as exc:
+            raise ConfigError(f"spiels.{spiel.name}: {exc}") from None
+        unknown = names - _SPIEL_FIELDS
+        if unknown:
+            raise ConfigError(f"spiels.{spiel.name}: unknown placeholder {{{sorted(unknown)[0]}}}")
+    unknown_fields = (set(settings.intake.fields) | set(settings.intake.carry_over)) - set(INTAKE_FIELDS)
+    if unknown_fields:
+        raise ConfigError(f"intake.fields: unknown detail {sorted(unknown_fields)[0]!r}; choose from {', '.join(INTAKE_FIELDS)}")
+    hours = settings.business_hours
+    try:
+        ZoneInfo(hours.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"business_hours.timezone: unknown time zone {hours.timezone!r}") from None
+    for key in ("days", "business_days"):
+        bad = set(getattr(hours, key)) - set(_WEEKDAYS)
+        if bad:
+            raise ConfigError(f"business_hours.{key}: unknown day {sorted(bad)[0]!r}; use {', '.join(_WEEKDAYS)}")
+    for key in ("open", "close"):
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d|24:00", getattr(hours, key)):
+            raise ConfigError(f"business_hours.{key}: expected HH:MM, got {getattr(hours, key)!r}")
+    if settings.server.max_message_chars < 1:
+        raise ConfigError("server.max_message_chars: must be at least 1")
+    if settings.queue.agent_capacity < 1:
+        raise ConfigError("queue.agent_capacity: must be at least 1")
+    if not settings.server.store.startswith("sqlite://"):
+        raise ConfigError(f"server.store: expected sqlite:///path, got {settings.server.store!r}")
+    for key in ("number_format", "ticket_format"):
+        try:
+            getattr(settings.cases, key).format(1)
+        except (ValueError, IndexError, KeyError) as exc:
+            raise ConfigError(f"cases.{key}: {exc}") from None

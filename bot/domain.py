@@ -1,0 +1,124 @@
+"""The nouns of support work: conversations, cases, staff presence. Plain, JSON-friendly dataclasses."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    AGENT = "agent"  # Tier I
+    TIER2 = "tier2"
+    MANAGER = "manager"
+    SME = "sme"
+
+
+class CaseState(StrEnum):
+    """Where a case is in its life. A case never goes back to an open state once resolved."""
+
+    NEW = "new"  # opened, collecting details
+    SELF_SERVICE = "self_service"  # help articles offered, waiting to hear if they helped
+    QUEUED = "queued"  # waiting for a live agent
+    WITH_AGENT = "with_agent"
+    ESCALATED = "escalated"  # waiting for Tier II to pick it up
+    WAITING_ON_DEVELOPMENT = "waiting_on_development"
+    TICKETED = "ticketed"  # nobody was available: a ticket was taken, a reply will come by email
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+OPEN_STATES = frozenset(
+    {
+        CaseState.NEW,
+        CaseState.SELF_SERVICE,
+        CaseState.QUEUED,
+        CaseState.WITH_AGENT,
+        CaseState.ESCALATED,
+        CaseState.WAITING_ON_DEVELOPMENT,
+        CaseState.TICKETED,
+    }
+)
+
+
+class AgentStatus(StrEnum):
+    AVAILABLE = "available"
+    AWAY = "away"
+
+
+class SurveyStage(StrEnum):
+    NOT_ASKED = "not_asked"
+    ASKED = "asked"  # waiting for a 1-5 rating
+    COMMENT = "comment"  # rated, waiting for an optional comment
+    DONE = "done"
+
+
+@dataclass
+class Conversation:
+    """One customer's channel on one platform (a web chat session, a Slack DM...)."""
+
+    id: str
+    platform: str
+    customer_name: str = ""
+    case_id: int | None = None
+    created_at: float = 0.0
+
+
+@dataclass
+class Case:
+    id: int
+    number: str
+    conversation_id: str
+    created_at: float
+    state: CaseState = CaseState.NEW
+    previous_case_id: int | None = None
+    problem: str = ""
+    details: dict[str, str] = field(default_factory=dict)
+    intake_asks: int = 0
+    offered_articles: list[str] = field(default_factory=list)
+    offer_answered: bool = False
+    article_checked: bool = False
+    queued_at: float | None = None
+    told_position: int | None = None
+    queue_alerted: bool = False
+    agent_id: str | None = None
+    tier: int = 1
+    accepted_at: float | None = None
+    resolved_at: float | None = None
+    resolution: str | None = None  # self_service | agent
+    callback_requested: bool = False
+    awaiting_phone: bool = False
+    manager_escalated: bool = False
+    ticket: str | None = None
+    survey: SurveyStage = SurveyStage.NOT_ASKED
+    survey_rating: int | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Case:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["state"] = CaseState(values["state"])
+        values["survey"] = SurveyStage(values.get("survey", SurveyStage.NOT_ASKED))
+        return cls(**values)
+
+
+@dataclass
+class AgentState:
+    """A staff member's presence: the status they chose and whether any of their consoles is connected."""
+
+    id: str
+    status: AgentStatus = AgentStatus.AWAY
+    online: bool = False
+
+    @property
+    def takes_chats(self) -> bool:
+        return self.online and self.status is AgentStatus.AVAILABLE

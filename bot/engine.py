@@ -1,0 +1,221 @@
+"""The conversation manager: one neutral event and the world in, changed world and actions out.
+
+Pure by design: no I/O, no wall clock (time is `world.now`), no platform types. That makes every
+SOP rule testable in milliseconds with a fake clock and keeps adapters thin.
+"""
+
+from __future__ import annotations
+
+from bot.config import Settings
+from bot.domain import Case, CaseState, Conversation, SurveyStage
+from bot.events import (
+    Action,
+    ConversationStarted,
+    CustomerAction,
+    CustomerMessage,
+    Event,
+    Heard,
+    RecordOfferOutcome,
+    Say,
+    StaffCommand,
+    StaffPresence,
+    TimerFired,
+)
+from bot.flows import articles, callback, escalation, intake, offline, queue, resolution, staff, survey
+from bot.language import Cues
+from bot.turn import Services, Turn
+from bot.world import World
+
+_TIMER_HANDLERS = {
+    articles.CHECK_TIMER: articles.on_check_timer,
+    queue.ALERT_TIMER: queue.on_alert_timer,
+    resolution.CLOSE_TIMER: resolution.on_close_timer,
+    escalation.DEV_STATUS_TIMER: escalation.on_dev_status_timer,
+}
+_LIVE_STATES = (CaseState.WITH_AGENT, CaseState.ESCALATED, CaseState.WAITING_ON_DEVELOPMENT)
+
+
+class ConversationManager:
+    def __init__(self, settings: Settings, services: Services) -> None:
+        self.settings = settings
+        self.services = services
+
+    def handle(self, event: Event, world: World) -> list[Action]:
+        turn = Turn(self.settings, self.services, world)
+        match event:
+            case ConversationStarted():
+                self._greet(turn)
+            case CustomerMessage(text=text):
+                self._customer_message(turn, text)
+            case CustomerAction(action_id=action_id, value=value):
+                self._customer_action(turn, action_id, value)
+            case StaffCommand():
+                staff.handle(turn, event)
+            case StaffPresence(staff_id=staff_id, online=online):
+                world.agent(staff_id).online = online
+            case TimerFired(kind=kind, case_id=case_id):
+                case = world.cases.get(case_id)
+                handler = _TIMER_HANDLERS.get(kind)
+                if case is not None and handler is not None:
+                    handler(turn, case)
+        return turn.actions
+
+    # ----- customers ----------------------------------------------------------------------------
+
+    def _greet(self, turn: Turn) -> None:
+        turn.actions.append(Say(_conversation(turn).id, None, turn.spiel("greeting")))
+
+    def _customer_message(self, turn: Turn, raw: str) -> None:
+        text = raw.strip()
+        if not text:
+            return
+        conversation = _conversation(turn)
+        case = turn.world.current_case()
+        if text.startswith("/"):
+            turn.actions.append(Heard(conversation.id, case.id if case else None, text))
+            self._customer_command(turn, case, text)
+            return
+        if case is not None and case.state is CaseState.RESOLVED and case.survey is SurveyStage.ASKED:
+            rating = survey.rating_in(text)
+            if rating is not None:
+                turn.actions.append(Heard(conversation.id, case.id, text))
+                survey.rate(turn, case, rating)
+                return
+        if case is not None and case.survey is SurveyStage.COMMENT and not case.is_open:
+            turn.actions.append(Heard(conversation.id, case.id, text))
+            survey.comment(turn, case, text)
+            return
+        if case is None or not case.is_open:
+            case = self._open_case(turn, conversation, previous=case, problem=text)
+            turn.actions.append(Heard(conversation.id, case.id, text))
+            if not self._cue(turn, case, text):
+                intake.absorb(case, text)
+                self._after_details(turn, case)
+            return
+        turn.actions.append(Heard(conversation.id, case.id, text))
+        if callback.take_number(turn, case, text) or self._cue(turn, case, text):
+            return
+        self._continue(turn, case, text)
+
+    def _continue(self, turn: Turn, case: Case, text: str) -> None:
+        match case.state:
+            case CaseState.NEW:
+                intake.absorb(case, text)
+                if Cues.SKIP not in turn.services.cues.find(text) and not case.problem:
+                    case.problem = text
+                self._after_details(turn, case)
+            case CaseState.SELF_SERVICE:
+                articles.on_text(turn, case, text)
+            case CaseState.QUEUED:
+                intake.absorb(case, text)
+                queue.on_text_while_queued(turn, case)
+            case CaseState.TICKETED:
+                offline.on_text(turn, case, text)
+            case _ if case.state in _LIVE_STATES:
+                intake.absorb(case, text)
+                if case.state is not CaseState.WITH_AGENT:
+                    turn.say(case, turn.spiel("case_added", case=case.number))
+                if case.agent_id:
+                    turn.notify([case.agent_id], text, "customer_message", case)
+                turn.changed(case)
+
+    def _cue(self, turn: Turn, case: Case, text: str) -> bool:
+        """Manager and call-back requests work at any point of an open case; True if one was handled."""
+        cues = turn.services.cues.find(text)
+        if Cues.MANAGER in cues:
+            escalation.customer_wants_manager(turn, case)
+            return True
+        if Cues.CALLBACK in cues:
+            callback.request(turn, case, text)
+            return True
+        return False
+
+    def _after_details(self, turn: Turn, case: Case) -> None:
+        if not intake.ask_if_needed(turn, case):
+            articles.offer_or_route(turn, case)
+
+    def _open_case(self, turn: Turn, conversation: Conversation, *, previous: Case | None, problem: str) -> Case:
+        """A new need is always a new case, linked to the previous one, never a reopen (SOP 000)."""
+        world = turn.world
+        case = Case(
+            id=world.next_case_id,
+            number=turn.settings.cases.number_format.format(world.next_case_id),
+            conversation_id=conversation.id,
+            created_at=turn.now,
+            previous_case_id=previous.id if previous else None,
+            problem=problem,
+        )
+        world.next_case_id += 1
+        world.cases[case.id] = case
+        conversation.case_id = case.id
+        if previous is not None:
+            carried = turn.settings.intake.carry_over
+            case.details.update({k: v for k, v in previous.details.items() if k in carried})
+            if previous.state is CaseState.RESOLVED:
+                resolution.close(turn, previous)
+            turn.say(case, turn.spiel("case_opened_linked", case=case.number, previous=previous.number))
+        else:
+            turn.say(case, turn.spiel("case_opened", case=case.number))
+        turn.changed(case)
+        return case
+
+    def _customer_command(self, turn: Turn, case: Case | None, text: str) -> None:
+        """/new starts a fresh case, /agent asks for a person; anything else gets the help text."""
+        conversation = _conversation(turn)
+        name = text[1:].split(maxsplit=1)[0].lower() if len(text) > 1 else ""
+        if name == "new":
+            if case is not None and case.is_open:
+                if case.state not in (CaseState.NEW, CaseState.SELF_SERVICE):
+                    turn.say(case, turn.spiel("new_case_refused", case=case.number))
+                    return
+                if case.state is CaseState.SELF_SERVICE and not case.offer_answered:
+                    turn.actions.append(RecordOfferOutcome(case.id, "no_answer"))
+                resolution.close(turn, case)
+            turn.actions.append(Say(conversation.id, None, turn.spiel("greeting")))
+        elif name == "agent" and case is not None and case.state in (CaseState.NEW, CaseState.SELF_SERVICE):
+            queue.route_to_person(turn, case)
+        else:
+            turn.actions.append(Say(conversation.id, case.id if case else None, turn.spiel("help_customer")))
+
+    def _customer_action(self, turn: Turn, action_id: str, value: str) -> None:
+        conversation = _conversation(turn)
+        case_part, _, rest = value.partition(":")
+        case = turn.world.cases.get(int(case_part)) if case_part.isdigit() else None
+        if case is None or case.conversation_id != conversation.id:
+            turn.actions.append(Say(conversation.id, None, turn.spiel("stale_button")))
+            return
+        label = _button_label(turn, action_id, rest)
+        turn.actions.append(Heard(conversation.id, case.id, label))
+        if action_id in (survey.RATE, survey.SKIP):
+            if action_id == survey.RATE and rest.isdigit() and 1 <= int(rest) <= 5:
+                survey.rate(turn, case, int(rest))
+            elif action_id == survey.SKIP:
+                survey.comment(turn, case, "")
+            return
+        if case.state is not CaseState.SELF_SERVICE or action_id not in (
+            articles.SOLVED, articles.MORE_HELP, articles.CHECK_YES, articles.CHECK_NO
+        ):
+            turn.say(case, turn.spiel("stale_button"))
+            return
+        if action_id in (articles.SOLVED, articles.CHECK_YES):
+            articles.helped(turn, case, rest or None)
+        else:
+            articles.not_helped(turn, case)
+
+
+def _conversation(turn: Turn) -> Conversation:
+    if turn.world.conversation is None:
+        raise LookupError("a customer event needs its conversation loaded")
+    return turn.world.conversation
+
+
+def _button_label(turn: Turn, action_id: str, rest: str) -> str:
+    spiels = turn.settings.spiels
+    labels = {
+        articles.SOLVED: spiels.solved_button,
+        articles.MORE_HELP: spiels.still_need_help_button,
+        articles.CHECK_YES: spiels.check_yes_button,
+        articles.CHECK_NO: spiels.check_no_button,
+        survey.SKIP: spiels.survey_skip_button,
+    }
+    return rest if action_id == survey.RATE else labels.get(action_id, action_id)

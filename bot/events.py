@@ -1,0 +1,223 @@
+"""The engine's whole vocabulary: neutral events in, neutral actions out.
+
+Adapters turn platform payloads into these events and these actions into platform calls; nothing
+here knows about Slack, Teams or HTTP. Actions are either *messages* (delivered through the
+persisted outbox), *records* (stored in the same transaction as the case) or *timers*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+# ----- inbound events ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConversationStarted:
+    conversation_id: str
+
+
+@dataclass(frozen=True)
+class CustomerMessage:
+    conversation_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class CustomerAction:
+    """A button press: `action_id` names the button, `value` what it carries."""
+
+    conversation_id: str
+    action_id: str
+    value: str
+
+
+@dataclass(frozen=True)
+class StaffCommand:
+    """Something a staff member did: accept, say, note, resolve, escalate, status...
+
+    `case_id` is the case the command is about (None for status changes); `text` carries the
+    message, note or argument.
+    """
+
+    staff_id: str
+    command: str
+    case_id: int | None = None
+    text: str = ""
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StaffPresence:
+    """A staff member's console connected (online) or its last connection closed."""
+
+    staff_id: str
+    online: bool
+
+
+@dataclass(frozen=True)
+class TimerFired:
+    key: str
+    kind: str
+    case_id: int
+
+
+Event = ConversationStarted | CustomerMessage | CustomerAction | StaffCommand | StaffPresence | TimerFired
+
+
+# ----- outbound actions --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Button:
+    id: str
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Say:
+    """A message to the customer, kept in the transcript and delivered through the outbox."""
+
+    conversation_id: str
+    case_id: int | None
+    text: str
+    sender: str = "bot"  # bot | agent
+    sender_name: str = ""
+    buttons: tuple[Button, ...] = ()
+
+
+@dataclass(frozen=True)
+class Heard:
+    """The customer's own input (a message or a pressed button's label), kept in the transcript."""
+
+    conversation_id: str
+    case_id: int | None
+    text: str
+
+
+@dataclass(frozen=True)
+class NotifyStaff:
+    """A message to staff members (alerts, command answers). `kind` lets adapters style it."""
+
+    recipients: tuple[str, ...]
+    text: str
+    kind: str
+    case_id: int | None = None
+
+
+@dataclass(frozen=True)
+class CaseChanged:
+    """A case's staff-facing view changed (queue list, transcript, state): adapters refresh it."""
+
+    case_id: int
+
+
+@dataclass(frozen=True)
+class Schedule:
+    key: str
+    kind: str
+    case_id: int
+    due_at: float
+
+
+@dataclass(frozen=True)
+class Cancel:
+    key: str
+
+
+@dataclass(frozen=True)
+class RecordNote:
+    case_id: int
+    author_id: str
+    text: str
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RecordTicket:
+    case_id: int
+    ticket: str
+    kind: str  # offline_message | callback
+    text: str
+    due_at: float
+
+
+@dataclass(frozen=True)
+class RecordOffer:
+    case_id: int
+    article_ids: tuple[str, ...]
+    query: str
+    scores: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class RecordOfferOutcome:
+    case_id: int
+    outcome: str  # helped | not_helped | no_answer
+    article_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordSurvey:
+    case_id: int
+    rating: int
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class RecordHandleTime:
+    """How long an agent handled a case (accept → resolve); feeds honest queue wait estimates."""
+
+    case_id: int
+    seconds: float
+
+
+Action = (
+    Say
+    | Heard
+    | NotifyStaff
+    | CaseChanged
+    | Schedule
+    | Cancel
+    | RecordNote
+    | RecordTicket
+    | RecordOffer
+    | RecordOfferOutcome
+    | RecordSurvey
+    | RecordHandleTime
+)
+
+MESSAGE_ACTIONS = (Say, NotifyStaff, CaseChanged)
+
+
+def action_payload(action: Say | NotifyStaff | CaseChanged) -> dict[str, Any]:
+    """The JSON form an outbox row carries to an adapter."""
+    if isinstance(action, Say):
+        return {
+            "type": "say",
+            "conversation_id": action.conversation_id,
+            "case_id": action.case_id,
+            "text": action.text,
+            "sender": action.sender,
+            "sender_name": action.sender_name,
+            "buttons": [{"id": b.id, "label": b.label, "value": b.value} for b in action.buttons],
+        }
+    if isinstance(action, NotifyStaff):
+        return {
+            "type": "notify",
+            "recipients": list(action.recipients),
+            "text": action.text,
+            "kind": action.kind,
+            "case_id": action.case_id,
+        }
+    return {"type": "case_changed", "case_id": action.case_id}
+
+
+@dataclass
+class Outcome:
+    """What handling one event produced."""
+
+    actions: list[Action] = field(default_factory=list)

@@ -1,0 +1,87 @@
+"""Intake: collect the details Tier I needs (SOP 002), asking only for what the customer hasn't said."""
+
+from __future__ import annotations
+
+import re
+
+from bot.domain import Case
+from bot.turn import Turn
+
+_ACCOUNT_ID = re.compile(
+    r"\b(user|class|child|student|account)[\s_-]*(?:id|#|number|no\.?)\s*(?:is|was|:|=|#|-)?\s*"
+    r"([A-Za-z0-9][A-Za-z0-9_-]{2,40})\b",
+    re.IGNORECASE,
+)
+_BROWSERS = {
+    "chrome": "Chrome", "chromium": "Chromium", "firefox": "Firefox", "safari": "Safari",
+    "edge": "Edge", "opera": "Opera", "brave": "Brave", "internet explorer": "Internet Explorer",
+    "vivaldi": "Vivaldi", "samsung internet": "Samsung Internet",
+}
+_BROWSER = re.compile(r"\b(" + "|".join(sorted(_BROWSERS, key=len, reverse=True)) + r")\b", re.IGNORECASE)
+_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+_QUOTED_ERROR = re.compile(r"[\"“'‘]([^\"”'’\n]{3,300})[\"”'’]")
+_ERROR_CLAUSE = re.compile(
+    r"\b(?:error(?:\s+message)?|it\s+says|message\s+says|says)\b\s*(?:is|was|reads|shows)?\s*[:\-]?\s*([^\n.!?]{3,300})",
+    re.IGNORECASE,
+)
+_STEPS_LABEL = re.compile(r"\bsteps?\b[^:\n]{0,30}:\s*(.{3,1000})", re.IGNORECASE | re.DOTALL)
+_STEP_WORDS = re.compile(
+    r"\b(clicked|click|clicking|went to|go to|opened|open|selected|select|typed|entered|tried to|then|after i|when i)\b",
+    re.IGNORECASE,
+)
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
+
+
+def parse_details(text: str) -> dict[str, str]:
+    """The intake details present in free text; keys are those of `intake.fields`."""
+    found: dict[str, str] = {}
+    account = next((m for m in _ACCOUNT_ID.finditer(text) if any(ch.isdigit() for ch in m.group(2))), None)
+    if account:
+        found["account_id"] = f"{account.group(1).lower()} ID {account.group(2)}"
+    if browser := _BROWSER.search(text):
+        found["browser"] = _BROWSERS[browser.group(1).lower()]
+    if email := _EMAIL.search(text):
+        found["email"] = email.group(0)
+    if error := _error_message(text):
+        found["error"] = error
+    if steps := _steps(text):
+        found["steps"] = steps
+    return found
+
+
+def _error_message(text: str) -> str | None:
+    if not re.search(r"\b(error|says|message|shows|getting)\b", text, re.IGNORECASE):
+        return None
+    if quoted := _QUOTED_ERROR.search(text):
+        return quoted.group(1).strip()
+    if clause := _ERROR_CLAUSE.search(text):
+        return clause.group(1).strip()
+    return None
+
+
+def _steps(text: str) -> str | None:
+    if labelled := _STEPS_LABEL.search(text):
+        return labelled.group(1).strip()
+    sentences = [s.strip() for s in _SENTENCE.findall(text) if _STEP_WORDS.search(s)]
+    return " ".join(sentences) if sentences else None
+
+
+def missing(turn: Turn, case: Case) -> list[str]:
+    return [f for f in turn.settings.intake.fields if f not in case.details]
+
+
+def absorb(case: Case, text: str) -> None:
+    """Adds what `text` says to the case, never overwriting a detail already given."""
+    for key, value in parse_details(text).items():
+        case.details.setdefault(key, value)
+
+
+def ask_if_needed(turn: Turn, case: Case) -> bool:
+    """Asks for the still-missing details once (`intake.max_asks`); True when a question was asked."""
+    gaps = missing(turn, case)
+    if not gaps or case.intake_asks >= turn.settings.intake.max_asks:
+        return False
+    case.intake_asks += 1
+    lines = "\n".join(f"• {turn.spiel('detail_' + field)}" for field in gaps)
+    turn.say(case, turn.spiel("ask_details", missing=lines))
+    return True

@@ -1,0 +1,42 @@
+"""Resolving and closing a case: free the agent, stop its timers, ask for its one CSAT survey."""
+
+from __future__ import annotations
+
+from bot.domain import Case, CaseState, SurveyStage
+from bot.events import Button, RecordHandleTime
+from bot.turn import Turn
+
+CLOSE_TIMER = "close_resolved"
+CASE_TIMERS = ("article_check", "queue_alert", "dev_status")
+RATE = "survey.rate"
+SKIP = "survey.skip"
+
+
+def resolve(turn: Turn, case: Case, *, how: str) -> None:
+    agent_id = case.agent_id
+    if agent_id and case.state is CaseState.WITH_AGENT:
+        turn.world.active_chats[agent_id] = max(0, turn.world.active_chats.get(agent_id, 0) - 1)
+        if case.accepted_at is not None:
+            turn.actions.append(RecordHandleTime(case.id, turn.now - case.accepted_at))
+    case.state = CaseState.RESOLVED
+    case.resolved_at = turn.now
+    case.resolution = how
+    for kind in CASE_TIMERS:
+        turn.cancel(kind, case)
+    if case.survey is SurveyStage.NOT_ASKED:
+        case.survey = SurveyStage.ASKED
+        buttons = [Button(RATE, str(n), f"{case.id}:{n}") for n in range(1, 6)]
+        turn.say(case, turn.spiel("survey_ask", case=case.number), buttons)
+    turn.schedule(CLOSE_TIMER, case, turn.settings.timings.close_resolved_after)
+    turn.changed(case)
+
+
+def on_close_timer(turn: Turn, case: Case) -> None:
+    if case.state is CaseState.RESOLVED:
+        close(turn, case)
+
+
+def close(turn: Turn, case: Case) -> None:
+    case.state = CaseState.CLOSED
+    turn.cancel(CLOSE_TIMER, case)
+    turn.changed(case)

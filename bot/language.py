@@ -1,0 +1,49 @@
+"""Reading intent cues in customer text (a manager, a call back, "that worked") with spaCy.
+
+A blank English pipeline (tokenizer only, no model download) feeds a `PhraseMatcher` on lower-cased
+tokens, so "Didn't work!" matches the phrase "didn't work" whatever the punctuation or case. The
+phrase lists are configuration (`[language]`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+
+import spacy
+from spacy.language import Language
+from spacy.matcher import PhraseMatcher
+
+from bot.config import LanguageSettings
+
+
+@lru_cache(maxsize=1)
+def blank_english() -> Language:
+    """One shared tokenizer-only pipeline: loading spaCy's language data costs about a second."""
+    return spacy.blank("en")
+
+
+class Cues:
+    """Which of the configured cue lists a text matches."""
+
+    MANAGER = "manager"
+    CALLBACK = "callback"
+    SOLVED = "solved"
+    NOT_SOLVED = "not_solved"
+    SKIP = "skip"
+
+    def __init__(self, settings: LanguageSettings) -> None:
+        self._nlp = blank_english()
+        self._matcher = PhraseMatcher(self._nlp.vocab, attr="LOWER")
+        self._add(self.MANAGER, settings.manager_phrases)
+        self._add(self.CALLBACK, settings.callback_phrases)
+        self._add(self.SOLVED, settings.solved_phrases)
+        self._add(self.NOT_SOLVED, settings.not_solved_phrases)
+        self._add(self.SKIP, settings.skip_phrases)
+
+    def _add(self, label: str, phrases: Iterable[str]) -> None:
+        self._matcher.add(label, [self._nlp.make_doc(p) for p in phrases])
+
+    def find(self, text: str) -> frozenset[str]:
+        doc = self._nlp.make_doc(text[:2000])
+        return frozenset(self._nlp.vocab.strings[match_id] for match_id, _, _ in self._matcher(doc))

@@ -1,0 +1,170 @@
+"""The runtime: event → engine → store (state, records, timers, outbox in one commit) → adapters.
+
+One event is handled at a time: queue positions and agent capacity are shared by every case, so
+the simplest correct lock is one lock for the store (with SQLite there is one process anyway).
+Timers are rows the timer loop turns into `TimerFired` events; outbound messages are outbox rows the
+dispatcher delivers and retries, so a crash or restart loses neither.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from bot.clock import Clock
+from bot.domain import Conversation
+from bot.engine import ConversationManager
+from bot.events import (
+    Action,
+    CaseChanged,
+    ConversationStarted,
+    CustomerAction,
+    CustomerMessage,
+    Event,
+    NotifyStaff,
+    Say,
+    StaffCommand,
+    TimerFired,
+)
+from bot.store.base import OutboxEntry, Routed, Store
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_DELAY = 300.0
+
+
+class DeliveryError(Exception):
+    """An adapter could not deliver now; the outbox retries later. `retry_after` may say when."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Outlet(Protocol):
+    """The outbound half of an adapter, as the runtime sees it."""
+
+    name: str
+    serves_staff: bool
+
+    async def deliver(self, payload: dict[str, Any]) -> None:
+        """Sends one outbox payload; raises DeliveryError to have it retried."""
+        ...
+
+
+class Runtime:
+    def __init__(self, *, engine: ConversationManager, store: Store, clock: Clock, poll_interval: float = 0.5) -> None:
+        self.engine = engine
+        self.store = store
+        self.clock = clock
+        self.poll_interval = poll_interval
+        self.outlets: dict[str, Outlet] = {}
+        self._lock = asyncio.Lock()
+        self._outbox_ready = asyncio.Event()
+        self._deliver_lock = asyncio.Lock()
+
+    def attach(self, outlet: Outlet) -> None:
+        self.outlets[outlet.name] = outlet
+
+    async def open_conversation(self, conversation: Conversation, *, secret_hash: str) -> None:
+        await self.store.create_conversation(conversation, secret_hash=secret_hash)
+        await self.handle(ConversationStarted(conversation.id))
+
+    async def handle(
+        self, event: Event, *, inbound: tuple[str, str] | None = None, fired_timer: str | None = None
+    ) -> list[Action]:
+        """Handles one event to the end: its outbox rows are committed when this returns."""
+        async with self._lock:
+            world, loaded = await self.store.load_world(
+                now=self.clock.now(), conversation_id=_conversation_of(event), case_ids=_cases_of(event)
+            )
+            actions = self.engine.handle(event, world)
+            routed = [r for a in actions for r in self._route(a)]
+            await self.store.commit(world, loaded, actions, routed, inbound=inbound, fired_timer=fired_timer)
+        if routed:
+            self._outbox_ready.set()
+        return actions
+
+    def _route(self, action: Action) -> list[Routed]:
+        if isinstance(action, Say):
+            platform = action.conversation_id.partition(":")[0]
+            return [Routed(platform, action)] if platform in self.outlets else []
+        if isinstance(action, (NotifyStaff, CaseChanged)):
+            return [Routed(o.name, action) for o in self.outlets.values() if o.serves_staff]
+        return []
+
+    async def fire_due_timers(self) -> int:
+        fired = 0
+        for timer in await self.store.due_timers(self.clock.now()):
+            await self.handle(TimerFired(timer.key, timer.kind, timer.case_id), fired_timer=timer.key)
+            fired += 1
+        return fired
+
+    async def deliver_outbox(self) -> int:
+        """Delivers what is due, in order; a failed entry holds back later ones to the same place."""
+        async with self._deliver_lock:
+            delivered: list[int] = []
+            blocked: set[str] = set()
+            for entry in await self.store.pending_outbox(self.clock.now()):
+                key = f"{entry.adapter}/{_ordering_key(entry)}"
+                outlet = self.outlets.get(entry.adapter)
+                if key in blocked or outlet is None:
+                    continue
+                try:
+                    await outlet.deliver(entry.payload)
+                except DeliveryError as exc:
+                    blocked.add(key)
+                    await self._retry_later(entry, exc.retry_after, str(exc))
+                except Exception as exc:  # an adapter bug must not stop delivery of everything else
+                    log.exception("outbox delivery failed", extra={"outbox_id": entry.id, "adapter": entry.adapter})
+                    blocked.add(key)
+                    await self._retry_later(entry, None, repr(exc))
+                else:
+                    delivered.append(entry.id)
+            await self.store.mark_delivered(delivered, now=self.clock.now())
+            return len(delivered)
+
+    async def _retry_later(self, entry: OutboxEntry, retry_after: float | None, error: str) -> None:
+        delay = retry_after if retry_after is not None else min(MAX_RETRY_DELAY, 2.0 ** entry.attempts)
+        await self.store.mark_failed(entry.id, retry_at=self.clock.now() + delay, error=error)
+
+    async def run_timers(self) -> None:
+        while True:
+            try:
+                await self.fire_due_timers()
+            except Exception:
+                log.exception("timer loop iteration failed")
+            await asyncio.sleep(self.poll_interval)
+
+    async def run_dispatcher(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox_ready.wait(), timeout=self.poll_interval)
+            self._outbox_ready.clear()
+            try:
+                await self.deliver_outbox()
+            except Exception:
+                log.exception("outbox dispatcher iteration failed")
+
+
+def _conversation_of(event: Event) -> str | None:
+    if isinstance(event, (ConversationStarted, CustomerMessage, CustomerAction)):
+        return event.conversation_id
+    return None
+
+
+def _cases_of(event: Event) -> list[int]:
+    if isinstance(event, (StaffCommand, TimerFired)) and event.case_id is not None:
+        return [event.case_id]
+    if isinstance(event, CustomerAction):
+        head = event.value.partition(":")[0]
+        return [int(head)] if head.isdigit() and len(head) < 12 else []
+    return []
+
+
+def _ordering_key(entry: OutboxEntry) -> str:
+    payload: Mapping[str, Any] = entry.payload
+    return str(payload.get("conversation_id") or payload.get("case_id") or "")

@@ -1,0 +1,130 @@
+"""The store protocol: everything the service keeps, behind one small async interface.
+
+SQLite (embedded, the default) implements it; a Redis implementation for many workers satisfies the
+same contract tests. The engine never sees the store: the runtime loads a `World`, the engine
+changes it, and `commit` writes the changes, the records, the timers and the outbox together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from bot.domain import Case, CaseState, Conversation
+from bot.events import Action, CaseChanged, NotifyStaff, Say
+from bot.world import Loaded, World
+
+
+class StoreError(RuntimeError):
+    """The store could not do what was asked (unreachable, corrupt)."""
+
+
+@dataclass(frozen=True)
+class TranscriptEntry:
+    conversation_id: str
+    seq: int
+    case_id: int | None
+    sender: str  # customer | bot | agent
+    sender_name: str
+    text: str
+    buttons: list[dict[str, str]]
+    at: float
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    id: int
+    adapter: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class DueTimer:
+    key: str
+    kind: str
+    case_id: int
+    due_at: float
+
+
+@dataclass(frozen=True)
+class NoteEntry:
+    case_id: int
+    author_id: str
+    text: str
+    tags: tuple[str, ...]
+    at: float
+
+
+@dataclass(frozen=True)
+class Routed:
+    """An outbound message and the adapter that must deliver it."""
+
+    adapter: str
+    action: Say | NotifyStaff | CaseChanged
+
+
+class Store(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> bool: ...
+
+    async def create_conversation(self, conversation: Conversation, *, secret_hash: str) -> None: ...
+
+    async def conversation_secret(self, conversation_id: str) -> str | None: ...
+
+    async def load_world(
+        self, *, now: float, conversation_id: str | None, case_ids: Collection[int]
+    ) -> tuple[World, Loaded]: ...
+
+    async def commit(
+        self,
+        world: World,
+        loaded: Loaded,
+        actions: Sequence[Action],
+        routed: Sequence[Routed],
+        *,
+        inbound: tuple[str, str] | None = None,
+        fired_timer: str | None = None,
+    ) -> None:
+        """Writes the world's changes, records, timers and outbox rows in one transaction.
+
+        `inbound` is (source, event id) of a platform delivery, remembered so a retry is dropped;
+        `fired_timer` is deleted in the same transaction, so a timer fires once per handled event.
+        """
+        ...
+
+    async def seen(self, source: str, event_id: str) -> bool: ...
+
+    async def transcript(self, conversation_id: str, *, after: int = 0, limit: int = 500) -> list[TranscriptEntry]: ...
+
+    async def due_timers(self, now: float, *, limit: int = 100) -> list[DueTimer]: ...
+
+    async def next_timer_due(self) -> float | None: ...
+
+    async def pending_outbox(self, now: float, *, limit: int = 200) -> list[OutboxEntry]: ...
+
+    async def mark_delivered(self, ids: Collection[int], *, now: float) -> None: ...
+
+    async def mark_failed(self, entry_id: int, *, retry_at: float, error: str) -> None: ...
+
+    async def case(self, case_id: int) -> Case | None: ...
+
+    async def cases_in(self, states: Collection[CaseState]) -> list[Case]: ...
+
+    async def cases_of_staff(self, staff_id: str) -> list[Case]: ...
+
+    async def conversation(self, conversation_id: str) -> Conversation | None: ...
+
+    async def notes(self, case_id: int) -> list[NoteEntry]: ...
+
+    async def records(self, table: str, case_id: int) -> list[dict[str, Any]]:
+        """Tickets, offers, surveys of a case (`table` is tickets | offers | surveys), oldest first."""
+        ...
+
+    async def reset_presence(self) -> None:
+        """Marks every staff member offline: after a restart no console connection survives."""
+        ...

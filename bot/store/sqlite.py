@@ -1,0 +1,442 @@
+"""The embedded store: one SQLite file in WAL mode, worked by one dedicated thread.
+
+Each store call runs as a single job on that thread (a whole load, or a whole commit in one
+transaction), so an event costs two thread hops rather than one per statement; this is what
+aiosqlite does per statement, done per unit of work. WAL with synchronous=NORMAL survives a
+`kill -9` of the process without losing a committed transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bot.domain import AgentState, AgentStatus, Case, CaseState, Conversation
+from bot.events import (
+    Action,
+    Cancel,
+    Heard,
+    RecordHandleTime,
+    RecordNote,
+    RecordOffer,
+    RecordOfferOutcome,
+    RecordSurvey,
+    RecordTicket,
+    Say,
+    Schedule,
+    action_payload,
+)
+from bot.store.base import DueTimer, NoteEntry, OutboxEntry, Routed, StoreError, TranscriptEntry
+from bot.world import Loaded, World
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY, platform TEXT NOT NULL, secret_hash TEXT NOT NULL, data TEXT NOT NULL,
+    created_at REAL NOT NULL, last_seq INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS cases (
+    id INTEGER PRIMARY KEY, number TEXT NOT NULL UNIQUE, conversation_id TEXT NOT NULL,
+    state TEXT NOT NULL, agent_id TEXT, data TEXT NOT NULL, updated_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS cases_state ON cases (state);
+CREATE INDEX IF NOT EXISTS cases_agent ON cases (agent_id);
+CREATE TABLE IF NOT EXISTS messages (
+    conversation_id TEXT NOT NULL, seq INTEGER NOT NULL, case_id INTEGER, sender TEXT NOT NULL,
+    sender_name TEXT NOT NULL, text TEXT NOT NULL, buttons TEXT NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (conversation_id, seq));
+CREATE TABLE IF NOT EXISTS notes (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, case_id INTEGER NOT NULL, author_id TEXT NOT NULL,
+    text TEXT NOT NULL, tags TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS notes_case ON notes (case_id);
+CREATE TABLE IF NOT EXISTS tickets (
+    id TEXT PRIMARY KEY, case_id INTEGER NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL,
+    due_at REAL NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS tickets_case ON tickets (case_id);
+CREATE TABLE IF NOT EXISTS offers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, case_id INTEGER NOT NULL, event TEXT NOT NULL,
+    article_ids TEXT NOT NULL, query TEXT NOT NULL, scores TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS offers_case ON offers (case_id);
+CREATE TABLE IF NOT EXISTS surveys (
+    case_id INTEGER PRIMARY KEY, rating INTEGER NOT NULL, comment TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS handle_times (case_id INTEGER PRIMARY KEY, seconds REAL NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS agents (id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS timers (
+    key TEXT PRIMARY KEY, kind TEXT NOT NULL, case_id INTEGER NOT NULL, due_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS timers_due ON timers (due_at);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, adapter TEXT NOT NULL, payload TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL, created_at REAL NOT NULL,
+    delivered_at REAL, last_error TEXT);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (next_attempt_at) WHERE delivered_at IS NULL;
+CREATE TABLE IF NOT EXISTS seen_events (source TEXT NOT NULL, event_id TEXT NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (source, event_id));
+"""
+_RECORD_TABLES = {"tickets", "offers", "surveys"}
+
+
+class SQLiteStore:
+    def __init__(self, path: Path, *, handle_time_window: int = 20) -> None:
+        self.path = path
+        self._window = handle_time_window
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        self._db: sqlite3.Connection | None = None
+
+    @classmethod
+    def from_url(cls, url: str, *, handle_time_window: int = 20) -> SQLiteStore:
+        """`sqlite:///relative/path.db` or `sqlite:////absolute/path.db`."""
+        if not url.startswith("sqlite:///"):
+            raise StoreError(f"not a sqlite URL: {url!r}")
+        return cls(Path(url.removeprefix("sqlite:///")), handle_time_window=handle_time_window)
+
+    async def _run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        def work() -> T:
+            if self._db is None:
+                raise StoreError("the store is not open")
+            return job(self._db)
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+    async def open(self) -> None:
+        def connect() -> sqlite3.Connection:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=5000")
+            db.executescript(_SCHEMA)
+            return db
+
+        self._db = await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await asyncio.get_running_loop().run_in_executor(self._executor, db.close)
+        self._executor.shutdown(wait=True)
+
+    async def ping(self) -> bool:
+        try:
+            return await self._run(lambda db: db.execute("SELECT 1").fetchone() == (1,))
+        except (StoreError, sqlite3.Error):
+            return False
+
+    async def create_conversation(self, conversation: Conversation, *, secret_hash: str) -> None:
+        def job(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO conversations (id, platform, secret_hash, data, created_at) VALUES (?, ?, ?, ?, ?)",
+                (conversation.id, conversation.platform, secret_hash, _conversation_json(conversation), conversation.created_at),
+            )
+
+        await self._run(job)
+
+    async def conversation_secret(self, conversation_id: str) -> str | None:
+        def job(db: sqlite3.Connection) -> str | None:
+            row = db.execute("SELECT secret_hash FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._run(job)
+
+    async def conversation(self, conversation_id: str) -> Conversation | None:
+        def job(db: sqlite3.Connection) -> Conversation | None:
+            row = db.execute("SELECT data FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+            return None if row is None else Conversation(**json.loads(row[0]))
+
+        return await self._run(job)
+
+    async def load_world(
+        self, *, now: float, conversation_id: str | None, case_ids: Collection[int]
+    ) -> tuple[World, Loaded]:
+        window = self._window
+
+        def job(db: sqlite3.Connection) -> tuple[World, Loaded]:
+            loaded = Loaded()
+            conversation = None
+            wanted = set(case_ids)
+            if conversation_id is not None:
+                row = db.execute("SELECT data FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+                if row is None:
+                    raise StoreError(f"no conversation {conversation_id}")
+                loaded.conversation_json = row[0]
+                conversation = Conversation(**json.loads(row[0]))
+                if conversation.case_id is not None:
+                    wanted.add(conversation.case_id)
+            rows = db.execute("SELECT id, data FROM cases WHERE state = ?", (CaseState.QUEUED.value,)).fetchall()
+            if wanted:
+                marks = ",".join("?" * len(wanted))
+                rows += db.execute(f"SELECT id, data FROM cases WHERE id IN ({marks})", tuple(wanted)).fetchall()
+            cases = {}
+            for case_id, data in rows:
+                loaded.case_json[case_id] = data
+                cases[case_id] = Case.from_json(json.loads(data))
+            agents = {}
+            for agent_id, data in db.execute("SELECT id, data FROM agents"):
+                loaded.agent_json[agent_id] = data
+                raw = json.loads(data)
+                agents[agent_id] = AgentState(agent_id, AgentStatus(raw["status"]), raw["online"])
+            active = dict(
+                db.execute(
+                    "SELECT agent_id, COUNT(*) FROM cases WHERE state = ? AND agent_id IS NOT NULL GROUP BY agent_id",
+                    (CaseState.WITH_AGENT.value,),
+                ).fetchall()
+            )
+            handle_times = [r[0] for r in db.execute("SELECT seconds FROM handle_times ORDER BY at DESC LIMIT ?", (window,))]
+            counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
+            world = World(
+                now=now,
+                conversation=conversation,
+                cases=cases,
+                agents=agents,
+                active_chats=active,
+                recent_handle_times=handle_times,
+                next_case_id=counters.get("case", 1),
+                next_ticket_id=counters.get("ticket", 1),
+            )
+            return world, loaded
+
+        return await self._run(job)
+
+    async def commit(
+        self,
+        world: World,
+        loaded: Loaded,
+        actions: Sequence[Action],
+        routed: Sequence[Routed],
+        *,
+        inbound: tuple[str, str] | None = None,
+        fired_timer: str | None = None,
+    ) -> None:
+        def job(db: sqlite3.Connection) -> None:
+            now = world.now
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                _write_world(db, world, loaded)
+                seqs = _write_actions(db, now, actions)
+                for entry in routed:
+                    payload = action_payload(entry.action)
+                    if isinstance(entry.action, Say):
+                        payload["seq"], payload["at"] = seqs[id(entry.action)], now
+                    db.execute(
+                        "INSERT INTO outbox (adapter, payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?)",
+                        (entry.adapter, json.dumps(payload), now, now),
+                    )
+                if inbound is not None:
+                    db.execute("INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?)", (*inbound, now))
+                if fired_timer is not None:
+                    db.execute("DELETE FROM timers WHERE key = ?", (fired_timer,))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        await self._run(job)
+
+    async def seen(self, source: str, event_id: str) -> bool:
+        def job(db: sqlite3.Connection) -> bool:
+            row = db.execute("SELECT 1 FROM seen_events WHERE source = ? AND event_id = ?", (source, event_id)).fetchone()
+            return row is not None
+
+        return await self._run(job)
+
+    async def transcript(self, conversation_id: str, *, after: int = 0, limit: int = 500) -> list[TranscriptEntry]:
+        def job(db: sqlite3.Connection) -> list[TranscriptEntry]:
+            rows = db.execute(
+                "SELECT conversation_id, seq, case_id, sender, sender_name, text, buttons, at FROM messages "
+                "WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (conversation_id, after, limit),
+            ).fetchall()
+            return [TranscriptEntry(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7]) for r in rows]
+
+        return await self._run(job)
+
+    async def due_timers(self, now: float, *, limit: int = 100) -> list[DueTimer]:
+        def job(db: sqlite3.Connection) -> list[DueTimer]:
+            rows = db.execute(
+                "SELECT key, kind, case_id, due_at FROM timers WHERE due_at <= ? ORDER BY due_at LIMIT ?", (now, limit)
+            ).fetchall()
+            return [DueTimer(*r) for r in rows]
+
+        return await self._run(job)
+
+    async def next_timer_due(self) -> float | None:
+        def job(db: sqlite3.Connection) -> float | None:
+            row = db.execute("SELECT MIN(due_at) FROM timers").fetchone()
+            return None if row is None or row[0] is None else float(row[0])
+
+        return await self._run(job)
+
+    async def pending_outbox(self, now: float, *, limit: int = 200) -> list[OutboxEntry]:
+        def job(db: sqlite3.Connection) -> list[OutboxEntry]:
+            rows = db.execute(
+                "SELECT id, adapter, payload, attempts FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= ? "
+                "ORDER BY id LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            return [OutboxEntry(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
+
+        return await self._run(job)
+
+    async def mark_delivered(self, ids: Collection[int], *, now: float) -> None:
+        if not ids:
+            return
+
+        def job(db: sqlite3.Connection) -> None:
+            db.executemany("UPDATE outbox SET delivered_at = ? WHERE id = ?", [(now, i) for i in ids])
+
+        await self._run(job)
+
+    async def mark_failed(self, entry_id: int, *, retry_at: float, error: str) -> None:
+        def job(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
+                (retry_at, error[:500], entry_id),
+            )
+
+        await self._run(job)
+
+    async def case(self, case_id: int) -> Case | None:
+        def job(db: sqlite3.Connection) -> Case | None:
+            row = db.execute("SELECT data FROM cases WHERE id = ?", (case_id,)).fetchone()
+            return None if row is None else Case.from_json(json.loads(row[0]))
+
+        return await self._run(job)
+
+    async def cases_in(self, states: Collection[CaseState]) -> list[Case]:
+        def job(db: sqlite3.Connection) -> list[Case]:
+            marks = ",".join("?" * len(states))
+            rows = db.execute(f"SELECT data FROM cases WHERE state IN ({marks}) ORDER BY id", [s.value for s in states])
+            return [Case.from_json(json.loads(r[0])) for r in rows]
+
+        return await self._run(job)
+
+    async def cases_of_staff(self, staff_id: str) -> list[Case]:
+        def job(db: sqlite3.Connection) -> list[Case]:
+            rows = db.execute("SELECT data FROM cases WHERE agent_id = ? ORDER BY id", (staff_id,))
+            return [Case.from_json(json.loads(r[0])) for r in rows]
+
+        return await self._run(job)
+
+    async def notes(self, case_id: int) -> list[NoteEntry]:
+        def job(db: sqlite3.Connection) -> list[NoteEntry]:
+            rows = db.execute("SELECT case_id, author_id, text, tags, at FROM notes WHERE case_id = ? ORDER BY id", (case_id,))
+            return [NoteEntry(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4]) for r in rows]
+
+        return await self._run(job)
+
+    async def records(self, table: str, case_id: int) -> list[dict[str, Any]]:
+        if table not in _RECORD_TABLES:
+            raise StoreError(f"no record table {table!r}")
+
+        def job(db: sqlite3.Connection) -> list[dict[str, Any]]:
+            cursor = db.execute(f"SELECT * FROM {table} WHERE case_id = ? ORDER BY rowid", (case_id,))
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+        return await self._run(job)
+
+    async def reset_presence(self) -> None:
+        def job(db: sqlite3.Connection) -> None:
+            for agent_id, data in db.execute("SELECT id, data FROM agents").fetchall():
+                raw = json.loads(data)
+                raw["online"] = False
+                db.execute("UPDATE agents SET data = ? WHERE id = ?", (json.dumps(raw), agent_id))
+
+        await self._run(job)
+
+
+def _conversation_json(conversation: Conversation) -> str:
+    return json.dumps(
+        {
+            "id": conversation.id,
+            "platform": conversation.platform,
+            "customer_name": conversation.customer_name,
+            "case_id": conversation.case_id,
+            "created_at": conversation.created_at,
+        }
+    )
+
+
+def _write_world(db: sqlite3.Connection, world: World, loaded: Loaded) -> None:
+    if world.conversation is not None:
+        data = _conversation_json(world.conversation)
+        if data != loaded.conversation_json:
+            db.execute("UPDATE conversations SET data = ? WHERE id = ?", (data, world.conversation.id))
+    for case in world.cases.values():
+        data = json.dumps(case.to_json())
+        if data == loaded.case_json.get(case.id):
+            continue
+        db.execute(
+            "INSERT INTO cases (id, number, conversation_id, state, agent_id, data, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET state = excluded.state, agent_id = excluded.agent_id, data = excluded.data, "
+            "updated_at = excluded.updated_at",
+            (case.id, case.number, case.conversation_id, case.state.value, case.agent_id, data, world.now),
+        )
+    for agent in world.agents.values():
+        data = json.dumps({"status": agent.status.value, "online": agent.online})
+        if data != loaded.agent_json.get(agent.id):
+            db.execute("INSERT OR REPLACE INTO agents (id, data) VALUES (?, ?)", (agent.id, data))
+    for name, value in (("case", world.next_case_id), ("ticket", world.next_ticket_id)):
+        db.execute(
+            "INSERT INTO counters (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value "
+            "WHERE excluded.value > counters.value",
+            (name, value),
+        )
+
+
+def _write_actions(db: sqlite3.Connection, now: float, actions: Sequence[Action]) -> dict[int, int]:
+    """Stores transcript lines, records and timers; returns each Say's transcript seq by id()."""
+    seqs: dict[int, int] = {}
+    for action in actions:
+        match action:
+            case Say() | Heard():
+                sender = "customer" if isinstance(action, Heard) else action.sender
+                name = "" if isinstance(action, Heard) else action.sender_name
+                buttons = [] if isinstance(action, Heard) else [b.__dict__ for b in action.buttons]
+                seq = db.execute(
+                    "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
+                    (action.conversation_id,),
+                ).fetchone()
+                if seq is None:
+                    raise StoreError(f"no conversation {action.conversation_id}")
+                db.execute(
+                    "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (action.conversation_id, seq[0], action.case_id, sender, name, action.text, json.dumps(buttons), now),
+                )
+                seqs[id(action)] = seq[0]
+            case Schedule(key=key, kind=kind, case_id=case_id, due_at=due_at):
+                db.execute("INSERT OR REPLACE INTO timers VALUES (?, ?, ?, ?)", (key, kind, case_id, due_at))
+            case Cancel(key=key):
+                db.execute("DELETE FROM timers WHERE key = ?", (key,))
+            case RecordNote(case_id=case_id, author_id=author, text=text, tags=tags):
+                db.execute(
+                    "INSERT INTO notes (case_id, author_id, text, tags, at) VALUES (?, ?, ?, ?, ?)",
+                    (case_id, author, text, json.dumps(list(tags)), now),
+                )
+            case RecordTicket(case_id=case_id, ticket=ticket, kind=kind, text=text, due_at=due_at):
+                db.execute("INSERT INTO tickets VALUES (?, ?, ?, ?, ?, ?)", (ticket, case_id, kind, text, due_at, now))
+            case RecordOffer(case_id=case_id, article_ids=ids, query=query, scores=scores):
+                db.execute(
+                    "INSERT INTO offers (case_id, event, article_ids, query, scores, at) VALUES (?, 'offered', ?, ?, ?, ?)",
+                    (case_id, json.dumps(list(ids)), query, json.dumps(list(scores)), now),
+                )
+            case RecordOfferOutcome(case_id=case_id, outcome=outcome, article_id=article_id):
+                db.execute(
+                    "INSERT INTO offers (case_id, event, article_ids, query, scores, at) VALUES (?, ?, ?, '', '[]', ?)",
+                    (case_id, outcome, json.dumps([article_id] if article_id else []), now),
+                )
+            case RecordSurvey(case_id=case_id, rating=rating, comment=comment):
+                db.execute(
+                    "INSERT INTO surveys VALUES (?, ?, ?, ?) ON CONFLICT (case_id) DO UPDATE SET rating = excluded.rating, "
+                    "comment = excluded.comment, at = excluded.at",
+                    (case_id, rating, comment, now),
+                )
+            case RecordHandleTime(case_id=case_id, seconds=seconds):
+                db.execute("INSERT OR REPLACE INTO handle_times VALUES (?, ?, ?)", (case_id, seconds, now))
+            case _:
+                pass
+    return seqs

@@ -1,0 +1,45 @@
+"""The slice of state the engine reads and changes while it handles one event.
+
+The runtime loads a `World` under the event lock, the engine mutates it and appends actions, and
+the store writes back what changed together with the actions, in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.domain import AgentState, Case, CaseState, Conversation
+
+
+@dataclass
+class World:
+    now: float
+    conversation: Conversation | None
+    cases: dict[int, Case]
+    agents: dict[str, AgentState]
+    active_chats: dict[str, int]
+    recent_handle_times: list[float]
+    next_case_id: int
+    next_ticket_id: int
+
+    def queue(self) -> list[Case]:
+        """Queued cases, longest-waiting first (the store loads every queued case)."""
+        queued = [c for c in self.cases.values() if c.state is CaseState.QUEUED]
+        return sorted(queued, key=lambda c: (c.queued_at or 0.0, c.id))
+
+    def current_case(self) -> Case | None:
+        if self.conversation is None or self.conversation.case_id is None:
+            return None
+        return self.cases.get(self.conversation.case_id)
+
+    def agent(self, staff_id: str) -> AgentState:
+        return self.agents.setdefault(staff_id, AgentState(id=staff_id))
+
+
+@dataclass
+class Loaded:
+    """Fingerprints of what was loaded, so the store writes back only what the engine changed."""
+
+    case_json: dict[int, str] = field(default_factory=dict)
+    agent_json: dict[str, str] = field(default_factory=dict)
+    conversation_json: str = ""
