@@ -119,7 +119,7 @@ class OfflineSettings:
 @dataclass(frozen=True)
 class KnowledgeSettings:
     folder: str = ""
-    threshold: float = -1.0
+    threshold: float = 0.35
     max_offers: int = 3
 
 
@@ -422,6 +422,8 @@ def _validate(settings: Settings) -> None:
     for key in ("open", "close"):
         if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d|24:00", getattr(hours, key)):
             raise ConfigError(f"business_hours.{key}: expected HH:MM, got {getattr(hours, key)!r}")
+    if not 0.0 <= settings.knowledge.threshold <= 1.0:
+        raise ConfigError("knowledge.threshold: a confidence between 0 and 1")
     if settings.server.max_message_chars < 1:
         raise ConfigError("server.max_message_chars: must be at least 1")
     if settings.queue.agent_capacity < 1:

@@ -7,7 +7,7 @@ persisted outbox), *records* (stored in the same transaction as the case) or *ti
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -190,11 +190,18 @@ Action = (
     | RecordHandleTime
 )
 
-MESSAGE_ACTIONS = (Say, NotifyStaff, CaseChanged)
-
-
-def action_payload(action: Say | NotifyStaff | CaseChanged) -> dict[str, Any]:
+def action_payload(action: Say | Heard | NotifyStaff | CaseChanged) -> dict[str, Any]:
     """The JSON form an outbox row carries to an adapter."""
+    if isinstance(action, Heard):
+        return {
+            "type": "say",
+            "conversation_id": action.conversation_id,
+            "case_id": action.case_id,
+            "text": action.text,
+            "sender": "customer",
+            "sender_name": "",
+            "buttons": [],
+        }
     if isinstance(action, Say):
         return {
             "type": "say",
@@ -216,8 +223,3 @@ def action_payload(action: Say | NotifyStaff | CaseChanged) -> dict[str, Any]:
     return {"type": "case_changed", "case_id": action.case_id}
 
 
-@dataclass
-class Outcome:
-    """What handling one event produced."""
-
-    actions: list[Action] = field(default_factory=list)

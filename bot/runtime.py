@@ -24,6 +24,7 @@ from bot.events import (
     CustomerAction,
     CustomerMessage,
     Event,
+    Heard,
     NotifyStaff,
     Say,
     StaffCommand,
@@ -89,7 +90,7 @@ class Runtime:
         return actions
 
     def _route(self, action: Action) -> list[Routed]:
-        if isinstance(action, Say):
+        if isinstance(action, (Say, Heard)):
             platform = action.conversation_id.partition(":")[0]
             return [Routed(platform, action)] if platform in self.outlets else []
         if isinstance(action, (NotifyStaff, CaseChanged)):

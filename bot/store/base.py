@@ -11,8 +11,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bot.domain import Case, CaseState, Conversation
-from bot.events import Action, CaseChanged, NotifyStaff, Say
+from bot.domain import AgentState, Case, CaseState, Conversation
+from bot.events import Action, CaseChanged, Heard, NotifyStaff, Say
 from bot.world import Loaded, World
 
 
@@ -62,7 +62,7 @@ class Routed:
     """An outbound message and the adapter that must deliver it."""
 
     adapter: str
-    action: Say | NotifyStaff | CaseChanged
+    action: Say | Heard | NotifyStaff | CaseChanged
 
 
 class Store(Protocol):
@@ -120,6 +120,12 @@ class Store(Protocol):
     async def conversation(self, conversation_id: str) -> Conversation | None: ...
 
     async def notes(self, case_id: int) -> list[NoteEntry]: ...
+
+    async def agents(self) -> list[AgentState]: ...
+
+    async def active_chats(self) -> dict[str, int]:
+        """Live chats per staff member (cases with an agent)."""
+        ...
 
     async def records(self, table: str, case_id: int) -> list[dict[str, Any]]:
         """Tickets, offers, surveys of a case (`table` is tickets | offers | surveys), oldest first."""

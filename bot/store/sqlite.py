@@ -9,6 +9,7 @@ aiosqlite does per statement, done per unit of work. WAL with synchronous=NORMAL
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Callable, Collection, Sequence
@@ -177,14 +178,8 @@ class SQLiteStore:
             agents = {}
             for agent_id, data in db.execute("SELECT id, data FROM agents"):
                 loaded.agent_json[agent_id] = data
-                raw = json.loads(data)
-                agents[agent_id] = AgentState(agent_id, AgentStatus(raw["status"]), raw["online"])
-            active = dict(
-                db.execute(
-                    "SELECT agent_id, COUNT(*) FROM cases WHERE state = ? AND agent_id IS NOT NULL GROUP BY agent_id",
-                    (CaseState.WITH_AGENT.value,),
-                ).fetchall()
-            )
+                agents[agent_id] = _agent(agent_id, data)
+            active = _active_chats(db)
             handle_times = [r[0] for r in db.execute("SELECT seconds FROM handle_times ORDER BY at DESC LIMIT ?", (window,))]
             counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
             world = World(
@@ -219,7 +214,7 @@ class SQLiteStore:
                 seqs = _write_actions(db, now, actions)
                 for entry in routed:
                     payload = action_payload(entry.action)
-                    if isinstance(entry.action, Say):
+                    if isinstance(entry.action, (Say, Heard)):
                         payload["seq"], payload["at"] = seqs[id(entry.action)], now
                     db.execute(
                         "INSERT INTO outbox (adapter, payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?)",
@@ -339,6 +334,15 @@ class SQLiteStore:
 
         return await self._run(job)
 
+    async def agents(self) -> list[AgentState]:
+        def job(db: sqlite3.Connection) -> list[AgentState]:
+            return [_agent(agent_id, data) for agent_id, data in db.execute("SELECT id, data FROM agents ORDER BY id")]
+
+        return await self._run(job)
+
+    async def active_chats(self) -> dict[str, int]:
+        return await self._run(_active_chats)
+
     async def reset_presence(self) -> None:
         def job(db: sqlite3.Connection) -> None:
             for agent_id, data in db.execute("SELECT id, data FROM agents").fetchall():
@@ -347,6 +351,19 @@ class SQLiteStore:
                 db.execute("UPDATE agents SET data = ? WHERE id = ?", (json.dumps(raw), agent_id))
 
         await self._run(job)
+
+
+def _agent(agent_id: str, data: str) -> AgentState:
+    raw = json.loads(data)
+    return AgentState(agent_id, AgentStatus(raw["status"]), bool(raw["online"]))
+
+
+def _active_chats(db: sqlite3.Connection) -> dict[str, int]:
+    rows = db.execute(
+        "SELECT agent_id, COUNT(*) FROM cases WHERE state = ? AND agent_id IS NOT NULL GROUP BY agent_id",
+        (CaseState.WITH_AGENT.value,),
+    ).fetchall()
+    return {str(agent_id): int(count) for agent_id, count in rows}
 
 
 def _conversation_json(conversation: Conversation) -> str:
@@ -396,7 +413,7 @@ def _write_actions(db: sqlite3.Connection, now: float, actions: Sequence[Action]
             case Say() | Heard():
                 sender = "customer" if isinstance(action, Heard) else action.sender
                 name = "" if isinstance(action, Heard) else action.sender_name
-                buttons = [] if isinstance(action, Heard) else [b.__dict__ for b in action.buttons]
+                buttons = [] if isinstance(action, Heard) else [dataclasses.asdict(b) for b in action.buttons]
                 seq = db.execute(
                     "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
                     (action.conversation_id,),

@@ -1,0 +1,30 @@
+"""What every platform adapter provides: its HTTP routes, and delivery of outbox payloads.
+
+Inbound, an adapter verifies and parses a platform payload into a neutral event and hands it to
+the runtime; outbound, it turns outbox payloads (see `bot.events.action_payload`) into platform
+calls. Nothing platform-specific crosses into `bot/`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from aiohttp import web
+
+
+class Adapter(Protocol):
+    name: str
+    serves_staff: bool
+
+    def setup(self, app: web.Application) -> None:
+        """Adds the adapter's routes (and start-up/clean-up hooks) to the application."""
+        ...
+
+    async def deliver(self, payload: dict[str, Any]) -> None:
+        """Sends one outbox payload; raises bot.runtime.DeliveryError to have it retried."""
+        ...
+
+
+def json_error(status: int, message: str, **extra: Any) -> web.Response:
+    """Every API error has the same shape: {"error": "<what went wrong, for a person>"}."""
+    return web.json_response({"error": message, **extra}, status=status)

@@ -1,0 +1,108 @@
+"""The aiohttp application: mounts the adapters, serves /healthz and the OpenAPI document.
+
+Resources (store, knowledge base, runtime loops) are opened and closed in one cleanup context,
+so tests and `supportbot serve` build the same application with `create_app`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from adapters.webchat.console import AgentConsole
+from adapters.webchat.customer import WebChat
+from adapters.webchat.openapi import document
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.engine import ConversationManager
+from bot.hours import BusinessCalendar
+from bot.language import Cues
+from bot.runtime import Runtime
+from bot.store.base import Store
+from bot.store.sqlite import SQLiteStore
+from bot.turn import ArticleFinder, Services
+from knowledge.index import KnowledgeBase
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "webchat" / "static"
+ARTICLES = Path(__file__).resolve().parent.parent / "knowledge" / "articles"
+
+RUNTIME = web.AppKey("runtime", Runtime)
+SETTINGS = web.AppKey("settings", Settings)
+
+
+def open_store(settings: Settings) -> Store:
+    return SQLiteStore.from_url(settings.server.store, handle_time_window=settings.queue.handle_time_window)
+
+
+def load_knowledge(settings: Settings) -> KnowledgeBase:
+    folder = Path(settings.knowledge.folder) if settings.knowledge.folder else ARTICLES
+    return KnowledgeBase.from_folder(folder, threshold=settings.knowledge.threshold)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    store: Store | None = None,
+    articles: ArticleFinder | None = None,
+    background: bool = True,
+) -> web.Application:
+    """The whole service. `background=False` leaves timers and delivery to the caller (tests)."""
+    clock = clock or SystemClock()
+    store = store or open_store(settings)
+    services = Services(Cues(settings.language), articles or load_knowledge(settings), BusinessCalendar(settings.business_hours))
+    runtime = Runtime(
+        engine=ConversationManager(settings, services),
+        store=store,
+        clock=clock,
+        poll_interval=settings.server.timer_poll_interval,
+    )
+    app = web.Application(client_max_size=1 << 20)
+    app[RUNTIME] = runtime
+    app[SETTINGS] = settings
+    webchat = WebChat(runtime, max_chars=settings.server.max_message_chars, too_long_spiel=settings.spiels.too_long)
+    console = AgentConsole(runtime, settings)
+    for adapter in (webchat, console):
+        adapter.setup(app)
+        runtime.attach(adapter)
+
+    async def healthz(request: web.Request) -> web.Response:
+        healthy = await runtime.store.ping()
+        return web.json_response({"status": "ok" if healthy else "store unreachable"}, status=200 if healthy else 503)
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.json_response(document(settings.server.max_message_chars))
+
+    async def page(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / ("agent.html" if request.path.startswith("/agent") else "index.html"))
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/api/openapi.json", openapi)
+    app.router.add_get("/", page)
+    app.router.add_get("/agent", page)
+    app.router.add_static("/static", STATIC)
+    app.cleanup_ctx.append(_lifecycle(runtime, background))
+    return app
+
+
+def _lifecycle(runtime: Runtime, background: bool):  # type: ignore[no-untyped-def]
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await runtime.store.open()
+        await runtime.store.reset_presence()
+        tasks = [asyncio.create_task(runtime.run_timers()), asyncio.create_task(runtime.run_dispatcher())] if background else []
+        yield
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await runtime.store.close()
+
+    return lifecycle

@@ -1,0 +1,229 @@
+"""The web agent console: staff pick a roster identity, see the live queue and work their chats.
+
+Commands arrive over the console's websocket as neutral `StaffCommand`s; the console pushes a fresh
+state snapshot whenever a case changes and a notice for each staff notification. Tier I sees
+personal data masked (SOP 002). Identities are the roster's, unauthenticated: this console is for
+trying supportbot and for teams behind their own single sign-on proxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import defaultdict
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from adapters.base import json_error
+from adapters.webchat.customer import entry_json
+from bot.config import RosterEntry, Settings
+from bot.domain import Case, CaseState, Role
+from bot.events import StaffCommand, StaffPresence
+from bot.pii import for_role
+from bot.runtime import Runtime
+from bot.text import TextTooLong, clean
+
+log = logging.getLogger(__name__)
+
+MAX_TAGS = 10
+
+
+class AgentConsole:
+    name = "console"
+    serves_staff = True
+
+    def __init__(self, runtime: Runtime, settings: Settings) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
+        self._refresh: asyncio.Task[None] | None = None
+
+    def setup(self, app: web.Application) -> None:
+        app.router.add_get("/api/agent/roster", self.roster)
+        app.router.add_get("/api/agent/ws", self.websocket)
+        app.router.add_get("/api/agent/cases/{case_id}", self.case_detail)
+        app.on_shutdown.append(self._close_sockets)
+
+    async def roster(self, request: web.Request) -> web.Response:
+        staff = [{"id": e.id, "name": e.name, "role": e.role.value} for e in self.settings.roster]
+        return web.json_response({"staff": staff})
+
+    def _who(self, request: web.Request) -> RosterEntry | None:
+        return self.settings.staff(request.query.get("staff", ""))
+
+    async def case_detail(self, request: web.Request) -> web.Response:
+        me = self._who(request)
+        if me is None:
+            return json_error(403, "Pick an identity from the roster (?staff=<id>).")
+        try:
+            case = await self.runtime.store.case(int(request.match_info["case_id"]))
+        except ValueError:
+            return json_error(400, "A case id is a whole number.")
+        if case is None:
+            return json_error(404, "No such case.")
+        transcript = await self.runtime.store.transcript(case.conversation_id)
+        notes = await self.runtime.store.notes(case.id)
+        messages = []
+        for entry in transcript:
+            item = entry_json(entry)
+            item["text"] = for_role(me.role, item["text"])
+            item["case_id"] = entry.case_id
+            messages.append(item)
+        return web.json_response(
+            {
+                "case": self._case_json(case, me),
+                "transcript": messages,
+                "notes": [
+                    {"author": self._name(n.author_id), "text": n.text, "tags": list(n.tags), "at": n.at} for n in notes
+                ],
+                "tickets": await self.runtime.store.records("tickets", case.id),
+            }
+        )
+
+    def _name(self, staff_id: str | None) -> str:
+        entry = self.settings.staff(staff_id) if staff_id else None
+        return entry.name if entry else ""
+
+    def _case_json(self, case: Case, me: RosterEntry) -> dict[str, Any]:
+        return {
+            "id": case.id,
+            "number": case.number,
+            "state": case.state.value,
+            "tier": case.tier,
+            "agent": self._name(case.agent_id),
+            "agent_id": case.agent_id,
+            "problem": for_role(me.role, case.problem),
+            "details": {k: for_role(me.role, v) for k, v in sorted(case.details.items())},
+            "queued_at": case.queued_at,
+            "created_at": case.created_at,
+            "previous_case_id": case.previous_case_id,
+            "callback_requested": case.callback_requested,
+            "manager_escalated": case.manager_escalated,
+            "ticket": case.ticket,
+        }
+
+    async def _state(self, me: RosterEntry) -> dict[str, Any]:
+        store = self.runtime.store
+        waiting = await store.cases_in([CaseState.QUEUED])
+        waiting.sort(key=lambda c: (c.queued_at or 0.0, c.id))
+        escalated = await store.cases_in([CaseState.ESCALATED]) if me.role in (Role.TIER2, Role.MANAGER) else []
+        mine = [c for c in await store.cases_of_staff(me.id) if c.is_open]
+        presence = {a.id: a for a in await store.agents()}
+        active = await store.active_chats()
+        team = [
+            {
+                "id": e.id,
+                "name": e.name,
+                "role": e.role.value,
+                "status": presence[e.id].status.value if e.id in presence else "away",
+                "online": presence[e.id].online if e.id in presence else False,
+                "active": active.get(e.id, 0),
+                "capacity": self.settings.capacity_of(e),
+            }
+            for e in self.settings.roster
+        ]
+        return {
+            "type": "state",
+            "now": self.runtime.clock.now(),
+            "queue_alert_after": float(self.settings.timings.queue_alert_after),
+            "me": next(t for t in team if t["id"] == me.id),
+            "waiting": [self._case_json(c, me) for c in waiting],
+            "escalated": [self._case_json(c, me) for c in escalated],
+            "mine": [self._case_json(c, me) for c in mine],
+            "team": team,
+        }
+
+    async def websocket(self, request: web.Request) -> web.WebSocketResponse | web.Response:
+        me = self._who(request)
+        if me is None:
+            return json_error(403, "Pick an identity from the roster (?staff=<id>).")
+        socket = web.WebSocketResponse(heartbeat=30, max_msg_size=1 << 20)
+        await socket.prepare(request)
+        first = not self._sockets[me.id]
+        self._sockets[me.id].add(socket)
+        try:
+            if first:
+                await self.runtime.handle(StaffPresence(me.id, True))
+            await socket.send_json(await self._state(me))
+            async for frame in socket:
+                if frame.type is WSMsgType.TEXT:
+                    await self._frame(socket, me, frame.data)
+                elif frame.type is WSMsgType.BINARY:
+                    await socket.send_json({"type": "error", "error": "Send JSON text frames."})
+        finally:
+            self._sockets[me.id].discard(socket)
+            if not self._sockets[me.id]:
+                del self._sockets[me.id]
+                with contextlib.suppress(Exception):
+                    await self.runtime.handle(StaffPresence(me.id, False))
+        return socket
+
+    async def _frame(self, socket: web.WebSocketResponse, me: RosterEntry, data: str) -> None:
+        try:
+            frame = json.loads(data)
+        except json.JSONDecodeError:
+            await socket.send_json({"type": "error", "error": "That frame was not JSON."})
+            return
+        try:
+            command = self._command(me, frame)
+        except ValueError as exc:
+            await socket.send_json({"type": "error", "error": str(exc)})
+            return
+        try:
+            await self.runtime.handle(command)
+        except Exception:
+            log.exception("console command failed", extra={"staff": me.id})
+            await socket.send_json({"type": "error", "error": "Something went wrong on our side; please try again."})
+
+    def _command(self, me: RosterEntry, frame: Any) -> StaffCommand:
+        if not isinstance(frame, dict) or frame.get("type") != "command":
+            raise ValueError("Send {\"type\": \"command\", \"command\": ..., \"case_id\": ..., \"text\": ...}.")
+        name, case_id, text, tags = frame.get("command"), frame.get("case_id"), frame.get("text", ""), frame.get("tags", [])
+        if not isinstance(name, str) or not name or len(name) > 40:
+            raise ValueError("'command' must be a short string, e.g. 'accept' or 'say'.")
+        if case_id is not None and (not isinstance(case_id, int) or isinstance(case_id, bool)):
+            raise ValueError("'case_id' must be a whole number.")
+        if not isinstance(text, str):
+            raise ValueError("'text' must be a string.")
+        if not isinstance(tags, list) or len(tags) > MAX_TAGS or not all(isinstance(t, str) and 0 < len(t) <= 40 for t in tags):
+            raise ValueError(f"'tags' must be a list of up to {MAX_TAGS} short strings.")
+        try:
+            cleaned = clean(text, limit=self.settings.server.max_message_chars)
+        except TextTooLong as exc:
+            raise ValueError(self.settings.spiels.too_long.format(length=exc.length, limit=exc.limit)) from None
+        return StaffCommand(me.id, name.lower(), case_id, cleaned, tuple(tags))
+
+    async def deliver(self, payload: dict[str, Any]) -> None:
+        if payload.get("type") == "notify":
+            for staff_id in payload["recipients"]:
+                entry = self.settings.staff(staff_id)
+                text = for_role(entry.role, payload["text"]) if entry else payload["text"]
+                notice = {"type": "notice", "kind": payload["kind"], "text": text, "case_id": payload["case_id"]}
+                for socket in list(self._sockets.get(staff_id, ())):
+                    if not socket.closed:
+                        await socket.send_json(notice)
+        if self._refresh is None or self._refresh.done():
+            self._refresh = asyncio.create_task(self._push_states())
+
+    async def _push_states(self) -> None:
+        """One state snapshot per connected staff member, coalescing a burst of changes."""
+        await asyncio.sleep(0.02)
+        for staff_id, sockets in list(self._sockets.items()):
+            me = self.settings.staff(staff_id)
+            if me is None or not sockets:
+                continue
+            state = await self._state(me)
+            for socket in list(sockets):
+                if not socket.closed:
+                    with contextlib.suppress(ConnectionError):
+                        await socket.send_json(state)
+
+    async def _close_sockets(self, app: web.Application) -> None:
+        if self._refresh is not None:
+            self._refresh.cancel()
+        for sockets in list(self._sockets.values()):
+            for socket in list(sockets):
+                await socket.close(code=1001, message=b"server shutdown")

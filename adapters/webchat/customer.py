@@ -1,0 +1,242 @@
+"""Web chat for customers: a small HTTP API (documented in openapi.py) plus a live websocket.
+
+The page in static/ uses exactly this API, so any website or script can be a client. A
+conversation is opened with POST /api/conversations, which returns its id and a bearer token;
+the token opens that conversation only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from adapters.base import json_error
+from bot.domain import Conversation
+from bot.events import CustomerAction, CustomerMessage, Event
+from bot.runtime import Runtime
+from bot.store.base import TranscriptEntry
+from bot.text import TextTooLong, clean
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "web"
+MAX_ACTION_FIELD = 200
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def message_json(seq: int, sender: str, name: str, text: str, buttons: list[Any], at: float) -> dict[str, Any]:
+    """One transcript line as the API shows it."""
+    return {
+        "seq": seq,
+        "from": sender,
+        "name": name,
+        "text": text,
+        "buttons": [{"id": b["id"], "label": b["label"], "value": b["value"]} for b in buttons],
+        "at": datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z"),
+    }
+
+
+def entry_json(entry: TranscriptEntry) -> dict[str, Any]:
+    return message_json(entry.seq, entry.sender, entry.sender_name, entry.text, entry.buttons, entry.at)
+
+
+class BadRequest(ValueError):
+    """The request is malformed; the message says how, for the sender."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class WebChat:
+    name = PLATFORM
+    serves_staff = False
+
+    def __init__(self, runtime: Runtime, *, max_chars: int, too_long_spiel: str) -> None:
+        self.runtime = runtime
+        self.max_chars = max_chars
+        self.too_long_spiel = too_long_spiel
+        self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
+
+    def setup(self, app: web.Application) -> None:
+        app.router.add_post("/api/conversations", self.create_conversation)
+        app.router.add_post("/api/conversations/{id}/messages", self.post_message)
+        app.router.add_get("/api/conversations/{id}/messages", self.get_messages)
+        app.router.add_get("/api/conversations/{id}/ws", self.websocket)
+        app.on_shutdown.append(self._close_sockets)
+
+    # ----- HTTP API ---------------------------------------------------------------------------
+
+    async def create_conversation(self, request: web.Request) -> web.Response:
+        name = ""
+        if request.can_read_body:
+            try:
+                body = await request.json()
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                return json_error(400, "The body must be JSON, e.g. {} or {\"name\": \"Ann\"}.")
+            if not isinstance(body, dict) or not isinstance(body.get("name", ""), str):
+                return json_error(400, "The body must be a JSON object; 'name' must be a string.")
+            try:
+                name = clean(body.get("name", ""), limit=80).strip()
+            except TextTooLong:
+                return json_error(400, "'name' is too long (80 characters at most).")
+        public_id = secrets.token_hex(10)
+        token = secrets.token_urlsafe(24)
+        conversation = Conversation(f"{PLATFORM}:{public_id}", PLATFORM, customer_name=name, created_at=self.runtime.clock.now())
+        await self.runtime.open_conversation(conversation, secret_hash=hash_token(token))
+        log.info("conversation opened", extra={"conversation": conversation.id})
+        return web.json_response({"id": public_id, "token": token}, status=201)
+
+    async def post_message(self, request: web.Request) -> web.Response:
+        conversation_id, error = await self._authorise(request, request.headers.get("Authorization", ""))
+        if error is not None:
+            return error
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return json_error(400, "The body must be JSON: {\"text\": ...} or {\"action\": {\"id\": ..., \"value\": ...}}.")
+        return await self._accept(conversation_id, body)
+
+    async def get_messages(self, request: web.Request) -> web.Response:
+        conversation_id, error = await self._authorise(request, request.headers.get("Authorization", ""))
+        if error is not None:
+            return error
+        try:
+            after = int(request.query.get("after", "0"))
+            limit = min(500, max(1, int(request.query.get("limit", "500"))))
+        except ValueError:
+            return json_error(400, "'after' and 'limit' must be whole numbers.")
+        entries = await self.runtime.store.transcript(conversation_id, after=after, limit=limit)
+        return web.json_response({"messages": [entry_json(e) for e in entries]})
+
+    async def _authorise(self, request: web.Request, header: str) -> tuple[str, web.Response | None]:
+        public_id = request.match_info["id"]
+        conversation_id = f"{PLATFORM}:{public_id}"
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return conversation_id, json_error(401, "Send the conversation's token: 'Authorization: Bearer <token>'.")
+        expected = await self.runtime.store.conversation_secret(conversation_id) if len(public_id) <= 64 else None
+        if expected is None:
+            return conversation_id, json_error(404, "No such conversation.")
+        if not hmac.compare_digest(expected, hash_token(token.strip())):
+            return conversation_id, json_error(401, "That token does not open this conversation.")
+        return conversation_id, None
+
+    async def _accept(self, conversation_id: str, body: Any) -> web.Response:
+        try:
+            event = self._event(conversation_id, body)
+        except BadRequest as exc:
+            return json_error(exc.status, str(exc))
+        if event is None:
+            return web.json_response({"status": "ignored", "reason": "empty message"}, status=202)
+        await self.runtime.handle(event)
+        return web.json_response({"status": "accepted"}, status=202)
+
+    def _event(self, conversation_id: str, body: Any) -> Event | None:
+        """The neutral event for a message or button body; None for an empty message."""
+        if not isinstance(body, dict):
+            raise BadRequest("The body must be a JSON object.")
+        if "action" in body:
+            action = body["action"]
+            if not isinstance(action, dict) or not isinstance(action.get("id"), str) or not isinstance(action.get("value", ""), str):
+                raise BadRequest("'action' must be {\"id\": string, \"value\": string}.")
+            action_id, value = action["id"], action.get("value", "")
+            if len(action_id) > MAX_ACTION_FIELD or len(value) > MAX_ACTION_FIELD:
+                raise BadRequest("'action' fields are too long.")
+            return CustomerAction(conversation_id, action_id, value)
+        text = body.get("text")
+        if not isinstance(text, str):
+            raise BadRequest("Send {\"text\": \"...\"} or {\"action\": {\"id\": ..., \"value\": ...}}.")
+        try:
+            cleaned = clean(text, limit=self.max_chars)
+        except TextTooLong as exc:
+            raise BadRequest(self.too_long_spiel.format(length=exc.length, limit=exc.limit), status=413) from None
+        return CustomerMessage(conversation_id, cleaned) if cleaned.strip() else None
+
+    # ----- websocket --------------------------------------------------------------------------
+
+    async def websocket(self, request: web.Request) -> web.WebSocketResponse | web.Response:
+        token = request.query.get("token", "")
+        conversation_id, error = await self._authorise(request, f"Bearer {token}")
+        if error is not None:
+            return error
+        socket = web.WebSocketResponse(heartbeat=30, max_msg_size=1 << 20)
+        await socket.prepare(request)
+        self._sockets[conversation_id].add(socket)
+        try:
+            async for frame in socket:
+                if frame.type is not WSMsgType.TEXT:
+                    if frame.type is WSMsgType.BINARY:
+                        await socket.send_json({"type": "error", "error": "Send JSON text frames."})
+                    continue
+                await self._frame(socket, conversation_id, frame.data)
+        finally:
+            self._sockets[conversation_id].discard(socket)
+            if not self._sockets[conversation_id]:
+                del self._sockets[conversation_id]
+        return socket
+
+    async def _frame(self, socket: web.WebSocketResponse, conversation_id: str, data: str) -> None:
+        try:
+            frame = json.loads(data)
+        except json.JSONDecodeError:
+            await socket.send_json({"type": "error", "error": "That frame was not JSON."})
+            return
+        if not isinstance(frame, dict):
+            await socket.send_json({"type": "error", "error": "A frame must be a JSON object with a 'type'."})
+            return
+        kind = frame.get("type")
+        if kind == "resume":
+            after = frame.get("after", 0)
+            if not isinstance(after, int):
+                await socket.send_json({"type": "error", "error": "'after' must be a whole number."})
+                return
+            for entry in await self.runtime.store.transcript(conversation_id, after=after):
+                await socket.send_json({"type": "message", "message": entry_json(entry)})
+            return
+        if kind == "typing":
+            return
+        if kind not in ("message", "action"):
+            await socket.send_json({"type": "error", "error": f"Unknown frame type {str(kind)[:40]!r}."})
+            return
+        try:
+            event = self._event(conversation_id, frame)
+        except BadRequest as exc:
+            await socket.send_json({"type": "error", "error": str(exc)})
+            return
+        if event is None:
+            return
+        try:
+            await self.runtime.handle(event)
+        except Exception:
+            log.exception("web chat event failed", extra={"conversation": conversation_id})
+            await socket.send_json({"type": "error", "error": "Something went wrong on our side; please try again."})
+
+    async def deliver(self, payload: dict[str, Any]) -> None:
+        """Web messages are already in the transcript; delivery pushes them to open sockets."""
+        sockets = self._sockets.get(payload.get("conversation_id", ""))
+        if payload.get("type") != "say" or not sockets:
+            return
+        message = message_json(
+            payload["seq"], payload["sender"], payload["sender_name"],
+            payload["text"], payload["buttons"], payload["at"],
+        )
+        for socket in list(sockets):
+            if not socket.closed:
+                await socket.send_json({"type": "message", "message": message})
+
+    async def _close_sockets(self, app: web.Application) -> None:
+        for sockets in list(self._sockets.values()):
+            for socket in list(sockets):
+                await socket.close(code=1001, message=b"server shutdown")

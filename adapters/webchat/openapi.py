@@ -1,0 +1,149 @@
+"""The web chat API's OpenAPI 3.1 document, served at /api/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _response(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"description": description}
+    if schema is not None:
+        body["content"] = {"application/json": {"schema": schema}}
+    return body
+
+
+def _conversation_id() -> dict[str, Any]:
+    return {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def document(max_chars: int) -> dict[str, Any]:
+    errors = {
+        "401": _response("Missing or wrong bearer token", _ERROR),
+        "404": _response("No such conversation", _ERROR),
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "supportbot web chat API",
+            "version": "1",
+            "description": (
+                "Open a conversation, send the customer's messages and button presses, read the replies. "
+                "The bundled chat page uses exactly this API. Live updates: GET /api/conversations/{id}/ws?token=... "
+                "(a websocket; send {\"type\": \"resume\", \"after\": seq}, {\"type\": \"message\", \"text\": ...} or "
+                "{\"type\": \"action\", \"action\": {\"id\": ..., \"value\": ...}}; receive {\"type\": \"message\", "
+                "\"message\": Message} and {\"type\": \"error\", \"error\": ...})."
+            ),
+        },
+        "components": {
+            "securitySchemes": {"conversationToken": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+                "Button": {
+                    "type": "object",
+                    "required": ["id", "label", "value"],
+                    "properties": {"id": {"type": "string"}, "label": {"type": "string"}, "value": {"type": "string"}},
+                },
+                "Message": {
+                    "type": "object",
+                    "required": ["seq", "from", "text", "buttons", "at"],
+                    "properties": {
+                        "seq": {"type": "integer", "description": "Position in the conversation, from 1"},
+                        "from": {"type": "string", "enum": ["customer", "bot", "agent"]},
+                        "name": {"type": "string", "description": "The agent's display name, when from an agent"},
+                        "text": {"type": "string"},
+                        "buttons": {"type": "array", "items": {"$ref": "#/components/schemas/Button"}},
+                        "at": {"type": "string", "format": "date-time"},
+                    },
+                },
+                "Inbound": {
+                    "oneOf": [
+                        {
+                            "type": "object",
+                            "required": ["text"],
+                            "properties": {"text": {"type": "string", "maxLength": max_chars}},
+                        },
+                        {
+                            "type": "object",
+                            "required": ["action"],
+                            "properties": {
+                                "action": {
+                                    "type": "object",
+                                    "required": ["id"],
+                                    "properties": {"id": {"type": "string"}, "value": {"type": "string"}},
+                                }
+                            },
+                        },
+                    ]
+                },
+            },
+        },
+        "paths": {
+            "/api/conversations": {
+                "post": {
+                    "summary": "Open a conversation",
+                    "requestBody": {
+                        "required": False,
+                        "content": {"application/json": {"schema": {"type": "object", "properties": {"name": {"type": "string"}}}}},
+                    },
+                    "responses": {
+                        "201": _response(
+                            "Opened; keep the token, it opens this conversation only",
+                            {
+                                "type": "object",
+                                "required": ["id", "token"],
+                                "properties": {"id": {"type": "string"}, "token": {"type": "string"}},
+                            },
+                        ),
+                        "400": _response("Malformed body", _ERROR),
+                    },
+                }
+            },
+            "/api/conversations/{id}/messages": {
+                "parameters": [_conversation_id()],
+                "post": {
+                    "summary": "Send a message or press a button",
+                    "security": [{"conversationToken": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Inbound"}}},
+                    },
+                    "responses": {
+                        "202": _response(
+                            "Accepted and handled: the replies are readable now",
+                            {"type": "object", "properties": {"status": {"type": "string", "enum": ["accepted", "ignored"]}}},
+                        ),
+                        "400": _response("Malformed body", _ERROR),
+                        "413": _response(f"Text longer than {max_chars} characters; nothing was stored", _ERROR),
+                        **errors,
+                    },
+                },
+                "get": {
+                    "summary": "Read the conversation's messages",
+                    "security": [{"conversationToken": []}],
+                    "parameters": [
+                        {"name": "after", "in": "query", "schema": {"type": "integer", "default": 0}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 500, "maximum": 500}},
+                    ],
+                    "responses": {
+                        "200": _response(
+                            "Messages with seq greater than `after`, oldest first",
+                            {
+                                "type": "object",
+                                "required": ["messages"],
+                                "properties": {"messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}}},
+                            },
+                        ),
+                        **errors,
+                    },
+                },
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness and store reachability",
+                    "responses": {"200": _response("Healthy"), "503": _response("The store is unreachable")},
+                }
+            },
+        },
+    }

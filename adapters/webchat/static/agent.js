@@ -1,0 +1,156 @@
+// The agent console: a roster identity, the live queue, and the chats this agent works.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let me = null;
+let socket = null;
+let state = null;
+let selected = null;
+let clockOffset = 0;
+
+function text(tag, value, className) {
+  const element = document.createElement(tag);
+  element.textContent = value;
+  if (className) element.className = className;
+  return element;
+}
+
+function waited(since) {
+  const seconds = Math.max(0, Math.floor(Date.now() / 1000 + clockOffset - since));
+  return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+}
+
+function command(name, extra = {}) {
+  if (!socket || socket.readyState !== WebSocket.OPEN) return;
+  socket.send(JSON.stringify({ type: "command", command: name, case_id: selected, text: "", ...extra }));
+}
+
+function caseItem(item, withWait) {
+  const box = document.createElement("div");
+  box.className = "item" + (item.id === selected ? " selected" : "");
+  box.dataset.case = item.id;
+  box.appendChild(text("span", item.number + " ", "num"));
+  box.appendChild(text("span", item.state.replace(/_/g, " "), "meta"));
+  box.appendChild(text("div", item.problem.slice(0, 140)));
+  if (withWait && item.queued_at) {
+    const wait = text("div", "waiting " + waited(item.queued_at), "meta wait");
+    wait.dataset.since = item.queued_at;
+    box.appendChild(wait);
+  }
+  box.addEventListener("click", () => select(item.id));
+  return box;
+}
+
+function renderState() {
+  if (!state) return;
+  clockOffset = state.now - Date.now() / 1000;
+  $("status").textContent = `${state.me.name} · ${state.me.status}${state.me.online ? "" : " (offline)"} · ${state.me.active}/${state.me.capacity} chats`;
+  for (const [id, list, withWait] of [["waiting", state.waiting, true], ["escalated", state.escalated, true], ["mine", state.mine, false]]) {
+    const box = $(id);
+    box.replaceChildren(...list.map((item) => caseItem(item, withWait)));
+    if (!list.length) box.appendChild(text("div", "none", "meta"));
+  }
+  $("escalated-title").hidden = !(me && (me.role === "tier2" || me.role === "manager"));
+  $("team").replaceChildren(...state.team.map((t) => text("div", `${t.name} (${t.role}) · ${t.online ? t.status : "offline"} · ${t.active}/${t.capacity}`, "meta")));
+  if (selected) loadCase(selected);
+}
+
+async function loadCase(caseId) {
+  const response = await fetch(`/api/agent/cases/${caseId}?staff=${encodeURIComponent(me.id)}`);
+  if (!response.ok) return;
+  const detail = await response.json();
+  if (detail.case.id !== selected) return;
+  const c = detail.case;
+  $("toolbar").hidden = false;
+  $("case-title").textContent = `${c.number} · ${c.state.replace(/_/g, " ")}${c.agent ? " · " + c.agent : ""}`;
+  const details = Object.entries(c.details).map(([k, v]) => `${k}: ${v}`).join(" · ");
+  $("case-meta").textContent = (details || "no details yet") + (c.previous_case_id ? ` · follows case #${c.previous_case_id}` : "") + (c.ticket ? ` · ticket ${c.ticket}` : "");
+  const mine = c.agent_id === me.id;
+  $("accept").hidden = !(c.state === "queued" || (c.state === "escalated" && (me.role === "tier2" || me.role === "manager")));
+  $("resolve").hidden = !mine && me.role !== "manager";
+  $("reply").hidden = !(mine && c.state === "with_agent");
+  $("note-form").hidden = false;
+  $("transcript").replaceChildren(...detail.transcript.map((m) => renderMessage(m, null)));
+  $("transcript").scrollTop = $("transcript").scrollHeight;
+  $("notes").replaceChildren(...detail.notes.map((n) => {
+    const note = text("div", "", "note");
+    note.appendChild(text("strong", n.author + ": "));
+    note.appendChild(document.createTextNode(n.text + " "));
+    for (const tag of n.tags) note.appendChild(text("span", "#" + tag, "tag"));
+    return note;
+  }));
+}
+
+function select(caseId) {
+  selected = caseId;
+  renderState();
+}
+
+function notice(frame) {
+  const box = text("div", frame.text, "notice " + frame.kind);
+  if (frame.case_id) box.addEventListener("click", () => select(frame.case_id));
+  $("notices").prepend(box);
+}
+
+function connect() {
+  if (socket) socket.close();
+  socket = new WebSocket(wsUrl(`/api/agent/ws?staff=${encodeURIComponent(me.id)}`));
+  socket.onmessage = (event) => {
+    const frame = JSON.parse(event.data);
+    if (frame.type === "state") { state = frame; renderState(); }
+    else if (frame.type === "notice") notice(frame);
+    else if (frame.type === "error") $("error").textContent = frame.error;
+  };
+  socket.onclose = (event) => { if (me && event.code !== 4000) setTimeout(connect, 1000); };
+}
+
+async function start() {
+  const roster = (await (await fetch("/api/agent/roster")).json()).staff;
+  for (const person of roster) {
+    const option = text("option", `${person.name} (${person.role})`);
+    option.value = person.id;
+    $("identity").appendChild(option);
+  }
+  $("identity").addEventListener("change", () => {
+    me = roster.find((p) => p.id === $("identity").value) || null;
+    selected = null;
+    if (socket) { socket.onclose = null; socket.close(4000); }
+    if (me) { connect(); history.replaceState(null, "", "?staff=" + encodeURIComponent(me.id)); }
+  });
+  const wanted = new URLSearchParams(location.search).get("staff");
+  if (wanted && roster.some((p) => p.id === wanted)) {
+    $("identity").value = wanted;
+    $("identity").dispatchEvent(new Event("change"));
+  }
+}
+
+$("available").addEventListener("click", () => command("status", { text: "available", case_id: null }));
+$("away").addEventListener("click", () => command("status", { text: "away", case_id: null }));
+for (const button of document.querySelectorAll("[data-command]")) {
+  button.addEventListener("click", () => command(button.dataset.command, { text: button.dataset.text || "" }));
+}
+$("reply").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const value = $("reply-text").value;
+  if (!value.trim()) return;
+  command("say", { text: value });
+  $("reply-text").value = "";
+});
+$("reply-text").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); $("reply").requestSubmit(); }
+});
+$("note-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const value = $("note-text").value;
+  if (!value.trim()) return;
+  command("note", { text: value });
+  $("note-text").value = "";
+});
+setInterval(() => {
+  for (const element of document.querySelectorAll(".wait")) {
+    element.textContent = "waiting " + waited(Number(element.dataset.since));
+    const late = state && Date.now() / 1000 + clockOffset - Number(element.dataset.since) > state.queue_alert_after;
+    element.classList.toggle("late", late);
+  }
+}, 1000);
+start();

@@ -1,0 +1,85 @@
+// The customer page: uses only the public web chat API (see /api/openapi.json).
+"use strict";
+
+const log = document.getElementById("log");
+const errorBox = document.getElementById("error");
+const statusBox = document.getElementById("status");
+const form = document.getElementById("compose");
+const input = document.getElementById("text");
+let conversation = JSON.parse(sessionStorage.getItem("supportbot.conversation") || "null");
+let lastSeq = 0;
+let socket = null;
+let retry = 500;
+
+function showError(text) { errorBox.textContent = text || ""; }
+
+function add(message) {
+  if (message.seq <= lastSeq) return;
+  lastSeq = message.seq;
+  log.appendChild(renderMessage(message, pressButton));
+  log.scrollTop = log.scrollHeight;
+}
+
+async function api(path, options = {}) {
+  const headers = { "Content-Type": "application/json" };
+  if (conversation) headers.Authorization = "Bearer " + conversation.token;
+  const response = await fetch(path, { ...options, headers });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(body.error || ("HTTP " + response.status));
+  return body;
+}
+
+async function start() {
+  if (!conversation) {
+    conversation = await api("/api/conversations", { method: "POST", body: "{}" });
+    sessionStorage.setItem("supportbot.conversation", JSON.stringify(conversation));
+  }
+  connect();
+}
+
+function connect() {
+  socket = new WebSocket(wsUrl(`/api/conversations/${conversation.id}/ws?token=${encodeURIComponent(conversation.token)}`));
+  socket.onopen = () => {
+    retry = 500;
+    statusBox.textContent = "connected";
+    socket.send(JSON.stringify({ type: "resume", after: lastSeq }));
+  };
+  socket.onmessage = (event) => {
+    const frame = JSON.parse(event.data);
+    if (frame.type === "message") add(frame.message);
+    else if (frame.type === "error") showError(frame.error);
+  };
+  socket.onclose = () => {
+    statusBox.textContent = "reconnecting…";
+    setTimeout(connect, retry);
+    retry = Math.min(retry * 2, 10000);
+  };
+}
+
+async function send(body) {
+  showError("");
+  try {
+    await api(`/api/conversations/${conversation.id}/messages`, { method: "POST", body: JSON.stringify(body) });
+    return true;
+  } catch (error) {
+    showError(error.message);
+    return false;
+  }
+}
+
+function pressButton(button, row) {
+  for (const element of row.querySelectorAll("button")) element.disabled = true;
+  send({ action: { id: button.id, value: button.value } });
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const text = input.value;
+  if (!text.trim()) return;
+  if (await send({ text })) input.value = "";
+});
+input.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
+});
+
+start().catch((error) => showError("Could not start the chat: " + error.message));

@@ -1,0 +1,90 @@
+"""`supportbot serve` and friends."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bot.config import ConfigError, Settings, load_settings
+
+_STANDARD_RECORD_KEYS = set(vars(logging.makeLogRecord({})))
+
+
+class KeyValueFormatter(logging.Formatter):
+    """Structured one-line logs: time, level, logger, message and any `extra=` fields as JSON."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = {
+            "at": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields.update({k: v for k, v in vars(record).items() if k not in _STANDARD_RECORD_KEYS and k not in ("message", "asctime")})
+        if record.exc_info:
+            fields["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(fields, default=str)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    path = Path(args.config) if args.config else (Path("supportbot.toml") if Path("supportbot.toml").exists() else None)
+    overrides: dict[str, Any] = {}
+    for key in ("host", "port", "store"):
+        value = getattr(args, key, None)
+        if value is not None:
+            overrides[f"server.{key}"] = value
+    return load_settings(path, overrides=overrides)
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from aiohttp import web
+
+    from adapters.server import create_app
+
+    app = create_app(settings)
+    base = f"http://{settings.server.host}:{settings.server.port}"
+
+    async def announce(_: web.Application) -> None:
+        print(f"supportbot is running on the {settings.server.store} store", flush=True)
+        print(f"  customer chat:  {base}/", flush=True)
+        print(f"  agent console:  {base}/agent", flush=True)
+        print(f"  API document:   {base}/api/openapi.json", flush=True)
+
+    app.on_startup.append(announce)
+    web.run_app(app, host=settings.server.host, port=settings.server.port, print=None, access_log=None)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="supportbot", description="Customer-support chatbot and agent assist.")
+    parser.add_argument("--log-level", default="INFO")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("serve", help="run the service")
+    run.add_argument("--config", help="TOML settings file (default: ./supportbot.toml if present)")
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.add_argument("--store", help="sqlite:///path/to/file.db")
+    run.set_defaults(func=serve)
+    args = parser.parse_args(argv)
+    handler = logging.StreamHandler()
+    handler.setFormatter(KeyValueFormatter())
+    logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
+    for noisy in ("spacy", "bm25s"):  # libraries that log their own start-up chatter
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+        logging.getLogger(noisy).propagate = False
+    try:
+        result: int = args.func(args)
+    except ConfigError as exc:
+        print(f"supportbot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
