@@ -128,11 +128,14 @@ class LanguageSettings:
     """Phrases (matched case-insensitively on word boundaries) that signal a customer's intent."""
 
     manager_phrases: tuple[str, ...] = (
-        "manager", "supervisor", "team leader", "someone in charge", "your boss", "escalate this",
+        "speak to a manager", "speak with a manager", "talk to a manager", "talk with a manager",
+        "speak to your manager", "talk to your manager", "get me a manager", "want a manager", "need a manager",
+        "your manager", "a supervisor", "your supervisor", "the supervisor", "manager please", "team leader",
+        "someone in charge", "your boss", "escalate this",
     )
     callback_phrases: tuple[str, ...] = (
-        "call me", "phone me", "ring me", "call back", "callback", "phone call", "can i call",
-        "can you call", "speak on the phone", "talk on the phone", "give me a call", "your phone number",
+        "call me", "phone me", "ring me", "call me back", "phone call", "can i call", "can you call",
+        "could you call", "a callback", "callback please", "call back please", "speak on the phone", "talk on the phone", "give me a call", "your phone number",
     )
     solved_phrases: tuple[str, ...] = (
         "that worked", "it worked", "this worked", "that helped", "it helped", "this helped",
@@ -141,7 +144,8 @@ class LanguageSettings:
     not_solved_phrases: tuple[str, ...] = (
         "no", "not really", "didn't help", "did not help", "didn't work", "did not work",
         "still need help", "still not", "not solved", "not fixed", "unsolved", "still doesn't", "still does not", "doesn't work",
-        "does not work", "not working", "human", "agent", "person",
+        "does not work", "not working", "fails", "still fails", "still failing", "still broken",
+        "human", "agent", "person",
     )
     skip_phrases: tuple[str, ...] = ("skip", "don't know", "dont know", "not sure", "n/a", "none")
 
@@ -153,7 +157,7 @@ class Spiels:
     greeting: str = "Hi! I'm the support assistant. Tell me what you need help with and I'll open a case for you."
     case_opened: str = "I've opened case {case} for this. Please keep the number handy for any follow-up."
     case_opened_linked: str = (
-        "I've opened a new case, {case}, for this (your earlier case {previous} stays resolved). "
+        "I've opened a new case, {case}, for this (your earlier case was {previous}). "
         "Please keep the number handy for any follow-up."
     )
     ask_details: str = "To help you faster, could you tell me:\n{missing}\n(Reply 'skip' for anything you don't have.)"
@@ -222,6 +226,7 @@ class Spiels:
     staff_queue_new: str = "New chat waiting: {case} ({summary})"
     staff_queue_alert: str = "{case} has waited {waited} without an advisor. Please accept it."
     staff_manager_request: str = "The customer on {case} asked for a manager. {agent_line}"
+    staff_manager_escalation: str = "{agent} asked for a manager's help on {case}."
     staff_tier2_new: str = "{case} was escalated to Tier II by {agent}: {summary}"
     staff_callback: str = "Call back requested on {case} (due by {call_by})."
     staff_ticket: str = "Ticket {ticket} opened on {case} (no advisor was available)."
@@ -292,19 +297,22 @@ def load_settings(
         raw.setdefault(section, {})
         if not isinstance(raw[section], dict):
             raise ConfigError(f"{name}: [{section}] is not a section")
-        raw[section][key] = _parse_env_value(value)
+        raw[section][key] = _EnvText(value)
     for dotted, value in (overrides or {}).items():
         section, _, key = dotted.partition(".")
         raw.setdefault(section, {})[key] = value
     return build_settings(raw)
 
 
-def _parse_env_value(text: str) -> Any:
-    """An environment value is TOML when it parses as one (lists, numbers, booleans), else a string."""
+class _EnvText(str):
+    """A value from the environment: always text, so it is read as TOML where a setting is not text."""
+
+
+def _from_env(text: _EnvText) -> Any:
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
-        return text
+        return str(text)
 
 
 def build_settings(raw: Mapping[str, Any]) -> Settings:
@@ -338,6 +346,8 @@ def _build_section(cls: Any, section: str, values: Mapping[str, Any]) -> Any:
 def _coerce(kind: Any, value: Any, key: str) -> Any:
     if kind is Duration:
         return Duration.parse(value, key)
+    if isinstance(value, _EnvText):
+        value = str(value) if kind is str else _from_env(value)
     if kind is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: expected true or false, got {value!r}")
@@ -407,9 +417,11 @@ def _validate(settings: Settings) -> None:
         unknown = names - _SPIEL_FIELDS
         if unknown:
             raise ConfigError(f"spiels.{spiel.name}: unknown placeholder {{{sorted(unknown)[0]}}}")
-    unknown_fields = (set(settings.intake.fields) | set(settings.intake.carry_over)) - set(INTAKE_FIELDS)
-    if unknown_fields:
-        raise ConfigError(f"intake.fields: unknown detail {sorted(unknown_fields)[0]!r}; choose from {', '.join(INTAKE_FIELDS)}")
+    for key in ("fields", "carry_over"):
+        unknown_fields = set(getattr(settings.intake, key)) - set(INTAKE_FIELDS)
+        if unknown_fields:
+            detail = sorted(unknown_fields)[0]
+            raise ConfigError(f"intake.{key}: unknown detail {detail!r}; choose from {', '.join(INTAKE_FIELDS)}")
     hours = settings.business_hours
     try:
         ZoneInfo(hours.timezone)

@@ -75,15 +75,7 @@ class ConversationManager:
             turn.actions.append(Heard(conversation.id, case.id if case else None, text))
             self._customer_command(turn, case, text)
             return
-        if case is not None and case.state is CaseState.RESOLVED and case.survey is SurveyStage.ASKED:
-            rating = survey.rating_in(text)
-            if rating is not None:
-                turn.actions.append(Heard(conversation.id, case.id, text))
-                survey.rate(turn, case, rating)
-                return
-        if case is not None and case.survey is SurveyStage.COMMENT and not case.is_open:
-            turn.actions.append(Heard(conversation.id, case.id, text))
-            survey.comment(turn, case, text)
+        if case is not None and not case.is_open and self._survey_answer(turn, case, text):
             return
         if case is None or not case.is_open:
             case = self._open_case(turn, conversation, previous=case, problem=text)
@@ -96,6 +88,21 @@ class ConversationManager:
         if callback.take_number(turn, case, text) or self._cue(turn, case, text):
             return
         self._continue(turn, case, text)
+
+    def _survey_answer(self, turn: Turn, case: Case, text: str) -> bool:
+        """A typed 1-5 rates the finished case (once); the next text, while it is resolved, is the comment."""
+        rating = survey.rating_in(text)
+        commenting = case.survey is SurveyStage.COMMENT and case.state is CaseState.RESOLVED
+        if rating is None and not commenting:
+            return False
+        if rating is not None and case.survey is SurveyStage.NOT_ASKED:
+            return False
+        turn.actions.append(Heard(case.conversation_id, case.id, text))
+        if rating is None:
+            survey.comment(turn, case, text)
+        else:
+            survey.rate(turn, case, rating)
+        return True
 
     def _continue(self, turn: Turn, case: Case, text: str) -> None:
         match case.state:
@@ -172,7 +179,9 @@ class ConversationManager:
                     turn.actions.append(RecordOfferOutcome(case.id, "no_answer"))
                 resolution.close(turn, case)
             turn.actions.append(Say(conversation.id, None, turn.spiel("greeting")))
-        elif name == "agent" and case is not None and case.state in (CaseState.NEW, CaseState.SELF_SERVICE):
+        elif name == "agent" and case is not None and case.state is CaseState.SELF_SERVICE:
+            articles.not_helped(turn, case)
+        elif name == "agent" and case is not None and case.state is CaseState.NEW:
             queue.route_to_person(turn, case)
         else:
             turn.actions.append(Say(conversation.id, case.id if case else None, turn.spiel("help_customer")))

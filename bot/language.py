@@ -23,6 +23,11 @@ def blank_english() -> Language:
     return spacy.blank("en")
 
 
+def _normalise(text: str) -> str:
+    """Lower case with straight apostrophes, so "DIDN’T" splits into tokens like "didn't" does."""
+    return text.lower().replace("’", "'").replace("‘", "'")
+
+
 class Cues:
     """Which of the configured cue lists a text matches."""
 
@@ -42,8 +47,8 @@ class Cues:
         self._add(self.SKIP, settings.skip_phrases)
 
     def _add(self, label: str, phrases: Iterable[str]) -> None:
-        self._matcher.add(label, [self._nlp.make_doc(p) for p in phrases])
+        self._matcher.add(label, [self._nlp.make_doc(_normalise(p)) for p in phrases])
 
     def find(self, text: str) -> frozenset[str]:
-        doc = self._nlp.make_doc(text[:2000])
+        doc = self._nlp.make_doc(_normalise(text[:2000]))
         return frozenset(self._nlp.vocab.strings[match_id] for match_id, _, _ in self._matcher(doc))

@@ -7,13 +7,13 @@ import re
 from bot.domain import Role
 
 _EMAIL = re.compile(r"\b([\w.+-])[\w.+-]*@([\w-]+(?:\.[\w-]+)+)\b")
-_PHONE = re.compile(r"(?<![\w-])(?:\+\d[\d\s().-]{6,18}\d|\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}|\d{10,13})(?![\w-])")
+PHONE = re.compile(r"(?<![\w-])(?:\+\d[\d\s().-]{6,18}\d|\(?\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}|\d{10,13})(?![\w-])")
 TRUSTED_ROLES = frozenset({Role.TIER2, Role.MANAGER})
 
 
 def redact(text: str) -> str:
     text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
-    return _PHONE.sub(lambda m: "•••" + re.sub(r"\D", "", m.group(0))[-2:], text)
+    return PHONE.sub(lambda m: "•••" + re.sub(r"\D", "", m.group(0))[-2:], text)
 
 
 def for_role(role: Role, text: str) -> str:

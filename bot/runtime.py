@@ -109,9 +109,12 @@ class Runtime:
         async with self._deliver_lock:
             delivered: list[int] = []
             blocked: set[str] = set()
-            for entry in await self.store.pending_outbox(self.clock.now()):
+            now = self.clock.now()
+            for entry in await self.store.pending_outbox():
                 key = f"{entry.adapter}/{_ordering_key(entry)}"
                 outlet = self.outlets.get(entry.adapter)
+                if entry.next_attempt_at > now:
+                    blocked.add(key)
                 if key in blocked or outlet is None:
                     continue
                 try:

@@ -157,9 +157,15 @@ class AgentConsole:
             self._sockets[me.id].discard(socket)
             if not self._sockets[me.id]:
                 del self._sockets[me.id]
-                with contextlib.suppress(Exception):
-                    await self.runtime.handle(StaffPresence(me.id, False))
+                # aiohttp cancels the handler once the peer is gone: shield the presence update
+                await asyncio.shield(self._went_offline(me.id))
         return socket
+
+    async def _went_offline(self, staff_id: str) -> None:
+        try:
+            await self.runtime.handle(StaffPresence(staff_id, False))
+        except Exception:
+            log.exception("could not record a console disconnect", extra={"staff": staff_id})
 
     async def _frame(self, socket: web.WebSocketResponse, me: RosterEntry, data: str) -> None:
         try:

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import re
-
 from bot.domain import Case
 from bot.events import RecordTicket
+from bot.pii import PHONE
 from bot.turn import Turn
-
-_PHONE = re.compile(r"(?:\+?\d[\d\s().-]{6,18}\d)")
 
 
 def phone_in(text: str) -> str | None:
-    match = _PHONE.search(text)
-    if match is None or sum(ch.isdigit() for ch in match.group(0)) < 7:
-        return None
-    return match.group(0).strip()
+    match = PHONE.search(text)
+    return match.group(0).strip() if match else None
 
 
 def request(turn: Turn, case: Case, text: str) -> None:

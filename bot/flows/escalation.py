@@ -50,8 +50,8 @@ def to_tier2(turn: Turn, case: Case, by: str) -> None:
 
 
 def to_manager(turn: Turn, case: Case, by: str) -> None:
-    line = f"{turn.staff_name(by)} asked for a manager on this case."
-    turn.notify([m.id for m in turn.managers_on_duty()], turn.spiel("staff_manager_request", case=case.number, agent_line=line), "manager", case)
+    text = turn.spiel("staff_manager_escalation", case=case.number, agent=turn.staff_name(by))
+    turn.notify([m.id for m in turn.managers_on_duty()], text, "manager", case)
     turn.changed(case)
 
 
@@ -59,7 +59,10 @@ def waiting_on_development(turn: Turn, case: Case) -> None:
     """The owner keeps the case, but it no longer takes one of their live-chat slots."""
     if case.state is CaseState.WITH_AGENT and case.agent_id:
         turn.world.active_chats[case.agent_id] = max(0, turn.world.active_chats.get(case.agent_id, 0) - 1)
+    was_queued = case.state is CaseState.QUEUED
     case.state = CaseState.WAITING_ON_DEVELOPMENT
+    if was_queued:
+        queue.leave(turn, case)
     turn.say(case, turn.spiel("waiting_on_development", case=case.number))
     turn.schedule(DEV_STATUS_TIMER, case, turn.settings.timings.dev_status_every)
     turn.changed(case)

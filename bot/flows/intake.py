@@ -19,9 +19,9 @@ _BROWSERS = {
 }
 _BROWSER = re.compile(r"\b(" + "|".join(sorted(_BROWSERS, key=len, reverse=True)) + r")\b", re.IGNORECASE)
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
-_QUOTED_ERROR = re.compile(r"[\"“'‘]([^\"”'’\n]{3,300})[\"”'’]")
+_QUOTED_ERROR = re.compile(r"(?<!\w)[\"“'‘]([^\"“”\n]{3,300}?)[\"”'’](?!\w)")
 _ERROR_CLAUSE = re.compile(
-    r"\b(?:error(?:\s+message)?|it\s+says|message\s+says|says)\b\s*(?:is|was|reads|shows)?\s*[:\-]?\s*([^\n.!?]{3,300})",
+    r"\b(?:error(?:\s+message)?|it\s+says|message\s+says|says)\b\s*(?:is|was|reads|shows|says)?\s*[:\-]?\s*([^\n.!?]{3,300})",
     re.IGNORECASE,
 )
 _STEPS_LABEL = re.compile(r"\bsteps?\b[^:\n]{0,30}:\s*(.{3,1000})", re.IGNORECASE | re.DOTALL)

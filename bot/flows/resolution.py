@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.domain import Case, CaseState, SurveyStage
 from bot.events import Button, RecordHandleTime
+from bot.flows import queue
 from bot.turn import Turn
 
 CLOSE_TIMER = "close_resolved"
@@ -13,6 +14,7 @@ SKIP = "survey.skip"
 
 
 def resolve(turn: Turn, case: Case, *, how: str) -> None:
+    was_queued = case.state is CaseState.QUEUED
     agent_id = case.agent_id
     if agent_id and case.state is CaseState.WITH_AGENT:
         turn.world.active_chats[agent_id] = max(0, turn.world.active_chats.get(agent_id, 0) - 1)
@@ -23,6 +25,8 @@ def resolve(turn: Turn, case: Case, *, how: str) -> None:
     case.resolution = how
     for kind in CASE_TIMERS:
         turn.cancel(kind, case)
+    if was_queued:
+        queue.announce_positions(turn)
     if case.survey is SurveyStage.NOT_ASKED:
         case.survey = SurveyStage.ASKED
         buttons = [Button(RATE, str(n), f"{case.id}:{n}") for n in range(1, 6)]

@@ -82,6 +82,9 @@ def _accept(turn: Turn, staff_id: str, role: Role, case: Case) -> None:
         if role not in (Role.TIER2, Role.MANAGER):
             turn.reply(staff_id, f"{case.number} is waiting for Tier II.", case)
             return
+    elif role is Role.TIER2 and case.state is CaseState.QUEUED:
+        turn.reply(staff_id, f"{case.number} is waiting for a Tier I agent; Tier II takes escalated cases.", case)
+        return
     elif case.state is not CaseState.QUEUED:
         taken = f" by {turn.staff_name(case.agent_id)}" if case.agent_id else ""
         turn.reply(staff_id, f"{case.number} is no longer waiting (already {case.state.value.replace('_', ' ')}{taken}).", case)

@@ -38,6 +38,7 @@ class OutboxEntry:
     adapter: str
     payload: dict[str, Any]
     attempts: int
+    next_attempt_at: float
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,9 @@ class Store(Protocol):
 
     async def next_timer_due(self) -> float | None: ...
 
-    async def pending_outbox(self, now: float, *, limit: int = 200) -> list[OutboxEntry]: ...
+    async def pending_outbox(self, *, limit: int = 200) -> list[OutboxEntry]:
+        """Undelivered entries in order, including those waiting for a retry (they hold back later ones)."""
+        ...
 
     async def mark_delivered(self, ids: Collection[int], *, now: float) -> None: ...
 

@@ -96,6 +96,9 @@ class SQLiteStore:
         return cls(Path(url.removeprefix("sqlite:///")), handle_time_window=handle_time_window)
 
     async def _run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        if self._db is None:
+            raise StoreError("the store is not open")
+
         def work() -> T:
             if self._db is None:
                 raise StoreError("the store is not open")
@@ -210,6 +213,8 @@ class SQLiteStore:
             now = world.now
             db.execute("BEGIN IMMEDIATE")
             try:
+                if fired_timer is not None:  # first, so a handler may schedule the same key again
+                    db.execute("DELETE FROM timers WHERE key = ?", (fired_timer,))
                 _write_world(db, world, loaded)
                 seqs = _write_actions(db, now, actions)
                 for entry in routed:
@@ -222,8 +227,6 @@ class SQLiteStore:
                     )
                 if inbound is not None:
                     db.execute("INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?)", (*inbound, now))
-                if fired_timer is not None:
-                    db.execute("DELETE FROM timers WHERE key = ?", (fired_timer,))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -265,14 +268,14 @@ class SQLiteStore:
 
         return await self._run(job)
 
-    async def pending_outbox(self, now: float, *, limit: int = 200) -> list[OutboxEntry]:
+    async def pending_outbox(self, *, limit: int = 200) -> list[OutboxEntry]:
         def job(db: sqlite3.Connection) -> list[OutboxEntry]:
             rows = db.execute(
-                "SELECT id, adapter, payload, attempts FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= ? "
+                "SELECT id, adapter, payload, attempts, next_attempt_at FROM outbox WHERE delivered_at IS NULL "
                 "ORDER BY id LIMIT ?",
-                (now, limit),
+                (limit,),
             ).fetchall()
-            return [OutboxEntry(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
+            return [OutboxEntry(r[0], r[1], json.loads(r[2]), r[3], r[4]) for r in rows]
 
         return await self._run(job)
 
