@@ -119,7 +119,7 @@ class OfflineSettings:
 @dataclass(frozen=True)
 class KnowledgeSettings:
     folder: str = ""
-    threshold: float = 0.35
+    threshold: float = 0.4
     max_offers: int = 3
 
 

@@ -79,7 +79,6 @@ class ConversationManager:
             return
         if case is None or not case.is_open:
             case = self._open_case(turn, conversation, previous=case, problem=text)
-            turn.actions.append(Heard(conversation.id, case.id, text))
             if not self._cue(turn, case, text):
                 intake.absorb(case, text)
                 self._after_details(turn, case)
@@ -142,7 +141,10 @@ class ConversationManager:
             articles.offer_or_route(turn, case)
 
     def _open_case(self, turn: Turn, conversation: Conversation, *, previous: Case | None, problem: str) -> Case:
-        """A new need is always a new case, linked to the previous one, never a reopen (SOP 000)."""
+        """A new need is always a new case, linked to the previous one, never a reopen (SOP 000).
+
+        `problem` is the customer's message that opened it, kept in the transcript before the reply.
+        """
         world = turn.world
         case = Case(
             id=world.next_case_id,
@@ -155,6 +157,7 @@ class ConversationManager:
         world.next_case_id += 1
         world.cases[case.id] = case
         conversation.case_id = case.id
+        turn.actions.append(Heard(conversation.id, case.id, problem))
         if previous is not None:
             carried = turn.settings.intake.carry_over
             case.details.update({k: v for k, v in previous.details.items() if k in carried})

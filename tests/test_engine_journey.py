@@ -1107,3 +1107,25 @@ async def test_custom_finder_with_no_articles_always_queues(make_desk: Any) -> N
     replies = await desk.say(conversation, "skip")
 
     assert replies == [queued(desk, 1, "1 minute")]
+
+
+async def test_article_search_leaves_out_the_details_given_up_front(desk: Desk) -> None:
+    conversation = await desk.customer()
+
+    await desk.say(
+        conversation,
+        "I forgot my password and can't log in. My user ID is 48213, I use Chrome, my email is ann@school.org, "
+        "the error says 'Invalid password', steps: I typed it twice.",
+    )
+
+    assert desk.finder.queries[-1] == "I forgot my password and can't log in."
+    assert (await desk.case_of(conversation)).details["account_id"] == "user ID 48213"
+
+
+async def test_the_customers_first_message_comes_before_the_case_number(desk: Desk) -> None:
+    conversation = await desk.customer()
+    await desk.say(conversation, "My export is broken")
+
+    lines = await desk.lines(conversation)
+    assert lines[1] == "customer: My export is broken"
+    assert lines[2].startswith("bot: I've opened case CS-000001")

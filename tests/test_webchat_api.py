@@ -84,8 +84,8 @@ async def test_conversation_greets_and_runs_to_an_article_offer(client: TestClie
     response = await client.post(f"/api/conversations/{cid}/messages", json={"text": f"I forgot my password. {FULL_DETAILS}"}, headers=auth)
     assert response.status == 202
     after = await messages(client, cid, auth, after=greeting[-1]["seq"])
-    assert after[0]["from"] == "bot" and "CS-000001" in after[0]["text"]
-    assert after[1]["from"] == "customer"
+    assert after[0]["from"] == "customer"
+    assert after[1]["from"] == "bot" and "CS-000001" in after[1]["text"]
     offer = after[-1]
     assert "Reset a forgotten password" in offer["text"]
     labels = [b["label"] for b in offer["buttons"]]
@@ -201,14 +201,14 @@ async def test_websocket_resumes_history_and_survives_bad_frames(client: TestCli
         await runtime_of(client).deliver_outbox()
         # the greeting's outbox row was still pending, so it is pushed too: clients de-duplicate by seq
         pushed = [(await socket.receive_json(timeout=5))["message"] for _ in range(4)]
-        assert [(p["seq"], p["from"]) for p in pushed] == [(1, "bot"), (2, "bot"), (3, "customer"), (4, "bot")]
-        assert "CS-000001" in pushed[1]["text"]
+        assert [(p["seq"], p["from"]) for p in pushed] == [(1, "bot"), (2, "customer"), (3, "bot"), (4, "bot")]
+        assert "CS-000001" in pushed[2]["text"]
         assert not socket.closed
 
     async with client.ws_connect(f"/api/conversations/{cid}/ws", params={"token": token}) as again:
-        await again.send_json({"type": "resume", "after": 2})
+        await again.send_json({"type": "resume", "after": 1})
         resumed = await again.receive_json(timeout=5)
-        assert resumed["message"]["seq"] == 3
+        assert resumed["message"]["seq"] == 2
         assert resumed["message"]["from"] == "customer"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.domain import Case, CaseState
 from bot.events import Button, RecordOffer, RecordOfferOutcome
-from bot.flows import queue, resolution
+from bot.flows import intake, queue, resolution
 from bot.language import Cues
 from bot.turn import Turn
 
@@ -16,7 +16,13 @@ CHECK_TIMER = "article_check"
 
 
 def search_text(case: Case) -> str:
-    return " ".join(part for part in (case.problem, case.details.get("error", "")) if part)
+    """What the customer said the problem is, without the details the intake already took out of it;
+    the error message is added only when the description alone says little."""
+    about = intake.without_details(case.problem)
+    error = case.details.get("error", "")
+    if len(about.split()) <= 4 and error and error not in about:
+        about = f"{about} {error}".strip()
+    return about
 
 
 def offer_or_route(turn: Turn, case: Case) -> None:

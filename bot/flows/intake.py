@@ -30,6 +30,7 @@ _STEP_WORDS = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
+_CLAUSE = re.compile(r"(?<=[.!?;,\n])\s+|\s+-\s+")
 
 
 def parse_details(text: str) -> dict[str, str]:
@@ -47,6 +48,17 @@ def parse_details(text: str) -> dict[str, str]:
     if steps := _steps(text):
         found["steps"] = steps
     return found
+
+
+def without_details(text: str) -> str:
+    """The clauses of `text` that carry no intake detail: what the problem is about.
+
+    Help-article search should see this: IDs, emails and error codes match no article and only
+    dilute the ranking's confidence. When every clause carries a detail, the text is kept whole.
+    """
+    clauses = [c for c in _CLAUSE.split(text) if c.strip()]
+    about = [c.strip() for c in clauses if not parse_details(c) and not _STEPS_LABEL.search(c)]
+    return " ".join(about) if about else text
 
 
 def _error_message(text: str) -> str | None:

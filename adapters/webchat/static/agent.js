@@ -21,7 +21,11 @@ function waited(since) {
 }
 
 function command(name, extra = {}) {
-  if (!socket || socket.readyState !== WebSocket.OPEN) return;
+  if (!socket || socket.readyState !== WebSocket.OPEN) {
+    $("error").textContent = "Not connected yet; try again in a moment.";
+    return;
+  }
+  $("error").textContent = "";
   socket.send(JSON.stringify({ type: "command", command: name, case_id: selected, text: "", ...extra }));
 }
 
@@ -55,11 +59,14 @@ function renderState() {
   if (selected) loadCase(selected);
 }
 
+let loadToken = 0;
+
 async function loadCase(caseId) {
+  const token = ++loadToken;  // only the newest request may paint, whatever order responses arrive in
   const response = await fetch(`/api/agent/cases/${caseId}?staff=${encodeURIComponent(me.id)}`);
-  if (!response.ok) return;
+  if (!response.ok || token !== loadToken) return;
   const detail = await response.json();
-  if (detail.case.id !== selected) return;
+  if (token !== loadToken || detail.case.id !== selected) return;
   const c = detail.case;
   $("toolbar").hidden = false;
   $("case-title").textContent = `${c.number} · ${c.state.replace(/_/g, " ")}${c.agent ? " · " + c.agent : ""}`;
@@ -92,16 +99,25 @@ function notice(frame) {
   $("notices").prepend(box);
 }
 
+function setConnected(connected) {
+  for (const id of ["available", "away"]) $(id).disabled = !connected;
+  for (const button of document.querySelectorAll("[data-command]")) button.disabled = !connected;
+}
+
 function connect() {
+  setConnected(false);
   if (socket) socket.close();
   socket = new WebSocket(wsUrl(`/api/agent/ws?staff=${encodeURIComponent(me.id)}`));
   socket.onmessage = (event) => {
     const frame = JSON.parse(event.data);
-    if (frame.type === "state") { state = frame; renderState(); }
+    if (frame.type === "state") { state = frame; setConnected(true); renderState(); }
     else if (frame.type === "notice") notice(frame);
     else if (frame.type === "error") $("error").textContent = frame.error;
   };
-  socket.onclose = (event) => { if (me && event.code !== 4000) setTimeout(connect, 1000); };
+  socket.onclose = (event) => {
+    setConnected(false);
+    if (me && event.code !== 4000) setTimeout(connect, 1000);
+  };
 }
 
 async function start() {
@@ -153,4 +169,5 @@ setInterval(() => {
     element.classList.toggle("late", late);
   }
 }, 1000);
+setConnected(false);
 start();

@@ -8,15 +8,20 @@ const form = document.getElementById("compose");
 const input = document.getElementById("text");
 let conversation = JSON.parse(sessionStorage.getItem("supportbot.conversation") || "null");
 let lastSeq = 0;
+const shown = new Set();
 let socket = null;
 let retry = 500;
 
 function showError(text) { errorBox.textContent = text || ""; }
 
 function add(message) {
-  if (message.seq <= lastSeq) return;
-  lastSeq = message.seq;
-  log.appendChild(renderMessage(message, pressButton));
+  // Live pushes and the history replayed on (re)connect can interleave: place each message by seq, once.
+  if (shown.has(message.seq)) return;
+  shown.add(message.seq);
+  lastSeq = Math.max(lastSeq, message.seq);
+  const element = renderMessage(message, pressButton);
+  const later = [...log.children].find((child) => Number(child.dataset.seq) > message.seq);
+  log.insertBefore(element, later || null);
   log.scrollTop = log.scrollHeight;
 }
 

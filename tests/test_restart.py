@@ -1,0 +1,235 @@
+"""`kill -9` of a real `supportbot serve` mid-journey loses nothing, and its timers still fire."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+CONFIG = """
+[timings]
+article_check_after = "8s"
+queue_alert_after = "8s"
+
+[business_hours]
+open = "00:00"
+close = "24:00"
+
+[[roster]]
+id = "ana"
+name = "Ana"
+role = "agent"
+
+[[roster]]
+id = "maya"
+name = "Maya"
+role = "manager"
+on_duty = true
+"""
+DETAILS = "My user ID is 48213, I use Chrome, my email is ann@school.org, the error says 'Invalid password', steps: I typed it twice."
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Server:
+    """A `supportbot serve` child process on a loopback port."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "bot.cli", "serve", "--config", str(self.workdir / "supportbot.toml"),
+                   "--port", str(self.port), "--store", f"sqlite:///{self.workdir / 'var' / 'bot.db'}"]
+        log = (self.workdir / "server.log").open("ab")
+        root = Path(__file__).resolve().parent.parent
+        self.process = subprocess.Popen(command, cwd=root, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(root)})
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    (tmp_path / "supportbot.toml").write_text(CONFIG)
+    running = Server(tmp_path)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def until(check: Callable[[], Any], *, timeout: float = 20.0, what: str = "condition") -> Any:
+    """Polls on real time: the server runs its own clock, so this waits for seconds, never minutes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = await check()
+        except aiohttp.ClientError:
+            result = None
+        if result:
+            return result
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def healthy(http: aiohttp.ClientSession, server: Server) -> None:
+    async def check() -> bool:
+        async with http.get(f"{server.base}/healthz") as response:
+            return response.status == 200
+
+    await until(check, what="a healthy /healthz")
+
+
+class Customer:
+    def __init__(self, http: aiohttp.ClientSession, server: Server, cid: str, token: str) -> None:
+        self.http, self.server, self.cid = http, server, cid
+        self.auth = {"Authorization": f"Bearer {token}"}
+
+    @classmethod
+    async def open(cls, http: aiohttp.ClientSession, server: Server) -> Customer:
+        async with http.post(f"{server.base}/api/conversations", json={}) as response:
+            body = await response.json()
+        return cls(http, server, body["id"], body["token"])
+
+    async def say(self, text: str) -> None:
+        async with self.http.post(f"{self.server.base}/api/conversations/{self.cid}/messages", json={"text": text}, headers=self.auth) as r:
+            assert r.status == 202
+
+    async def press(self, label: str) -> None:
+        button = next(b for m in reversed(await self.messages()) for b in m["buttons"] if b["label"] == label)
+        body = {"action": {"id": button["id"], "value": button["value"]}}
+        async with self.http.post(f"{self.server.base}/api/conversations/{self.cid}/messages", json=body, headers=self.auth) as r:
+            assert r.status == 202
+
+    async def messages(self) -> list[dict[str, Any]]:
+        async with self.http.get(f"{self.server.base}/api/conversations/{self.cid}/messages", headers=self.auth) as response:
+            assert response.status == 200
+            result: list[dict[str, Any]] = (await response.json())["messages"]
+            return result
+
+    async def saw(self, fragment: str) -> bool:
+        return any(fragment in m["text"] for m in await self.messages())
+
+
+async def console_frames(http: aiohttp.ClientSession, server: Server, staff: str, wanted: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    async with http.ws_connect(f"{server.base}/api/agent/ws", params={"staff": staff}) as socket:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            frame: dict[str, Any] = await socket.receive_json(timeout=20)
+            if wanted(frame):
+                return frame
+    raise AssertionError("no matching console frame")
+
+
+async def test_kill_9_mid_journey_loses_nothing(server: Server, http: aiohttp.ClientSession) -> None:
+    server.start()
+    await healthy(http, server)
+
+    # Ana is available, so the second customer is queued for her rather than sent to the offline path.
+    async with http.ws_connect(f"{server.base}/api/agent/ws", params={"staff": "ana"}) as agent:
+        await agent.receive_json(timeout=10)
+        await agent.send_json({"type": "command", "command": "status", "text": "available"})
+
+        reader = await Customer.open(http, server)  # will have an article offer pending its 8 s check
+        await reader.say(f"I forgot my password and can't log in. {DETAILS}")
+        await until(lambda: reader.saw("help articles may answer"), what="an article offer")
+
+        waiter = await Customer.open(http, server)  # will be waiting in the queue, its 8 s alert pending
+        await waiter.say(f"I forgot my password and can't log in. {DETAILS}")
+        await until(lambda: waiter.saw("help articles may answer"), what="a second offer")
+        await waiter.press("I still need help")
+        await until(lambda: waiter.saw("number 1 in the queue"), what="queue position")
+        before = {c.cid: await c.messages() for c in (reader, waiter)}
+        assert not await reader.saw("Did the article answer")  # the check is still pending
+
+        server.kill()  # mid-journey: a check and an alert are pending, a chat is waiting
+
+    server.start()
+    await healthy(http, server)
+
+    for customer in (reader, waiter):  # transcripts are whole
+        after = await customer.messages()
+        assert after[: len(before[customer.cid])] == before[customer.cid]
+
+    # the pending article check fires after the restart
+    await until(lambda: reader.saw("Did the article answer your question?"), what="the article check after restart")
+
+    # the waiting chat is still waiting, and its 2-minute-style alert still reaches the manager on duty
+    state = await console_frames(http, server, "maya", lambda f: f["type"] == "state")
+    assert [c["number"] for c in state["waiting"]] == ["CS-000002"]
+    assert state["team"][0]["online"] is False  # no console connection survives a restart
+
+    async def alerted() -> bool:
+        db = sqlite3.connect(server.workdir / "var" / "bot.db")
+        try:
+            rows = db.execute("SELECT payload FROM outbox WHERE payload LIKE '%sla_alert%' AND delivered_at IS NOT NULL").fetchall()
+        finally:
+            db.close()
+        return bool(rows)
+
+    await until(alerted, what="the queue alert after restart")
+
+    async def all_delivered() -> bool:  # nothing is left undelivered in the outbox
+        db = sqlite3.connect(server.workdir / "var" / "bot.db")
+        try:
+            (pending,) = db.execute("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").fetchone()
+        finally:
+            db.close()
+        return bool(pending == 0)
+
+    await until(all_delivered, what="an empty outbox")
+
+
+def test_a_bad_setting_stops_start_up_naming_the_key(tmp_path: Path) -> None:
+    (tmp_path / "bad.toml").write_text('[timings]\narticle_check_after = "soon"\n')
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve", "--config", str(tmp_path / "bad.toml"), "--port", str(free_port())],
+        cwd=root, capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert result.returncode == 2
+    assert "timings.article_check_after" in result.stderr
+
+
+def test_environment_overrides_reach_the_server(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root), "SUPPORTBOT_QUEUE__AGENT_CAPACITY": "0"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "serve", "--port", str(free_port())],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert result.returncode == 2
+    assert "queue.agent_capacity" in result.stderr
