@@ -23,6 +23,7 @@ run: $(VENV)/.installed
 	$(BIN)/supportbot serve --config supportbot.example.toml --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed-test
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed-test
