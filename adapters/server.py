@@ -14,6 +14,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from adapters.base import Adapter
+from adapters.slack_credentials import SlackCredentials
 from adapters.webchat.console import AgentConsole
 from adapters.webchat.customer import WebChat
 from adapters.webchat.openapi import document
@@ -53,8 +55,13 @@ def create_app(
     store: Store | None = None,
     articles: ArticleFinder | None = None,
     background: bool = True,
+    slack: SlackCredentials | None = None,
 ) -> web.Application:
-    """The whole service. `background=False` leaves timers and delivery to the caller (tests)."""
+    """The whole service. `background=False` leaves timers and delivery to the caller (tests).
+
+    Slack is mounted when `slack` credentials are given or SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET
+    are set in the environment.
+    """
     clock = clock or SystemClock()
     store = store or open_store(settings)
     services = Services(Cues(settings.language), articles or load_knowledge(settings), BusinessCalendar(settings.business_hours))
@@ -67,9 +74,16 @@ def create_app(
     app = web.Application(client_max_size=1 << 20)
     app[RUNTIME] = runtime
     app[SETTINGS] = settings
-    webchat = WebChat(runtime, max_chars=settings.server.max_message_chars, too_long_spiel=settings.spiels.too_long)
-    console = AgentConsole(runtime, settings)
-    for adapter in (webchat, console):
+    adapters: list[Adapter] = [
+        WebChat(runtime, max_chars=settings.server.max_message_chars, too_long_spiel=settings.spiels.too_long),
+        AgentConsole(runtime, settings),
+    ]
+    credentials = slack if slack is not None else SlackCredentials.from_environment()
+    if credentials is not None:
+        from adapters.slack import SlackAdapter
+
+        adapters.append(SlackAdapter(runtime, settings, credentials))
+    for adapter in adapters:
         adapter.setup(app)
         runtime.attach(adapter)
 

@@ -233,14 +233,34 @@ class Spiels:
 
 
 @dataclass(frozen=True)
+class SlackSettings:
+    """Slack: enabled when SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set (secrets stay in the environment)."""
+
+    queue_channel: str = ""  # channel id where waiting chats are posted and agents work in threads
+    note_prefix: str = "note:"  # thread messages starting with it are internal notes
+    command_prefix: str = "!"  # thread messages like "!resolve" are commands
+    customer_mentions: bool = True  # customers may also @mention the bot in shared channels
+    allow_bots: bool = False  # answer other bots' messages
+    command_status: str = "/sb-status"
+    command_case: str = "/sb-case"
+    command_note: str = "/sb-note"
+    command_escalate: str = "/sb-escalate"
+    command_resolve: str = "/sb-resolve"
+    command_sme: str = "/sb-sme"
+    channel_pace: Duration = Duration(1.0)  # at most one message per channel per this interval
+    max_text_chars: int = 3000  # longer messages are split (Slack's limit for a text block)
+
+
+@dataclass(frozen=True)
 class RosterEntry:
-    """A staff member. Anyone not on the roster is a customer."""
+    """A staff member. Anyone not on the roster is a customer. `slack` is their Slack user id."""
 
     id: str
     name: str
     role: Role
     capacity: int = 0
     on_duty: bool = False
+    slack: str = ""
 
 
 @dataclass(frozen=True)
@@ -256,6 +276,7 @@ class Settings:
     knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
     language: LanguageSettings = field(default_factory=LanguageSettings)
     spiels: Spiels = field(default_factory=Spiels)
+    slack: SlackSettings = field(default_factory=SlackSettings)
     roster: tuple[RosterEntry, ...] = ()
 
     def staff(self, person_id: str) -> RosterEntry | None:
@@ -399,6 +420,7 @@ def _build_roster(value: Any) -> tuple[RosterEntry, ...]:
                 role=role,
                 capacity=_coerce(int, item.get("capacity", 0), f"{key}.capacity"),
                 on_duty=_coerce(bool, item.get("on_duty", False), f"{key}.on_duty"),
+                slack=_coerce(str, item.get("slack", ""), f"{key}.slack"),
             )
         )
     ids = [e.id for e in entries]

@@ -50,6 +50,16 @@ class DueTimer:
 
 
 @dataclass(frozen=True)
+class InboundEntry:
+    """A platform delivery recorded before it was acknowledged, waiting to be processed."""
+
+    source: str
+    event_id: str
+    payload: dict[str, Any]
+    received_at: float
+
+
+@dataclass(frozen=True)
 class NoteEntry:
     case_id: int
     author_id: str
@@ -99,6 +109,28 @@ class Store(Protocol):
         ...
 
     async def seen(self, source: str, event_id: str) -> bool: ...
+
+    async def accept_inbound(self, source: str, event_id: str, payload: dict[str, Any], *, now: float) -> bool:
+        """Records a delivery before it is acknowledged; False when it was seen before (a retry)."""
+        ...
+
+    async def inbound(self, source: str, *, limit: int = 100) -> list[InboundEntry]: ...
+
+    async def finish_inbound(self, source: str, event_id: str, *, now: float) -> None:
+        """Marks a delivery that produced no event as done (a commit with `inbound=` does this too)."""
+        ...
+
+    async def forget_seen(self, *, before: float) -> int:
+        """Drops delivery ids older than any platform retries them; returns how many."""
+        ...
+
+    async def get_ref(self, adapter: str, key: str) -> str | None:
+        """Adapter bookkeeping, e.g. which Slack message shows a case in the queue channel."""
+        ...
+
+    async def set_ref(self, adapter: str, key: str, value: str) -> None: ...
+
+    async def case_by_number(self, number: str) -> Case | None: ...
 
     async def transcript(self, conversation_id: str, *, after: int = 0, limit: int = 500) -> list[TranscriptEntry]: ...
 

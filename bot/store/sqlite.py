@@ -32,7 +32,7 @@ from bot.events import (
     Schedule,
     action_payload,
 )
-from bot.store.base import DueTimer, NoteEntry, OutboxEntry, Routed, StoreError, TranscriptEntry
+from bot.store.base import DueTimer, InboundEntry, NoteEntry, OutboxEntry, Routed, StoreError, TranscriptEntry
 from bot.world import Loaded, World
 
 T = TypeVar("T")
@@ -77,6 +77,12 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (next_attempt_at) WHERE delivered_at IS NULL;
 CREATE TABLE IF NOT EXISTS seen_events (source TEXT NOT NULL, event_id TEXT NOT NULL, at REAL NOT NULL,
     PRIMARY KEY (source, event_id));
+CREATE INDEX IF NOT EXISTS seen_events_at ON seen_events (at);
+CREATE TABLE IF NOT EXISTS inbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, event_id TEXT NOT NULL, payload TEXT NOT NULL,
+    received_at REAL NOT NULL, UNIQUE (source, event_id));
+CREATE TABLE IF NOT EXISTS refs (adapter TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (adapter, key));
 """
 _RECORD_TABLES = {"tickets", "offers", "surveys"}
 
@@ -227,12 +233,68 @@ class SQLiteStore:
                     )
                 if inbound is not None:
                     db.execute("INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?)", (*inbound, now))
+                    db.execute("DELETE FROM inbox WHERE source = ? AND event_id = ?", inbound)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
 
         await self._run(job)
+
+    async def accept_inbound(self, source: str, event_id: str, payload: dict[str, Any], *, now: float) -> bool:
+        def job(db: sqlite3.Connection) -> bool:
+            if db.execute("SELECT 1 FROM seen_events WHERE source = ? AND event_id = ?", (source, event_id)).fetchone():
+                return False
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO inbox (source, event_id, payload, received_at) VALUES (?, ?, ?, ?)",
+                (source, event_id, json.dumps(payload), now),
+            )
+            return cursor.rowcount == 1
+
+        return await self._run(job)
+
+    async def inbound(self, source: str, *, limit: int = 100) -> list[InboundEntry]:
+        def job(db: sqlite3.Connection) -> list[InboundEntry]:
+            rows = db.execute(
+                "SELECT source, event_id, payload, received_at FROM inbox WHERE source = ? ORDER BY id LIMIT ?", (source, limit)
+            ).fetchall()
+            return [InboundEntry(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
+
+        return await self._run(job)
+
+    async def finish_inbound(self, source: str, event_id: str, *, now: float) -> None:
+        def job(db: sqlite3.Connection) -> None:
+            with db:
+                db.execute("INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?)", (source, event_id, now))
+                db.execute("DELETE FROM inbox WHERE source = ? AND event_id = ?", (source, event_id))
+
+        await self._run(job)
+
+    async def forget_seen(self, *, before: float) -> int:
+        def job(db: sqlite3.Connection) -> int:
+            return db.execute("DELETE FROM seen_events WHERE at < ?", (before,)).rowcount
+
+        return await self._run(job)
+
+    async def get_ref(self, adapter: str, key: str) -> str | None:
+        def job(db: sqlite3.Connection) -> str | None:
+            row = db.execute("SELECT value FROM refs WHERE adapter = ? AND key = ?", (adapter, key)).fetchone()
+            return None if row is None else str(row[0])
+
+        return await self._run(job)
+
+    async def set_ref(self, adapter: str, key: str, value: str) -> None:
+        def job(db: sqlite3.Connection) -> None:
+            db.execute("INSERT OR REPLACE INTO refs VALUES (?, ?, ?)", (adapter, key, value))
+
+        await self._run(job)
+
+    async def case_by_number(self, number: str) -> Case | None:
+        def job(db: sqlite3.Connection) -> Case | None:
+            row = db.execute("SELECT data FROM cases WHERE number = ?", (number,)).fetchone()
+            return None if row is None else Case.from_json(json.loads(row[0]))
+
+        return await self._run(job)
 
     async def seen(self, source: str, event_id: str) -> bool:
         def job(db: sqlite3.Connection) -> bool:

@@ -1,0 +1,503 @@
+"""Slack: customers DM (or @mention) the bot; agents work waiting chats in a queue channel's threads.
+
+Inbound, every delivery is verified, recorded in the store's inbox and only then acknowledged;
+a worker turns inbox entries into neutral events, so a restart loses nothing and Slack's retries
+(same `event_id`) are dropped. Message events take a fast path (signature check and JSON parse
+here); interactivity and slash commands go through slack-bolt's `AsyncApp`, which also serves
+Socket Mode when `SLACK_APP_TOKEN` is set. Outbound, the outbox's payloads become Web API calls
+through slack_sdk's `AsyncWebClient`, with its rate-limit retry handler and our own per-channel
+pacing; failures stay in the outbox and are retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qs
+
+from aiohttp import web
+from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.base import json_error
+from adapters.slack_blocks import ACCEPT, escape, message_parts, queue_card
+from adapters.slack_credentials import SlackCredentials
+from bot.config import RosterEntry, Settings
+from bot.domain import Case, CaseState, Conversation, Role
+from bot.events import ConversationStarted, CustomerAction, CustomerMessage, Event, StaffCommand
+from bot.pii import TRUSTED_ROLES, for_role
+from bot.runtime import DeliveryError, Runtime
+from bot.text import TextTooLong, clean
+
+log = logging.getLogger(__name__)
+
+SOURCE = "slack"
+MAX_BODY = 1 << 20
+SEEN_FOR = 86400.0  # Slack retries for minutes; ids are remembered for a day
+IGNORED_SUBTYPES = frozenset(
+    {
+        "message_changed", "message_deleted", "message_replied", "channel_join", "channel_leave",
+        "channel_topic", "channel_purpose", "channel_name", "group_join", "group_leave", "pinned_item",
+        "unpinned_item", "ekm_access_denied", "bot_add", "bot_remove", "tombstone", "thread_broadcast",
+    }
+)
+_MENTION = re.compile(r"<@[A-Z0-9]+>")
+_CASE_NUMBER = re.compile(r"^[A-Z]{1,5}-\d{1,10}$")
+
+
+class ChannelPacer:
+    """About one message per second per channel (Slack's guidance), allowing a short burst."""
+
+    def __init__(self, interval: float, burst: int = 3) -> None:
+        self.interval = interval
+        self.burst = burst
+        self._level: dict[str, tuple[float, float]] = {}
+
+    def wait_for(self, channel: str, now: float) -> float:
+        """Seconds until `channel` may take another message (0 means now; the slot is then used)."""
+        if self.interval <= 0:
+            return 0.0
+        tokens, since = self._level.get(channel, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - since) / self.interval)
+        if tokens < 1.0:
+            self._level[channel] = (tokens, now)
+            return (1.0 - tokens) * self.interval
+        self._level[channel] = (tokens - 1.0, now)
+        return 0.0
+
+
+class SlackAdapter:
+    name = SOURCE
+    serves_staff = True
+
+    def __init__(self, runtime: Runtime, settings: Settings, credentials: SlackCredentials) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.slack = settings.slack
+        self.credentials = credentials
+        kwargs: dict[str, Any] = {"token": credentials.bot_token}
+        if credentials.api_url:
+            kwargs["base_url"] = credentials.api_url
+        self.client = AsyncWebClient(**kwargs)
+        self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+        self.verifier = SignatureVerifier(credentials.signing_secret)
+        self.pacer = ChannelPacer(float(self.slack.channel_pace))
+        self.by_slack_id = {e.slack: e for e in settings.roster if e.slack}
+        self.bot_user_id = ""
+        self.bot_id = ""
+        self._inbox_ready = asyncio.Event()
+        self.bolt = self._bolt_app()
+
+    # ----- wiring ---------------------------------------------------------------------------------
+
+    def setup(self, app: web.Application) -> None:
+        app.router.add_post("/slack/events", self.handle_http)
+        app.cleanup_ctx.append(self._lifecycle)
+
+    async def _lifecycle(self, app: web.Application) -> AsyncIterator[None]:
+        await self._identify()
+        tasks = [asyncio.create_task(self.run_inbox()), asyncio.create_task(self._refresh_waiting())]
+        socket_mode = None
+        if self.credentials.app_token:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            socket_mode = AsyncSocketModeHandler(self.bolt, self.credentials.app_token)
+            await socket_mode.connect_async()  # type: ignore[no-untyped-call]
+        yield
+        if socket_mode is not None:
+            await socket_mode.close_async()  # type: ignore[no-untyped-call]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _identify(self) -> None:
+        """Learns the bot's own user and bot ids, to ignore its own echoes."""
+        try:
+            who = await self.client.auth_test()
+        except Exception:
+            log.exception("slack auth.test failed; own messages are recognised by bot_id only once known")
+            return
+        self.bot_user_id = str(who.get("user_id") or "")
+        self.bot_id = str(who.get("bot_id") or "")
+
+    def _bolt_app(self) -> AsyncApp:
+        bolt = AsyncApp(
+            token=self.credentials.bot_token,
+            signing_secret=self.credentials.signing_secret,
+            client=self.client,
+            raise_error_for_unhandled_request=False,
+        )
+        bolt.action(re.compile(r".*"))(self._on_action)
+        bolt.command(re.compile(r".*"))(self._on_command)
+        bolt.event("message")(self._on_event)
+        bolt.event("app_mention")(self._on_event)
+        return bolt
+
+    # ----- inbound: acknowledge fast, after recording ------------------------------------------
+
+    async def handle_http(self, request: web.Request) -> web.StreamResponse:
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return json_error(413, "Request body too large.")
+        body = await request.content.read(MAX_BODY + 1)
+        if len(body) > MAX_BODY:
+            return json_error(413, "Request body too large.")
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
+        if not timestamp or not signature or not self.verifier.is_valid(body, timestamp, signature):
+            return json_error(401, "Invalid or expired Slack signature.")
+        content_type = request.headers.get("Content-Type", "")
+        if content_type.startswith("application/json"):
+            try:
+                payload = json.loads(body)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                return json_error(400, "The body is not valid JSON.")
+            if not isinstance(payload, dict):
+                return json_error(400, "The body must be a JSON object.")
+            return await self._events_api(payload)
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            try:
+                form = parse_qs(body.decode("utf-8"), strict_parsing=True)
+            except (UnicodeDecodeError, ValueError):
+                return json_error(400, "The body is not a valid form.")
+            if "payload" not in form and "command" not in form:
+                return json_error(400, "Expected an interaction payload or a slash command.")
+            response = await self.bolt.async_dispatch(
+                AsyncBoltRequest(body=body.decode("utf-8"), query=request.query_string, headers=dict(request.headers))
+            )
+            text = response.body
+            kind = "application/json" if text.startswith("{") else "text/plain"
+            return web.Response(status=response.status, text=text, content_type=kind)
+        return json_error(415, "Expected JSON or a form body.")
+
+    async def _events_api(self, payload: dict[str, Any]) -> web.Response:
+        kind = payload.get("type")
+        if kind == "url_verification":
+            return web.json_response({"challenge": str(payload.get("challenge", ""))})
+        if kind != "event_callback" or not isinstance(payload.get("event"), dict):
+            return web.Response(status=200)  # acknowledged and ignored, so Slack does not retry
+        event_id = str(payload.get("event_id") or "")
+        if not event_id:
+            return json_error(400, "An event_callback needs an event_id.")
+        await self.record(event_id, {"kind": "event", "event": payload["event"]})
+        return web.Response(status=200)
+
+    async def record(self, event_id: str, item: dict[str, Any]) -> bool:
+        """Stores a delivery before it is acknowledged; a retry of one already seen is dropped."""
+        fresh = await self.runtime.store.accept_inbound(SOURCE, event_id, item, now=self.runtime.clock.now())
+        if fresh:
+            self._inbox_ready.set()
+        else:
+            log.info("duplicate slack delivery dropped", extra={"event_id": event_id})
+        return fresh
+
+    async def _on_event(self, body: dict[str, Any], ack: AsyncAck) -> None:
+        """Socket Mode deliveries of message and app_mention events (HTTP ones take the fast path)."""
+        event = body.get("event")
+        if isinstance(event, dict) and body.get("event_id"):
+            await self.record(str(body["event_id"]), {"kind": "event", "event": event})
+        await ack()
+
+    async def _on_action(self, body: dict[str, Any], ack: AsyncAck) -> None:
+        actions = body.get("actions") or [{}]
+        key = str(body.get("trigger_id") or actions[0].get("action_ts") or time.time())
+        await self.record(f"action:{key}", {"kind": "action", "body": body})
+        await ack()
+
+    async def _on_command(self, body: dict[str, Any], ack: AsyncAck) -> None:
+        if body.get("user_id") not in self.by_slack_id:
+            await ack(text="Only support staff on the roster can use this command.")
+            return
+        key = str(body.get("trigger_id") or f"{body.get('user_id')}:{time.time()}")
+        await self.record(f"command:{key}", {"kind": "command", "body": body})
+        await ack()
+
+    # ----- the inbox worker: recorded deliveries → neutral events --------------------------------
+
+    async def run_inbox(self) -> None:
+        last_prune = 0.0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._inbox_ready.wait(), timeout=self.runtime.poll_interval)
+            self._inbox_ready.clear()
+            try:
+                await self.process_inbox()
+                now = self.runtime.clock.now()
+                if now - last_prune > 3600:
+                    await self.runtime.store.forget_seen(before=now - SEEN_FOR)
+                    last_prune = now
+            except Exception:
+                log.exception("slack inbox iteration failed")
+
+    async def process_inbox(self) -> int:
+        handled = 0
+        for entry in await self.runtime.store.inbound(SOURCE):
+            try:
+                events = await self.translate(entry.payload)
+                marker = (SOURCE, entry.event_id)
+                for index, event in enumerate(events):
+                    last = index == len(events) - 1
+                    await self.runtime.handle(event, inbound=marker if last else None)
+                if not events:
+                    await self.runtime.store.finish_inbound(SOURCE, entry.event_id, now=self.runtime.clock.now())
+            except Exception:
+                log.exception("slack delivery could not be processed; dropped", extra={"event_id": entry.event_id})
+                await self.runtime.store.finish_inbound(SOURCE, entry.event_id, now=self.runtime.clock.now())
+            handled += 1
+        return handled
+
+    async def translate(self, item: dict[str, Any]) -> list[Event]:
+        kind = item.get("kind")
+        if kind == "event":
+            return await self._translate_event(item["event"])
+        if kind == "action":
+            return await self._translate_action(item["body"])
+        if kind == "command":
+            return await self._translate_command(item["body"])
+        return []
+
+    async def _translate_event(self, event: dict[str, Any]) -> list[Event]:
+        kind, subtype = event.get("type"), event.get("subtype")
+        if kind not in ("message", "app_mention") or subtype in IGNORED_SUBTYPES:
+            return []
+        if self._from_a_bot(event):
+            return []
+        user = str(event.get("user") or "")
+        channel = str(event.get("channel") or "")
+        text = str(event.get("text") or "")
+        if subtype == "file_share":
+            names = ", ".join(str(f.get("name", "file")) for f in event.get("files", []) if isinstance(f, dict))
+            text = f"{text}\n(shared a file: {names or 'file'})".strip()
+        if not user or not channel:
+            return []
+        thread_ts = str(event.get("thread_ts") or "")
+        if channel == self.slack.queue_channel:
+            if kind == "message" and thread_ts and user in self.by_slack_id:
+                return await self._staff_thread_message(self.by_slack_id[user], thread_ts, text)
+            return []
+        if kind == "message" and event.get("channel_type") == "im":
+            return await self._customer_text(f"{SOURCE}:{channel}", text)
+        if kind == "app_mention" and self.slack.customer_mentions:
+            conversation_id = f"{SOURCE}:{channel}:{thread_ts or event.get('ts', '')}"
+            return await self._customer_text(conversation_id, _MENTION.sub("", text).strip())
+        return []
+
+    def _from_a_bot(self, event: dict[str, Any]) -> bool:
+        """Own messages are always ignored; other bots' only unless allowed."""
+        bot_id, user = event.get("bot_id"), event.get("user")
+        if (bot_id and bot_id == self.bot_id) or (user and user == self.bot_user_id):
+            return True
+        return bool(bot_id or event.get("subtype") == "bot_message") and not self.slack.allow_bots
+
+    async def _customer_text(self, conversation_id: str, raw: str) -> list[Event]:
+        try:
+            text = clean(raw, limit=self.settings.server.max_message_chars)
+        except TextTooLong as exc:
+            await self._post_direct(conversation_id, self.settings.spiels.too_long.format(length=exc.length, limit=exc.limit))
+            return []
+        if not text.strip():
+            return []
+        return [*await self._conversation(conversation_id), CustomerMessage(conversation_id, text)]
+
+    async def _conversation(self, conversation_id: str) -> list[Event]:
+        """Opens the conversation on first contact: the greeting comes before the first reply."""
+        if await self.runtime.store.conversation(conversation_id) is not None:
+            return []
+        conversation = Conversation(conversation_id, SOURCE, created_at=self.runtime.clock.now())
+        await self.runtime.store.create_conversation(conversation, secret_hash="")
+        return [ConversationStarted(conversation_id)]
+
+    async def _staff_thread_message(self, staff: RosterEntry, thread_ts: str, raw: str) -> list[Event]:
+        case_ref = await self.runtime.store.get_ref(SOURCE, f"thread:{thread_ts}")
+        if case_ref is None:
+            return []
+        try:
+            text = clean(raw, limit=self.settings.server.max_message_chars).strip()
+        except TextTooLong as exc:
+            await self._ephemeral(staff, self.settings.spiels.too_long.format(length=exc.length, limit=exc.limit))
+            return []
+        if not text:
+            return []
+        case_id = int(case_ref)
+        prefix = self.slack.note_prefix
+        if prefix and text.lower().startswith(prefix.lower()):
+            return [StaffCommand(staff.id, "note", case_id, text[len(prefix):].strip())]
+        if self.slack.command_prefix and text.startswith(self.slack.command_prefix):
+            return [StaffCommand(staff.id, "say", case_id, "/" + text[len(self.slack.command_prefix):])]
+        return [StaffCommand(staff.id, "say", case_id, text)]
+
+    async def _translate_action(self, body: dict[str, Any]) -> list[Event]:
+        user = str((body.get("user") or {}).get("id") or "")
+        actions = body.get("actions") or []
+        if not user or not actions or not isinstance(actions[0], dict):
+            return []
+        action_id = str(actions[0].get("action_id") or "").partition("#")[0]
+        value = str(actions[0].get("value") or "")
+        if action_id == ACCEPT:
+            staff = self.by_slack_id.get(user)
+            if staff is None or not value.isdigit():
+                channel = str((body.get("channel") or {}).get("id") or "")
+                if channel:
+                    await self.client.chat_postEphemeral(channel=channel, user=user, text="Only support staff can accept chats.")
+                return []
+            return [StaffCommand(staff.id, "accept", int(value))]
+        channel = str((body.get("channel") or {}).get("id") or "")
+        thread_ts = str((body.get("message") or {}).get("thread_ts") or (body.get("container") or {}).get("thread_ts") or "")
+        conversation_id = f"{SOURCE}:{channel}:{thread_ts}" if thread_ts else f"{SOURCE}:{channel}"
+        if await self.runtime.store.conversation(conversation_id) is None:
+            return []
+        return [CustomerAction(conversation_id, action_id[:200], value[:200])]
+
+    async def _translate_command(self, body: dict[str, Any]) -> list[Event]:
+        staff = self.by_slack_id.get(str(body.get("user_id") or ""))
+        if staff is None:
+            return []
+        names = {
+            self.slack.command_status: "status",
+            self.slack.command_case: "case",
+            self.slack.command_note: "note",
+            self.slack.command_escalate: "escalate",
+            self.slack.command_resolve: "resolve",
+            self.slack.command_sme: "sme",
+        }
+        command = names.get(str(body.get("command") or ""), "help")
+        words = str(body.get("text") or "").split()
+        if command == "status":
+            return [StaffCommand(staff.id, "status", None, " ".join(words))]
+        if command == "sme":
+            await self._ephemeral(staff, "SME consults are not available yet.")
+            return []
+        if command == "help":
+            return [StaffCommand(staff.id, "help")]
+        case, words = await self._case_for(staff, words)
+        if case is None:
+            await self._ephemeral(staff, "Which case? Add its number (e.g. CS-000123); you have no single open chat.")
+            return []
+        return [StaffCommand(staff.id, command, case.id, " ".join(words))]
+
+    async def _case_for(self, staff: RosterEntry, words: list[str]) -> tuple[Case | None, list[str]]:
+        """A command's case: a case number given first, else the caller's one open chat."""
+        if words and _CASE_NUMBER.match(words[0].upper()):
+            return await self.runtime.store.case_by_number(words[0].upper()), words[1:]
+        mine = [c for c in await self.runtime.store.cases_of_staff(staff.id) if c.is_open]
+        return (mine[0] if len(mine) == 1 else None), words
+
+    # ----- outbound ---------------------------------------------------------------------------------
+
+    async def deliver(self, payload: dict[str, Any]) -> None:
+        kind = payload.get("type")
+        try:
+            if kind == "say":
+                await self._deliver_say(payload)
+            elif kind == "notify":
+                await self._deliver_notice(payload)
+            elif kind == "case_changed":
+                await self._show_case(int(payload["case_id"]))
+        except SlackApiError as exc:
+            retry_after = exc.response.headers.get("Retry-After") if exc.response is not None else None
+            raise DeliveryError(f"slack: {exc.response.get('error') if exc.response else exc}", retry_after=float(retry_after) if retry_after else None) from exc
+        except (OSError, asyncio.TimeoutError) as exc:
+            raise DeliveryError(f"slack unreachable: {exc!r}") from exc
+
+    async def _deliver_say(self, payload: dict[str, Any]) -> None:
+        if payload.get("sender") == "customer":
+            return  # the customer's own words are already in Slack
+        channel, thread_ts = _address(payload["conversation_id"])
+        text = escape(payload["text"])
+        if payload.get("sender") == "agent":
+            text = f"*{escape(payload.get('sender_name') or 'Advisor')}:* {text}"
+        await self._post(channel, text, payload.get("buttons") or [], thread_ts=thread_ts)
+
+    async def _post(self, channel: str, text: str, buttons: list[dict[str, str]], *, thread_ts: str = "") -> None:
+        parts = message_parts(text, buttons, limit=self.slack.max_text_chars)
+        wait = self.pacer.wait_for(channel, time.monotonic())
+        if wait > 0:
+            raise DeliveryError("pacing", retry_after=wait)
+        for part in parts:
+            await self.client.chat_postMessage(channel=channel, text=part["text"], blocks=part["blocks"], thread_ts=thread_ts or None)
+
+    async def _post_direct(self, conversation_id: str, text: str) -> None:
+        channel, thread_ts = _address(conversation_id)
+        with contextlib.suppress(SlackApiError, OSError):
+            await self._post(channel, escape(text), [], thread_ts=thread_ts)
+
+    async def _ephemeral(self, staff: RosterEntry, text: str) -> None:
+        if staff.slack and self.slack.queue_channel:
+            with contextlib.suppress(SlackApiError, OSError):
+                await self.client.chat_postEphemeral(channel=self.slack.queue_channel, user=staff.slack, text=text)
+
+    async def _deliver_notice(self, payload: dict[str, Any]) -> None:
+        recipients = [self.settings.staff(r) for r in payload.get("recipients", [])]
+        people = [r for r in recipients if r is not None and r.slack]
+        kind, case_id = payload.get("kind"), payload.get("case_id")
+        if not people or not self.slack.queue_channel or kind == "queue_new":
+            return  # new chats show up as their queue card
+        if kind == "reply":
+            for person in people:
+                text = for_role(person.role, payload["text"])
+                await self.client.chat_postEphemeral(channel=self.slack.queue_channel, user=person.slack, text=text)
+            return
+        thread_ts = await self.runtime.store.get_ref(SOURCE, f"case:{case_id}") if case_id is not None else None
+        role = Role.AGENT if any(p.role not in TRUSTED_ROLES for p in people) else Role.TIER2  # Tier I sees masked data
+        if kind == "customer_message":
+            text = f"*Customer:* {escape(for_role(role, payload['text']))}"
+        else:
+            mentions = " ".join(f"<@{p.slack}>" for p in people)
+            text = f"{mentions} {escape(for_role(role, payload['text']))}"
+        await self._post(self.slack.queue_channel, text, [], thread_ts=thread_ts or "")
+
+    async def _show_case(self, case_id: int) -> None:
+        """Posts the case's queue card the first time it needs a person, then keeps it up to date."""
+        if not self.slack.queue_channel:
+            return
+        case = await self.runtime.store.case(case_id)
+        if case is None or (case.queued_at is None and case.state is not CaseState.ESCALATED):
+            return
+        card = self._card(case)
+        ts = await self.runtime.store.get_ref(SOURCE, f"case:{case.id}")
+        if ts is None:
+            wait = self.pacer.wait_for(self.slack.queue_channel, time.monotonic())
+            if wait > 0:
+                raise DeliveryError("pacing", retry_after=wait)
+            response = await self.client.chat_postMessage(channel=self.slack.queue_channel, **card)
+            ts = str(response["ts"])
+            await self.runtime.store.set_ref(SOURCE, f"case:{case.id}", ts)
+            await self.runtime.store.set_ref(SOURCE, f"thread:{ts}", str(case.id))
+        else:
+            await self.client.chat_update(channel=self.slack.queue_channel, ts=ts, **card)
+
+    def _card(self, case: Case) -> dict[str, Any]:
+        agent = self.settings.staff(case.agent_id) if case.agent_id else None
+        details = {k: for_role(Role.AGENT, v) for k, v in case.details.items()}  # the whole channel reads it
+        return queue_card(case, agent_name=agent.name if agent else "", now=self.runtime.clock.now(), details=details)
+
+    async def _refresh_waiting(self) -> None:
+        """Waiting times on queue cards tick once a minute."""
+        while True:
+            await asyncio.sleep(60)
+            try:
+                for case in await self.runtime.store.cases_in([CaseState.QUEUED]):
+                    ts = await self.runtime.store.get_ref(SOURCE, f"case:{case.id}")
+                    if ts is not None:
+                        await self.client.chat_update(channel=self.slack.queue_channel, ts=ts, **self._card(case))
+            except Exception:
+                log.exception("refreshing slack queue cards failed")
+
+
+def _address(conversation_id: str) -> tuple[str, str]:
+    """'slack:D123' → ('D123', ''); 'slack:C123:1700000000.0001' → ('C123', '1700000000.0001')."""
+    _, _, rest = conversation_id.partition(":")
+    channel, _, thread_ts = rest.partition(":")
+    return channel, thread_ts
+

@@ -1,0 +1,96 @@
+"""Slack message rendering: outbox payloads and cases as Block Kit. Pure functions, no I/O."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from bot.domain import Case, CaseState
+
+ACCEPT = "case.accept"
+_LIMIT_FLOOR = 100
+
+
+def escape(text: str) -> str:
+    """Slack's mrkdwn treats &, < and > as markup: escaped, a customer's text stays text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Chunks of at most `limit` characters, cut at line breaks, then spaces, where possible."""
+    limit = max(limit, _LIMIT_FLOOR)
+    chunks: list[str] = []
+    while len(text) > limit:
+        cut = text.rfind("\n", 0, limit)
+        if cut < limit // 2:
+            cut = text.rfind(" ", 0, limit)
+        if cut < limit // 2:
+            cut = limit
+        chunks.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    chunks.append(text)
+    return chunks
+
+
+def message_parts(text: str, buttons: list[dict[str, str]], *, limit: int) -> list[dict[str, Any]]:
+    """chat.postMessage arguments (text + blocks) for one message; buttons go on the last part.
+
+    `text` is already mrkdwn-safe. Each button's action_id is "<button id>#<n>" because Slack
+    wants action ids unique within a message; the adapter strips the suffix.
+    """
+    parts: list[dict[str, Any]] = []
+    chunks = split_text(text, limit)
+    for index, chunk in enumerate(chunks):
+        blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": chunk or " "}}]
+        if buttons and index == len(chunks) - 1:
+            blocks.append(
+                {
+                    "type": "actions",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "action_id": f"{button['id']}#{n}",
+                            "text": {"type": "plain_text", "text": button["label"][:75]},
+                            "value": button["value"][:2000],
+                        }
+                        for n, button in enumerate(buttons[:25])
+                    ],
+                }
+            )
+        parts.append({"text": chunk, "blocks": blocks})
+    return parts
+
+
+def queue_card(case: Case, *, agent_name: str, now: float, details: dict[str, str]) -> dict[str, Any]:
+    """The queue channel's message for a case: who, what, how long, and Accept while it waits."""
+    waited = ""
+    if case.state is CaseState.QUEUED and case.queued_at is not None:
+        minutes = max(0, math.floor((now - case.queued_at) / 60))
+        waited = f" · waiting {minutes} min"
+    state = case.state.value.replace("_", " ")
+    owner = f" · {agent_name}" if agent_name and case.state is not CaseState.QUEUED else ""
+    headline = f"*{case.number}* · {state}{owner}{waited}"
+    problem = escape(case.problem[:500]) or "_no description_"
+    facts = " · ".join(f"{key}: {escape(value)}" for key, value in sorted(details.items()))
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{headline}\n{problem}"}},
+    ]
+    if facts:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": facts[:2900]}]})
+    if case.state in (CaseState.QUEUED, CaseState.ESCALATED):
+        label = "Accept" if case.state is CaseState.QUEUED else "Accept (Tier II)"
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "style": "primary",
+                        "action_id": ACCEPT,
+                        "text": {"type": "plain_text", "text": label},
+                        "value": str(case.id),
+                    }
+                ],
+            }
+        )
+    return {"text": f"{case.number} · {state}{owner}{waited}", "blocks": blocks}
