@@ -74,6 +74,7 @@ def create_app(
     app = web.Application(client_max_size=1 << 20)
     app[RUNTIME] = runtime
     app[SETTINGS] = settings
+    app.cleanup_ctx.append(_lifecycle(runtime, background))  # first in, last out: adapters stop before the store
     adapters: list[Adapter] = [
         WebChat(runtime, max_chars=settings.server.max_message_chars, too_long_spiel=settings.spiels.too_long),
         AgentConsole(runtime, settings),
@@ -102,7 +103,6 @@ def create_app(
     app.router.add_get("/", page)
     app.router.add_get("/agent", page)
     app.router.add_static("/static", STATIC)
-    app.cleanup_ctx.append(_lifecycle(runtime, background))
     return app
 
 

@@ -480,7 +480,8 @@ class SlackAdapter:
     def _card(self, case: Case) -> dict[str, Any]:
         agent = self.settings.staff(case.agent_id) if case.agent_id else None
         details = {k: for_role(Role.AGENT, v) for k, v in case.details.items()}  # the whole channel reads it
-        return queue_card(case, agent_name=agent.name if agent else "", now=self.runtime.clock.now(), details=details)
+        problem = for_role(Role.AGENT, case.problem)
+        return queue_card(case, agent_name=agent.name if agent else "", now=self.runtime.clock.now(), problem=problem, details=details)
 
     async def _refresh_waiting(self) -> None:
         """Waiting times on queue cards tick once a minute."""

@@ -61,8 +61,11 @@ def message_parts(text: str, buttons: list[dict[str, str]], *, limit: int) -> li
     return parts
 
 
-def queue_card(case: Case, *, agent_name: str, now: float, details: dict[str, str]) -> dict[str, Any]:
-    """The queue channel's message for a case: who, what, how long, and Accept while it waits."""
+def queue_card(case: Case, *, agent_name: str, now: float, problem: str, details: dict[str, str]) -> dict[str, Any]:
+    """The queue channel's message for a case: who, what, how long, and Accept while it waits.
+
+    `problem` and `details` come already masked for the channel's readers.
+    """
     waited = ""
     if case.state is CaseState.QUEUED and case.queued_at is not None:
         minutes = max(0, math.floor((now - case.queued_at) / 60))
@@ -70,7 +73,7 @@ def queue_card(case: Case, *, agent_name: str, now: float, details: dict[str, st
     state = case.state.value.replace("_", " ")
     owner = f" · {agent_name}" if agent_name and case.state is not CaseState.QUEUED else ""
     headline = f"*{case.number}* · {state}{owner}{waited}"
-    problem = escape(case.problem[:500]) or "_no description_"
+    problem = escape(problem[:500]) or "_no description_"
     facts = " · ".join(f"{key}: {escape(value)}" for key, value in sorted(details.items()))
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{headline}\n{problem}"}},

@@ -71,7 +71,9 @@ def _status(turn: Turn, staff_id: str, text: str) -> None:
     except ValueError:
         turn.reply(staff_id, "Use /status available or /status away.")
         return
-    turn.world.agent(staff_id).status = status
+    agent = turn.world.agent(staff_id)
+    agent.status = status
+    agent.online = True  # whoever sets a status is at work (Slack and Teams have no console connection)
     turn.reply(staff_id, f"You are now {status.value}.")
     if status is AgentStatus.AVAILABLE:
         _offer_next(turn, staff_id)

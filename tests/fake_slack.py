@@ -1,0 +1,800 @@
+"""A local, scriptable stand-in for Slack, for end-to-end tests of the Slack adapter.
+
+Two halves:
+
+* :class:`FakeSlack` is the Slack Web API (``https://slack.com/api/``) served by aiohttp on
+  127.0.0.1 at a free port. Point the real ``AsyncWebClient`` at ``slack.api_url`` (this is what
+  ``SLACK_API_URL`` is set to) and it answers like Slack, records every call, and can be told to
+  rate-limit, fail or stall chosen methods.
+* :class:`SlackSender` plays Slack's side of the inbound traffic: it posts properly signed Events
+  API deliveries, interactivity payloads and slash commands to the app under test.
+
+The approach mirrors bolt-python's own tests (a local mock Web API server and the real client's
+``base_url`` pointed at it), written from scratch for supportbot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import ClientSession, web
+from aiohttp.test_utils import TestClient
+from slack_sdk.signature import SignatureVerifier
+
+TEAM_ID = "T0001"
+TEAM_NAME = "Example"
+TEAM_DOMAIN = "example"
+TEAM_URL = "https://example.slack.com/"
+APP_ID = "A0001"
+BOT_USER_ID = "UBOT"
+BOT_ID = "BBOT"
+BOT_NAME = "supportbot"
+TOKEN_PREFIXES = ("xoxb-", "xapp-")
+
+# Fields Slack accepts as JSON-encoded strings in form bodies (and slack_sdk passes through as-is).
+JSON_STRING_FIELDS = frozenset(
+    {"blocks", "attachments", "metadata", "view", "unfurls", "user_auth_blocks", "accessory", "options"}
+)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the fake received: method, merged params (query + body), bearer token, arrival time.
+
+    ``status`` and ``response`` are what the fake answered.
+    """
+
+    method: str
+    params: dict[str, Any]
+    token: str | None
+    at: float
+    status: int = 200
+    response: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and bool(self.response.get("ok"))
+
+
+@dataclass(frozen=True)
+class _Fault:
+    status: int
+    error: str
+    retry_after: int | None = None
+
+
+class FakeSlack:
+    """A fake Slack Web API on 127.0.0.1.
+
+    ``calls`` holds requests answered the way Slack would (including Slack-level errors such as
+    ``channel_not_found``, ``unknown_method`` or ``invalid_auth``); ``attempts`` holds every request
+    received, including those answered by an injected fault (``rate_limit``/``fail``).
+    """
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = 0
+        self.calls: list[Call] = []
+        self.attempts: list[Call] = []
+        self.messages: dict[tuple[str, str], dict[str, Any]] = {}
+        self._faults: dict[str, deque[_Fault]] = {}
+        self._delays: dict[str, float] = {}
+        self._users: dict[str, dict[str, Any]] = {}
+        self._ts = itertools.count(100, 100)
+        self._hooks = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            return
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._handle_api)
+        app.router.add_post("/{kind:actions|commands}/{team}/{hook}/{secret}", self._handle_hook)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, 0)
+        await site.start()
+        self.port = int(runner.addresses[0][1])
+        self._runner = runner
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> FakeSlack:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if not self.port:
+            raise RuntimeError("FakeSlack is not started")
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def api_url(self) -> str:
+        """The Web API base URL, with trailing slash: what ``SLACK_API_URL`` is set to."""
+        return f"{self.base_url}/api/"
+
+    # -- scripting ---------------------------------------------------------------------------
+
+    def set_user(
+        self,
+        user_id: str,
+        *,
+        real_name: str | None = None,
+        display_name: str | None = None,
+        name: str | None = None,
+        **extra: Any,
+    ) -> None:
+        """Override what ``users.info`` answers for ``user_id`` (extra keys go into ``user``, e.g. locale, tz)."""
+        user = self._default_user(user_id)
+        if name is not None:
+            user["name"] = name
+        if real_name is not None:
+            user["real_name"] = real_name
+            user["profile"]["real_name"] = real_name
+        if display_name is not None:
+            user["profile"]["display_name"] = display_name
+        user.update(extra)
+        self._users[user_id] = user
+
+    def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
+        """The next ``times`` calls to ``method`` answer HTTP 429 with ``Retry-After: retry_after``."""
+        for _ in range(times):
+            self._faults.setdefault(method, deque()).append(_Fault(429, "ratelimited", retry_after))
+
+    def fail(self, method: str, times: int = 1, status: int = 500, error: str = "fatal_error") -> None:
+        """The next ``times`` calls to ``method`` answer ``status`` with ``{"ok": false, "error": error}``.
+
+        With ``status=200`` this injects a Slack-level error (e.g. ``error="channel_not_found"``).
+        """
+        for _ in range(times):
+            self._faults.setdefault(method, deque()).append(_Fault(status, error))
+
+    def delay(self, method: str, seconds: float) -> None:
+        """Every answer to ``method`` waits ``seconds`` first (0 turns the delay off)."""
+        if seconds > 0:
+            self._delays[method] = seconds
+        else:
+            self._delays.pop(method, None)
+
+    def clear(self) -> None:
+        """Forget recorded calls and attempts (faults, delays, users and messages stay)."""
+        self.calls.clear()
+        self.attempts.clear()
+
+    def reset(self) -> None:
+        """Forget everything: recordings, pending faults, delays, users and messages."""
+        self.clear()
+        self._faults.clear()
+        self._delays.clear()
+        self._users.clear()
+        self.messages.clear()
+
+    # -- inspection --------------------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def attempts_to(self, method: str) -> list[Call]:
+        return [c for c in self.attempts if c.method == method]
+
+    def posted(self, channel: str | None = None) -> list[Call]:
+        """Successful ``chat.postMessage`` calls, optionally only those to ``channel``."""
+        return [
+            c
+            for c in self.calls_to("chat.postMessage")
+            if c.ok and (channel is None or c.response.get("channel") == channel)
+        ]
+
+    def posted_texts(self, channel: str | None = None) -> list[str]:
+        """Texts of successful ``chat.postMessage`` calls, optionally only those to ``channel``."""
+        return [str(c.params.get("text") or "") for c in self.posted(channel)]
+
+    def message(self, channel: str, ts: str) -> dict[str, Any] | None:
+        """Current state of a message posted (and possibly updated) through the fake."""
+        return self.messages.get((channel, ts))
+
+    async def wait_for(
+        self, predicate: Callable[[list[Call]], bool], timeout: float = 5.0
+    ) -> list[Call]:
+        """Poll until ``predicate(self.calls)`` holds; returns the calls, or fails after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if predicate(list(self.calls)):
+                return list(self.calls)
+            if time.monotonic() >= deadline:
+                seen = "\n".join(f"  {c.method} {c.params}" for c in self.calls) or "  (none)"
+                raise AssertionError(f"FakeSlack.wait_for timed out after {timeout}s; calls:\n{seen}")
+            await asyncio.sleep(0.01)
+
+    async def wait_for_call(
+        self,
+        method: str,
+        predicate: Callable[[Call], bool] | None = None,
+        timeout: float = 5.0,
+    ) -> Call:
+        """Wait for the first call to ``method`` that matches ``predicate`` and return it."""
+
+        def match(c: Call) -> bool:
+            return c.method == method and (predicate is None or predicate(c))
+
+        calls = await self.wait_for(lambda cs: any(match(c) for c in cs), timeout)
+        return next(c for c in calls if match(c))
+
+    def response_url(self, kind: str = "actions") -> str:
+        """A fresh response_url served by this fake; posts to it are recorded as method ``response_url``."""
+        return f"{self.base_url}/{kind}/{TEAM_ID}/{next(self._hooks)}/{uuid.uuid4().hex[:24]}"
+
+    # -- HTTP --------------------------------------------------------------------------------
+
+    def _next_ts(self) -> str:
+        n = next(self._ts)
+        return f"{1_700_000_000 + n // 1_000_000}.{n % 1_000_000:06d}"
+
+    async def _handle_api(self, request: web.Request) -> web.Response:
+        at = time.time()
+        method = request.match_info["method"]
+        params = await _read_params(request)
+        token = _bearer(request.headers.get("Authorization"))
+        if token is None and isinstance(params.get("token"), str):
+            token = params.pop("token")
+        else:
+            params.pop("token", None)
+
+        seconds = self._delays.get(method)
+        if seconds:
+            await asyncio.sleep(seconds)
+
+        faults = self._faults.get(method)
+        if faults:
+            fault = faults.popleft()
+            body = {"ok": False, "error": fault.error}
+            headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
+            self.attempts.append(Call(method, params, token, at, fault.status, body))
+            return web.json_response(body, status=fault.status, headers=headers)
+
+        if token is None:
+            body = {"ok": False, "error": "not_authed"}
+        elif not token.startswith(TOKEN_PREFIXES):
+            body = {"ok": False, "error": "invalid_auth"}
+        else:
+            body = self._answer(method, params)
+        call = Call(method, params, token, at, 200, body)
+        self.attempts.append(call)
+        self.calls.append(call)
+        return web.json_response(body)
+
+    async def _handle_hook(self, request: web.Request) -> web.Response:
+        at = time.time()
+        params = await _read_params(request)
+        params["_url"] = str(request.url)
+        body = {"ok": True}
+        call = Call("response_url", params, None, at, 200, body)
+        self.attempts.append(call)
+        self.calls.append(call)
+        return web.json_response(body)
+
+    def _answer(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "url": TEAM_URL,
+                "team": TEAM_NAME,
+                "user": BOT_NAME,
+                "team_id": TEAM_ID,
+                "user_id": BOT_USER_ID,
+                "bot_id": BOT_ID,
+                "is_enterprise_install": False,
+            }
+        if method == "chat.postMessage":
+            channel = p.get("channel")
+            if not channel:
+                return {"ok": False, "error": "channel_not_found"}
+            ts = self._next_ts()
+            message: dict[str, Any] = {
+                "type": "message",
+                "text": p.get("text", ""),
+                "user": BOT_USER_ID,
+                "bot_id": BOT_ID,
+                "ts": ts,
+                "team": TEAM_ID,
+            }
+            if "blocks" in p:
+                message["blocks"] = p["blocks"]
+            if p.get("thread_ts"):
+                message["thread_ts"] = p["thread_ts"]
+            self.messages[(str(channel), ts)] = dict(message)
+            return {"ok": True, "channel": channel, "ts": ts, "message": message}
+        if method == "chat.update":
+            channel, target = p.get("channel"), p.get("ts")
+            if not channel:
+                return {"ok": False, "error": "channel_not_found"}
+            if not target:
+                return {"ok": False, "error": "message_not_found"}
+            stored = self.messages.get((str(channel), str(target)))
+            if stored is not None:
+                stored["text"] = p.get("text", stored.get("text", ""))
+                if "blocks" in p:
+                    stored["blocks"] = p["blocks"]
+                stored["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
+            return {"ok": True, "channel": channel, "ts": target, "text": p.get("text", "")}
+        if method == "chat.postEphemeral":
+            if not p.get("channel"):
+                return {"ok": False, "error": "channel_not_found"}
+            if not p.get("user"):
+                return {"ok": False, "error": "user_not_found"}
+            return {"ok": True, "message_ts": self._next_ts()}
+        if method == "conversations.open":
+            if p.get("channel"):
+                return {"ok": True, "channel": {"id": p["channel"]}}
+            users = [u for u in str(p.get("users") or "").split(",") if u]
+            if not users:
+                return {"ok": False, "error": "users_list_not_supplied"}
+            user = users[0]
+            dm = "D" + (user[1:] if user.startswith("U") else user)
+            return {"ok": True, "channel": {"id": dm, "is_im": True, "user": user}}
+        if method == "users.info":
+            user_id = p.get("user")
+            if not user_id:
+                return {"ok": False, "error": "user_not_found"}
+            uid = str(user_id)
+            return {"ok": True, "user": self._users.get(uid) or self._default_user(uid)}
+        return {"ok": False, "error": "unknown_method"}
+
+    @staticmethod
+    def _default_user(user_id: str) -> dict[str, Any]:
+        real_name = f"User {user_id}"
+        return {
+            "id": user_id,
+            "team_id": TEAM_ID,
+            "name": user_id.lower(),
+            "real_name": real_name,
+            "is_bot": False,
+            "deleted": False,
+            "profile": {"display_name": user_id.lower(), "real_name": real_name},
+        }
+
+
+async def _read_params(request: web.Request) -> dict[str, Any]:
+    """Merge query string and body (JSON, form or multipart); decode JSON-string fields."""
+    params: dict[str, Any] = dict(request.query)
+    if request.can_read_body:
+        if request.content_type == "application/json":
+            raw = await request.json()
+            if isinstance(raw, dict):
+                params.update(raw)
+        else:
+            form = await request.post()
+            for key, value in form.items():
+                if isinstance(value, web.FileField):
+                    params[key] = {"filename": value.filename, "content_type": value.content_type}
+                else:
+                    params[key] = value
+    for key in JSON_STRING_FIELDS & params.keys():
+        value = params[key]
+        if isinstance(value, str):
+            try:
+                params[key] = json.loads(value)
+            except ValueError:
+                pass
+    return params
+
+
+def _bearer(header: str | None) -> str | None:
+    if not header or not header.startswith("Bearer "):
+        return None
+    return header[len("Bearer ") :].strip() or None
+
+
+# -- inbound: Slack -> app under test ------------------------------------------------------------
+
+
+def sign(body: bytes, secret: str, timestamp: int | None = None) -> dict[str, str]:
+    """Slack request-signing headers for ``body`` (timestamp defaults to now)."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    assert signature is not None
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature}
+
+
+@dataclass(frozen=True)
+class Response:
+    """What the app under test answered to a delivery."""
+
+    status: int
+    text: str
+    headers: Mapping[str, str]
+    body: bytes
+    event_id: str | None = None
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+_last_event_ts = 0.0
+
+
+def new_ts() -> str:
+    """A fresh Slack message timestamp: now, strictly increasing within this process."""
+    global _last_event_ts
+    now = max(time.time(), _last_event_ts + 0.000001)
+    _last_event_ts = now
+    return f"{now:.6f}"
+
+
+class SlackSender:
+    """Posts signed Slack deliveries (events, block actions, slash commands) to the app under test.
+
+    ``client`` is an aiohttp ``ClientSession`` (then give ``base_url``) or a pytest-aiohttp
+    ``TestClient`` (relative paths work). With ``client=None`` the sender opens its own session;
+    close it with ``await sender.close()`` or ``async with``. With ``slack`` set, ``response_url``s
+    point at that FakeSlack, so posts to them are recorded there.
+    """
+
+    def __init__(
+        self,
+        client: ClientSession | TestClient[Any, Any] | None,
+        signing_secret: str,
+        *,
+        base_url: str = "",
+        path: str = "/slack/events",
+        slack: FakeSlack | None = None,
+        team_id: str = TEAM_ID,
+        api_app_id: str = APP_ID,
+        bot_user_id: str = BOT_USER_ID,
+    ) -> None:
+        self._client = client
+        self._own_session: ClientSession | None = None
+        self.signing_secret = signing_secret
+        self.base_url = base_url.rstrip("/")
+        self.path = path
+        self.slack = slack
+        self.team_id = team_id
+        self.api_app_id = api_app_id
+        self.bot_user_id = bot_user_id
+        self.last_event_id: str | None = None
+
+    @property
+    def url(self) -> str:
+        return self.base_url + self.path
+
+    def with_secret(self, signing_secret: str) -> SlackSender:
+        """A sender sharing this one's connection but signing with another secret."""
+        other = SlackSender(
+            self._client,
+            signing_secret,
+            base_url=self.base_url,
+            path=self.path,
+            slack=self.slack,
+            team_id=self.team_id,
+            api_app_id=self.api_app_id,
+            bot_user_id=self.bot_user_id,
+        )
+        other._own_session = None
+        if self._client is None:
+            other._client = self._session()
+        return other
+
+    async def close(self) -> None:
+        session, self._own_session = self._own_session, None
+        if session is not None:
+            await session.close()
+
+    async def __aenter__(self) -> SlackSender:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- transport -----------------------------------------------------------------------------
+
+    def _session(self) -> ClientSession | TestClient[Any, Any]:
+        if self._client is not None:
+            return self._client
+        if self._own_session is None:
+            self._own_session = ClientSession()
+        return self._own_session
+
+    async def send_raw(
+        self,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+        *,
+        signed: bool = False,
+        secret: str | None = None,
+        timestamp: int | None = None,
+        path: str | None = None,
+    ) -> Response:
+        """POST ``body`` with exactly ``headers`` (plus signing headers if ``signed``)."""
+        all_headers = dict(headers or {})
+        if signed:
+            all_headers.update(sign(body, secret or self.signing_secret, timestamp))
+        url = self.base_url + (path if path is not None else self.path)
+        async with self._session().post(url, data=body, headers=all_headers) as resp:
+            raw = await resp.read()
+            return Response(
+                status=resp.status,
+                text=raw.decode("utf-8", errors="replace"),
+                headers=dict(resp.headers),
+                body=raw,
+            )
+
+    async def _send(
+        self,
+        body: bytes,
+        content_type: str,
+        *,
+        extra: Mapping[str, str] | None = None,
+        secret: str | None = None,
+        timestamp: int | None = None,
+    ) -> Response:
+        headers = {"Content-Type": content_type, **(extra or {})}
+        return await self.send_raw(body, headers, signed=True, secret=secret, timestamp=timestamp)
+
+    def _response_url(self, kind: str) -> str:
+        if self.slack is not None:
+            return self.slack.response_url(kind)
+        return f"https://hooks.slack.com/{kind}/{self.team_id}/{uuid.uuid4().int % 10**13}/{uuid.uuid4().hex[:24]}"
+
+    @staticmethod
+    def _trigger_id() -> str:
+        return f"{uuid.uuid4().int % 10**13}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex}"
+
+    # -- Events API ----------------------------------------------------------------------------
+
+    @staticmethod
+    def new_event_id() -> str:
+        return "Ev" + uuid.uuid4().hex[:12].upper()
+
+    def envelope(self, event: Mapping[str, Any], *, event_id: str, team_id: str | None = None) -> dict[str, Any]:
+        team = team_id or self.team_id
+        return {
+            "token": "verification-token",
+            "team_id": team,
+            "api_app_id": self.api_app_id,
+            "event": dict(event),
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "authorizations": [
+                {
+                    "enterprise_id": None,
+                    "team_id": team,
+                    "user_id": self.bot_user_id,
+                    "is_bot": True,
+                    "is_enterprise_install": False,
+                }
+            ],
+            "is_ext_shared_channel": False,
+        }
+
+    async def send_event(
+        self,
+        event: Mapping[str, Any],
+        *,
+        event_id: str | None = None,
+        team_id: str | None = None,
+        retry_num: int | None = None,
+        retry_reason: str = "http_timeout",
+        timestamp: int | None = None,
+        secret: str | None = None,
+    ) -> Response:
+        """Deliver ``event`` in an ``event_callback`` envelope; the response carries the ``event_id`` used.
+
+        Redeliver with the same ``event_id`` and ``retry_num=1`` to simulate Slack's retries.
+        """
+        eid = event_id or self.new_event_id()
+        self.last_event_id = eid
+        body = json.dumps(self.envelope(event, event_id=eid, team_id=team_id)).encode()
+        extra: dict[str, str] = {}
+        if retry_num is not None:
+            extra = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": retry_reason}
+        resp = await self._send(body, "application/json", extra=extra, secret=secret, timestamp=timestamp)
+        return Response(resp.status, resp.text, resp.headers, resp.body, eid)
+
+    async def send_url_verification(self, challenge: str = "challenge-token") -> Response:
+        body = json.dumps({"token": "verification-token", "challenge": challenge, "type": "url_verification"})
+        return await self._send(body.encode(), "application/json")
+
+    def dm_event(
+        self, user: str, text: str, channel: str | None = None, ts: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """A ``message`` event in the DM between ``user`` and the bot (channel ``D`` + id without ``U``)."""
+        ch = channel or "D" + (user[1:] if user.startswith("U") else user)
+        t = ts or new_ts()
+        event: dict[str, Any] = {
+            "type": "message",
+            "channel": ch,
+            "user": user,
+            "text": text,
+            "ts": t,
+            "event_ts": t,
+            "team": self.team_id,
+            "channel_type": "im",
+        }
+        event.update(extra)
+        return event
+
+    def thread_reply_event(
+        self, user: str, channel: str, thread_ts: str, text: str, ts: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        t = ts or new_ts()
+        event: dict[str, Any] = {
+            "type": "message",
+            "channel": channel,
+            "user": user,
+            "text": text,
+            "ts": t,
+            "event_ts": t,
+            "thread_ts": thread_ts,
+            "parent_user_id": self.bot_user_id,
+            "team": self.team_id,
+            "channel_type": _channel_type(channel),
+        }
+        event.update(extra)
+        return event
+
+    def mention_event(
+        self, user: str, channel: str, text: str, ts: str | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """An ``app_mention``; ``<@BOT>`` is prefixed to ``text`` unless already present."""
+        tag = f"<@{self.bot_user_id}>"
+        t = ts or new_ts()
+        event: dict[str, Any] = {
+            "type": "app_mention",
+            "channel": channel,
+            "user": user,
+            "text": text if tag in text else f"{tag} {text}",
+            "ts": t,
+            "event_ts": t,
+            "team": self.team_id,
+        }
+        event.update(extra)
+        return event
+
+    async def dm(
+        self, user: str, text: str, channel: str | None = None, ts: str | None = None, **extra: Any
+    ) -> Response:
+        return await self.send_event(self.dm_event(user, text, channel, ts, **extra))
+
+    async def thread_reply(
+        self, user: str, channel: str, thread_ts: str, text: str, ts: str | None = None, **extra: Any
+    ) -> Response:
+        return await self.send_event(self.thread_reply_event(user, channel, thread_ts, text, ts, **extra))
+
+    async def mention(
+        self, user: str, channel: str, text: str, ts: str | None = None, **extra: Any
+    ) -> Response:
+        return await self.send_event(self.mention_event(user, channel, text, ts, **extra))
+
+    # -- interactivity and commands ------------------------------------------------------------
+
+    def action_payload(
+        self,
+        user: str,
+        action_id: str,
+        value: str,
+        *,
+        channel: str,
+        message_ts: str | None = None,
+        container: Mapping[str, Any] | None = None,
+        block_id: str | None = None,
+        message: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        mts = message_ts or new_ts()
+        now = f"{time.time():.6f}"
+        return {
+            "type": "block_actions",
+            "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": self.team_id},
+            "api_app_id": self.api_app_id,
+            "token": "verification-token",
+            "container": dict(container)
+            if container is not None
+            else {"type": "message", "message_ts": mts, "channel_id": channel, "is_ephemeral": False},
+            "trigger_id": self._trigger_id(),
+            "team": {"id": self.team_id, "domain": TEAM_DOMAIN},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "channel": {"id": channel, "name": "directmessage" if channel.startswith("D") else channel.lower()},
+            "message": dict(message)
+            if message is not None
+            else {"type": "message", "user": self.bot_user_id, "bot_id": BOT_ID, "text": "", "ts": mts},
+            "state": {"values": {}},
+            "response_url": self._response_url("actions"),
+            "actions": [
+                {
+                    "action_id": action_id,
+                    "block_id": block_id or uuid.uuid4().hex[:5],
+                    "text": {"type": "plain_text", "text": value, "emoji": True},
+                    "value": value,
+                    "type": "button",
+                    "action_ts": now,
+                }
+            ],
+        }
+
+    async def send_action(
+        self,
+        user: str,
+        action_id: str,
+        value: str,
+        *,
+        channel: str,
+        message_ts: str | None = None,
+        container: Mapping[str, Any] | None = None,
+        block_id: str | None = None,
+        message: Mapping[str, Any] | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
+    ) -> Response:
+        """A button click (``block_actions``) sent form-encoded as ``payload=<json>``."""
+        payload = self.action_payload(
+            user,
+            action_id,
+            value,
+            channel=channel,
+            message_ts=message_ts,
+            container=container,
+            block_id=block_id,
+            message=message,
+        )
+        return await self.send_payload(payload, timestamp=timestamp, secret=secret)
+
+    async def send_payload(
+        self, payload: Mapping[str, Any], *, timestamp: int | None = None, secret: str | None = None
+    ) -> Response:
+        """Any interactivity payload (view_submission, shortcut, ...) form-encoded as ``payload=``."""
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        return await self._send(body, "application/x-www-form-urlencoded", secret=secret, timestamp=timestamp)
+
+    def command_form(self, command: str, text: str, *, user: str, channel: str) -> dict[str, str]:
+        return {
+            "token": "verification-token",
+            "team_id": self.team_id,
+            "team_domain": TEAM_DOMAIN,
+            "channel_id": channel,
+            "channel_name": "directmessage" if channel.startswith("D") else channel.lower(),
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": command,
+            "text": text,
+            "api_app_id": self.api_app_id,
+            "is_enterprise_install": "false",
+            "response_url": self._response_url("commands"),
+            "trigger_id": self._trigger_id(),
+        }
+
+    async def send_command(
+        self,
+        command: str,
+        text: str,
+        *,
+        user: str,
+        channel: str,
+        timestamp: int | None = None,
+        secret: str | None = None,
+    ) -> Response:
+        """A slash command, form-encoded like Slack sends it."""
+        body = urlencode(self.command_form(command, text, user=user, channel=channel)).encode()
+        return await self._send(body, "application/x-www-form-urlencoded", secret=secret, timestamp=timestamp)
+
+
+def _channel_type(channel: str) -> str:
+    return {"D": "im", "G": "group", "C": "channel"}.get(channel[:1], "channel")

@@ -1,0 +1,249 @@
+"""Slack end to end: signed deliveries over HTTP into the real app, replies at a local fake Slack."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from adapters.server import RUNTIME, create_app
+from adapters.slack_credentials import SlackCredentials
+from bot.clock import SystemClock
+from bot.config import build_settings
+from bot.runtime import Runtime
+from bot.store.sqlite import SQLiteStore
+from tests.fake_slack import Call, FakeSlack, SlackSender
+from tests.harness import DEFAULT_ARTICLES, KeywordFinder
+
+AiohttpClient = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
+SECRET = "test-signing-secret"
+QUEUE = "CQUEUE"
+ANA, TARA, MAYA, CUSTOMER = "UANA", "UTARA", "UMAYA", "UCUST"
+DM = "DCUST"
+DETAILS = "user ID 48213, Chrome, ann@school.org, the error says 'Invalid password', steps: I typed it twice"
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    async with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def app_client(tmp_path: Path, slack: FakeSlack, aiohttp_client: AiohttpClient) -> TestClient[Any, Any]:
+    settings = build_settings(
+        {
+            "server": {"timer_poll_interval": "0.05s"},
+            "business_hours": {"open": "00:00", "close": "24:00"},
+            "slack": {"queue_channel": QUEUE, "channel_pace": "0s"},
+            "roster": [
+                {"id": "ana", "name": "Ana", "role": "agent", "slack": ANA},
+                {"id": "tara", "name": "Tara", "role": "tier2", "slack": TARA},
+                {"id": "maya", "name": "Maya", "role": "manager", "on_duty": True, "slack": MAYA},
+            ],
+        }
+    )
+    app = create_app(
+        settings,
+        clock=SystemClock(),  # outbox retries wait real seconds here; no test needs minutes to pass
+        store=SQLiteStore(tmp_path / "slack.db"),
+        articles=KeywordFinder(dict(DEFAULT_ARTICLES)),
+        slack=SlackCredentials("xoxb-test", SECRET, api_url=slack.api_url),
+    )
+    return await aiohttp_client(app)
+
+
+@pytest.fixture
+def sender(app_client: TestClient[Any, Any], slack: FakeSlack) -> SlackSender:
+    return SlackSender(app_client, SECRET, slack=slack)
+
+
+def runtime(client: TestClient[Any, Any]) -> Runtime:
+    return client.app[RUNTIME]
+
+
+def texts_to(slack: FakeSlack, channel: str) -> list[str]:
+    return [str(c.params.get("text", "")) for c in slack.calls_to("chat.postMessage") if c.params.get("channel") == channel]
+
+
+async def said_to(slack: FakeSlack, channel: str, fragment: str, timeout: float = 5.0) -> Call:
+    def match(call: Call) -> bool:
+        return call.params.get("channel") == channel and fragment in str(call.params.get("text", ""))
+
+    return await slack.wait_for_call("chat.postMessage", match, timeout=timeout)
+
+
+def button(call: Call, label: str) -> dict[str, Any]:
+    for block in call.params.get("blocks") or []:
+        for element in block.get("elements", []) if block.get("type") == "actions" else []:
+            if element["text"]["text"] == label:
+                result: dict[str, Any] = element
+                return result
+    raise AssertionError(f"no button {label!r} in {json.dumps(call.params.get('blocks'))[:400]}")
+
+
+async def queue_card(slack: FakeSlack) -> Call:
+    return await slack.wait_for_call("chat.postMessage", lambda c: c.params.get("channel") == QUEUE and "CS-000001" in str(c.params.get("text")))
+
+
+async def test_the_whole_journey_through_slack(sender: SlackSender, slack: FakeSlack, app_client: TestClient[Any, Any]) -> None:
+    assert (await sender.send_command("/sb-status", "available", user=ANA, channel=QUEUE)).status == 200
+    await slack.wait_for_call("chat.postEphemeral", lambda c: "available" in str(c.params.get("text")))
+
+    await sender.dm(CUSTOMER, "I forgot my password", channel=DM)
+    await said_to(slack, DM, "I've opened case CS-000001")
+    await said_to(slack, DM, "could you tell me")
+    await sender.dm(CUSTOMER, DETAILS, channel=DM)
+    offer = await said_to(slack, DM, "Reset a forgotten password")
+    more = button(offer, "I still need help")
+    await sender.send_action(CUSTOMER, more["action_id"], more["value"], channel=DM, message_ts=offer.response["ts"])
+    await said_to(slack, DM, "number 1 in the queue")
+
+    card = await queue_card(slack)
+    accept = button(card, "Accept")
+    assert "a***@school.org" in json.dumps(card.params["blocks"])  # Tier I reads the card: masked
+    assert "ann@school.org" not in json.dumps(card.params)
+    thread = card.response["ts"]
+    await sender.send_action(ANA, accept["action_id"], accept["value"], channel=QUEUE, message_ts=thread)
+    await said_to(slack, DM, "Ana has joined the chat")
+    await slack.wait_for_call("chat.update", lambda c: c.params.get("ts") == thread and "with agent" in str(c.params.get("text")))
+
+    await sender.thread_reply(ANA, QUEUE, thread, "Hi, I'm checking your account now")
+    await said_to(slack, DM, "*Ana:* Hi, I'm checking your account now")
+    await sender.dm(CUSTOMER, "thank you, still locked out", channel=DM)
+    relay = await said_to(slack, QUEUE, "*Customer:* thank you, still locked out")
+    assert relay.params.get("thread_ts") == thread
+
+    await sender.thread_reply(ANA, QUEUE, thread, "note: reset link sent twice #password")
+    await sender.send_command("/sb-note", "CS-000001 customer is on the old plan", user=ANA, channel=QUEUE)
+    await sender.thread_reply(ANA, QUEUE, thread, "!resolve")
+    survey = await said_to(slack, DM, "How would you rate")
+    five = button(survey, "5")
+    await sender.send_action(CUSTOMER, five["action_id"], five["value"], channel=DM, message_ts=survey.response["ts"])
+    await said_to(slack, DM, "Anything you'd like to tell us")
+
+    notes = await runtime(app_client).store.notes(1)
+    assert [(n.text, n.tags) for n in notes] == [
+        ("reset link sent twice #password", ("password",)),
+        ("customer is on the old plan", ()),
+    ]
+    customer_side = " ".join(texts_to(slack, DM))
+    assert "reset link sent twice" not in customer_side and "old plan" not in customer_side
+    assert "resolve" not in customer_side.lower().replace("resolved", "")
+
+
+async def test_retried_deliveries_never_produce_a_second_reply(sender: SlackSender, slack: FakeSlack) -> None:
+    event = sender.dm_event(CUSTOMER, "My export is broken", DM)
+    first = await sender.send_event(event, event_id="Ev1")
+    retry = await sender.send_event(event, event_id="Ev1", retry_num=1, retry_reason="http_timeout")
+    assert (first.status, retry.status) == (200, 200)
+    await said_to(slack, DM, "could you tell me")
+    await asyncio.sleep(0.3)
+    assert sum("I've opened case" in t for t in texts_to(slack, DM)) == 1
+    assert sum("could you tell me" in t for t in texts_to(slack, DM)) == 1
+
+
+async def test_acknowledges_at_once_while_slack_is_slow(sender: SlackSender, slack: FakeSlack) -> None:
+    slack.delay("chat.postMessage", 4.0)
+    started = time.monotonic()
+    response = await sender.dm(CUSTOMER, "I can't log in", channel=DM)
+    assert response.status == 200
+    assert time.monotonic() - started < 1.0  # Slack's limit is 3 s; the engine and replies run after the ack
+    slack.delay("chat.postMessage", 0)
+
+
+async def test_signatures_and_malformed_requests(sender: SlackSender, app_client: TestClient[Any, Any]) -> None:
+    wrong = sender.with_secret("not-the-secret")
+    assert (await wrong.dm(CUSTOMER, "hi", channel=DM)).status == 401
+    stale = await sender.send_event(sender.dm_event(CUSTOMER, "hi", DM), timestamp=int(time.time()) - 6 * 60)
+    assert stale.status == 401
+    assert (await sender.send_raw(b'{"type": "event_callback"}', {"Content-Type": "application/json"})).status == 401
+    assert (await sender.send_raw(b"{not json", {"Content-Type": "application/json"}, signed=True)).status == 400
+    assert (await sender.send_raw(b"[1]", {"Content-Type": "application/json"}, signed=True)).status == 400
+    no_id = json.dumps({"type": "event_callback", "event": {"type": "message"}}).encode()
+    assert (await sender.send_raw(no_id, {"Content-Type": "application/json"}, signed=True)).status == 400
+    assert (await sender.send_raw(b"a=1&b=2", {"Content-Type": "application/x-www-form-urlencoded"}, signed=True)).status == 400
+    assert (await sender.send_raw(b"%%%", {"Content-Type": "application/x-www-form-urlencoded"}, signed=True)).status == 400
+    assert (await sender.send_raw(b"x", {"Content-Type": "text/plain"}, signed=True)).status == 415
+    challenge = await sender.send_url_verification("abc123")
+    assert challenge.status == 200 and challenge.json() == {"challenge": "abc123"}
+    assert (await app_client.get("/healthz")).status == 200  # the worker lives on
+
+
+async def test_echoes_bots_edits_and_unknown_events_are_ignored(sender: SlackSender, slack: FakeSlack, app_client: TestClient[Any, Any]) -> None:
+    ignored = [
+        sender.dm_event("UBOT", "my own reply", DM),
+        {**sender.dm_event("UOTHER", "beep", DM), "bot_id": "BOTHER", "subtype": "bot_message"},
+        {**sender.dm_event(CUSTOMER, "edited", DM), "subtype": "message_changed"},
+        {**sender.dm_event(CUSTOMER, "", DM), "subtype": "message_deleted"},
+        {"type": "reaction_added", "user": CUSTOMER, "reaction": "thumbsup"},
+        {"type": "team_join", "user": {"id": "UNEW"}},
+        sender.dm_event(CUSTOMER, "   ", DM),
+    ]
+    for event in ignored:
+        assert (await sender.send_event(event)).status == 200
+    await sender.send_event({**sender.dm_event(CUSTOMER, "here is a screenshot", DM), "subtype": "file_share", "files": [{"name": "error.png"}]})
+    await said_to(slack, DM, "I've opened case CS-000001")
+    transcript = await runtime(app_client).store.transcript(f"slack:{DM}")
+    assert [e.text for e in transcript if e.sender == "customer"] == ["here is a screenshot\n(shared a file: error.png)"]
+    assert await runtime(app_client).store.inbound("slack") == []
+
+
+async def test_rate_limits_are_waited_out_without_double_posting(sender: SlackSender, slack: FakeSlack) -> None:
+    slack.rate_limit("chat.postMessage", times=1, retry_after=0)
+    await sender.dm(CUSTOMER, "My export is broken", channel=DM)
+    await said_to(slack, DM, "could you tell me")
+    assert [a.status for a in slack.attempts_to("chat.postMessage")][:2] == [429, 200]
+    assert sum("I've opened case" in t for t in texts_to(slack, DM)) == 1
+
+
+async def test_failed_posts_stay_in_the_outbox_and_are_retried(sender: SlackSender, slack: FakeSlack) -> None:
+    slack.fail("chat.postMessage", times=2, status=500)
+    await sender.dm(CUSTOMER, "My export is broken", channel=DM)
+    await said_to(slack, DM, "could you tell me", timeout=10)
+    opened = [t for t in texts_to(slack, DM) if "I've opened case" in t]
+    assert len(opened) == 1
+    order = texts_to(slack, DM)
+    assert order.index(opened[0]) < next(i for i, t in enumerate(order) if "could you tell me" in t)
+
+
+async def test_long_text_is_split_at_slacks_limits(sender: SlackSender, slack: FakeSlack, app_client: TestClient[Any, Any]) -> None:
+    await sender.send_command("/sb-status", "available", user=ANA, channel=QUEUE)
+    await sender.dm(CUSTOMER, f"My export is broken. {DETAILS}", channel=DM)
+    offer = await said_to(slack, DM, "Export reports")
+    more = button(offer, "I still need help")
+    await sender.send_action(CUSTOMER, more["action_id"], more["value"], channel=DM)
+    card = await queue_card(slack)
+    await sender.send_action(ANA, "case.accept", button(card, "Accept")["value"], channel=QUEUE)
+    await said_to(slack, DM, "Ana has joined")
+    long_reply = ("Step " + "x" * 60 + "\n") * 55  # about 3,600 characters: over Slack's 3,000 per block
+    await sender.thread_reply(ANA, QUEUE, card.response["ts"], long_reply.strip())
+    await slack.wait_for(lambda calls: sum(1 for c in calls if c.method == "chat.postMessage" and c.params.get("channel") == DM and "Step" in str(c.params.get("text"))) >= 2)
+    parts = [t for t in texts_to(slack, DM) if "Step" in t]
+    assert all(len(p) <= 3000 for p in parts)
+    assert "".join(parts).count("Step") == 55
+
+
+async def test_commands_check_the_callers_role(sender: SlackSender, slack: FakeSlack) -> None:
+    refused = await sender.send_command("/sb-resolve", "CS-000001", user=CUSTOMER, channel=QUEUE)
+    assert refused.status == 200 and "Only support staff" in refused.text
+    await sender.send_command("/sb-case", "", user=ANA, channel=QUEUE)
+    await slack.wait_for_call("chat.postEphemeral", lambda c: "Which case?" in str(c.params.get("text")) and c.params.get("user") == ANA)
+    await sender.send_command("/sb-status", "sideways", user=ANA, channel=QUEUE)
+    await slack.wait_for_call("chat.postEphemeral", lambda c: "/status available" in str(c.params.get("text")))
+    await sender.send_action(CUSTOMER, "case.accept", "1", channel=QUEUE)
+    await slack.wait_for_call("chat.postEphemeral", lambda c: "Only support staff can accept" in str(c.params.get("text")))
+
+
+async def test_mentions_in_a_shared_channel_get_threaded_replies(sender: SlackSender, slack: FakeSlack) -> None:
+    response = await sender.mention(CUSTOMER, "CSHARED", "<@UBOT> the gradebook won't load", ts="1700000000.000500")
+    assert response.status == 200
+    reply = await said_to(slack, "CSHARED", "I've opened case CS-000001")
+    assert reply.params.get("thread_ts") == "1700000000.000500"
