@@ -117,6 +117,31 @@ class OfflineSettings:
 
 
 @dataclass(frozen=True)
+class ConsultSettings:
+    """SME consults and the chat timing SOPs (SOP 003)."""
+
+    extra_fields: tuple[str, ...] = ("OJT class", "ASAC", "Order ID(s)")  # on the consult form besides notes
+    bot_sends_opening: bool = True  # False: the SME is handed the opening spiel to send themselves
+    claim_within: Duration = Duration(120)  # no SME by then: tell the agent to update the customer
+    hold_checkin_every: Duration = Duration(120)  # remind the agent to check in on a customer on hold
+    idle_prompt_after: Duration = Duration(120)  # silence before "just checking you're with me?"
+    idle_warning_after_prompt: Duration = Duration(110)  # after the prompt: warn the other side (1:50)
+    idle_end_after: Duration = Duration(240)  # total silence before the chat is ended (4:00)
+    customer_idle_platforms: tuple[str, ...] = ("web", "slack")  # customer chats the idle SOP applies to
+    typing_counts_as_idle_after: Duration = Duration(120)  # typing this long without a message is idle
+
+
+@dataclass(frozen=True)
+class SmeGroup:
+    """Subject-matter experts for some classifications: who they are and where consults go."""
+
+    name: str
+    classifications: tuple[str, ...]
+    members: tuple[str, ...]  # roster ids
+    slack_channel: str = ""
+
+
+@dataclass(frozen=True)
 class KnowledgeSettings:
     folder: str = ""
     threshold: float = 0.4
@@ -148,6 +173,24 @@ class LanguageSettings:
         "human", "agent", "person",
     )
     skip_phrases: tuple[str, ...] = ("skip", "don't know", "dont know", "not sure", "n/a", "none")
+    goodbye_phrases: tuple[str, ...] = (
+        "thanks", "thank you", "thank u", "thx", "ty", "cheers", "much appreciated", "appreciate it",
+        "bye", "goodbye", "good bye", "bye bye", "have a good day", "have a great day", "have a nice day",
+        "take care", "that's all", "that is all", "all sorted", "all set", "that's everything", "talk soon",
+    )
+    continuation_phrases: tuple[str, ...] = (
+        "but", "however", "still", "not", "n't", "doesn't", "didn't", "isn't", "can't", "won't", "let me",
+        "i'll try", "will try", "one more", "another question", "also", "quick question", "wait", "hold on",
+        "what about", "how about", "?",
+    )
+    sme_bug_phrases: tuple[str, ...] = ("bug ticket", "open a bug", "file a bug", "log a bug", "raise a bug")
+    sme_escalation_phrases: tuple[str, ...] = ("take this escalation", "escalate to you", "take over", "transfer")
+    sme_credit_phrases: tuple[str, ...] = ("approve a credit", "approve the credit", "credit request", "refund approval")
+    sme_coupon_phrases: tuple[str, ...] = ("coupon", "voucher")
+    sme_restriction_phrases: tuple[str, ...] = (
+        "remove the restriction", "lift the restriction", "remove restriction", "lift restriction", "remove the hold",
+        "lift the suspension", "remove the suspension", "appeal",
+    )
 
 
 @dataclass(frozen=True)
@@ -220,8 +263,43 @@ class Spiels:
     )
     help_staff: str = (
         "Commands: /note <text> (#tags), /resolve, /escalate tier2|manager, /devwait, /status available|away, "
-        "/case, /help. Anything else you type goes to the customer."
+        "/case, /hold (send the holding line), /sme <classification> | <notes> (consult an expert), /pause "
+        "(pause the consult), /stilllooking, /help. Anything else you type goes to the customer."
     )
+    sme_opening: str = (
+        "Thank you for contacting the SME Support Chat, my name is {name}. Please stay connected while I review your question."
+    )
+    sme_closing: str = (
+        "I am glad I was able to assist you today. Thank you for contacting the SME Support Chat and have a great rest of your day!"
+    )
+    sme_pause: str = "I just received a live contact and need to disconnect. Thank you."
+    holding_line: str = "Thanks for your patience, {name}. I need a moment to look into this for you; please stay with me."
+    still_looking: str = (
+        "Thanks for waiting, {name}. I'm still looking into this for you. If you'd rather not wait, I can arrange a "
+        "call back: just reply 'call me'."
+    )
+    idle_prompt: str = "Hi {name}, just checking you're with me?"
+    idle_warning: str = "{name} has been silent for {waited} since the prompt at 2:00; the chat ends at 4:00 of silence."
+    idle_end: str = "I haven't heard from you so I'm going to end this chat."
+    idle_end_followup: str = "If you still require assistance, please don't hesitate to contact us again."
+    chat_closing: str = "Thank you for contacting us, {name}. Have a great rest of your day!"
+    sme_not_bug: str = "SMEs don't open bug tickets: please follow the current bug process."
+    sme_not_escalation: str = "SMEs don't take escalations or transfers: use the current process to reach a Team Leader or Supervisor."
+    sme_not_credit: str = "SMEs don't process or approve credit requests: please follow the credit policy."
+    sme_not_coupon: str = "SMEs don't issue coupons or vouchers."
+    sme_not_restriction: str = "SMEs don't remove restrictions or process appeals (selling restrictions, holds, suspensions)."
+    staff_consult_new: str = "Consult {consult} on {case} · {classification} · from {agent}: {notes}"
+    staff_consult_claimed: str = "{sme} claimed consult {consult} on {case}."
+    staff_consult_unclaimed: str = (
+        "No SME has claimed consult {consult} after {waited}. Let the customer know you're still looking into it and offer a call back."
+    )
+    staff_consult_repeat: str = (
+        "{case} already had an SME consult on this contact (use SME support once per contact). To open another, "
+        "confirm with a reason."
+    )
+    staff_hold_checkin: str = "The customer on {case} has been on hold for {waited}: please check in with them."
+    staff_holding_suggestion: str = "While you wait for the SME, you can send the customer: \"{line}\""
+    staff_customer_idle: str = "The customer on {case} has been silent for {waited}; the chat ends at 4:00 of silence."
     too_long: str = "That message is too long ({length} characters; the limit is {limit}). Please shorten it or split it up."
     staff_queue_new: str = "New chat waiting: {case} ({summary})"
     staff_queue_alert: str = "{case} has waited {waited} without an advisor. Please accept it."
@@ -277,7 +355,19 @@ class Settings:
     language: LanguageSettings = field(default_factory=LanguageSettings)
     spiels: Spiels = field(default_factory=Spiels)
     slack: SlackSettings = field(default_factory=SlackSettings)
+    consult: ConsultSettings = field(default_factory=ConsultSettings)
+    sme_groups: tuple[SmeGroup, ...] = ()
     roster: tuple[RosterEntry, ...] = ()
+
+    def sme_group_for(self, classification: str) -> SmeGroup | None:
+        wanted = classification.strip().lower()
+        for group in self.sme_groups:
+            if any(c.lower() == wanted for c in group.classifications):
+                return group
+        return None
+
+    def classifications(self) -> list[str]:
+        return [c for group in self.sme_groups for c in group.classifications]
 
     def staff(self, person_id: str) -> RosterEntry | None:
         for entry in self.roster:
@@ -292,7 +382,7 @@ class Settings:
 INTAKE_FIELDS = ("account_id", "browser", "email", "error", "steps")
 _SPIEL_FIELDS = frozenset(
     "case previous missing articles title summary url number position wait agent ticket reply_by within "
-    "call_by number_prompt length limit waited agent_line phone".split()
+    "call_by number_prompt length limit waited agent_line phone name consult classification notes sme line".split()
 )
 
 
@@ -342,6 +432,9 @@ def build_settings(raw: Mapping[str, Any]) -> Settings:
     for key, value in raw.items():
         if key == "roster":
             sections["roster"] = _build_roster(value)
+            continue
+        if key == "sme_groups":
+            sections["sme_groups"] = _build_sme_groups(value)
             continue
         if key not in hints:
             raise ConfigError(f"unknown section [{key}]")
@@ -429,6 +522,30 @@ def _build_roster(value: Any) -> tuple[RosterEntry, ...]:
     return tuple(entries)
 
 
+def _build_sme_groups(value: Any) -> tuple[SmeGroup, ...]:
+    if not isinstance(value, list):
+        raise ConfigError("sme_groups: expected [[sme_groups]] entries")
+    groups = []
+    for index, item in enumerate(value):
+        key = f"sme_groups[{index}]"
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"{key}: expected a table")
+        unknown = set(item) - {f.name for f in dataclasses.fields(SmeGroup)}
+        if unknown:
+            raise ConfigError(f"{key}: unknown key {sorted(unknown)[0]}")
+        if not isinstance(item.get("name"), str) or not item["name"]:
+            raise ConfigError(f"{key}.name: required")
+        groups.append(
+            SmeGroup(
+                name=item["name"],
+                classifications=_coerce(tuple[str, ...], item.get("classifications", []), f"{key}.classifications"),
+                members=_coerce(tuple[str, ...], item.get("members", []), f"{key}.members"),
+                slack_channel=_coerce(str, item.get("slack_channel", ""), f"{key}.slack_channel"),
+            )
+        )
+    return tuple(groups)
+
+
 def _validate(settings: Settings) -> None:
     for spiel in dataclasses.fields(Spiels):
         text = getattr(settings.spiels, spiel.name)
@@ -439,6 +556,13 @@ def _validate(settings: Settings) -> None:
         unknown = names - _SPIEL_FIELDS
         if unknown:
             raise ConfigError(f"spiels.{spiel.name}: unknown placeholder {{{sorted(unknown)[0]}}}")
+    for group in settings.sme_groups:
+        for member in group.members:
+            entry = settings.staff(member)
+            if entry is None:
+                raise ConfigError(f"sme_groups.{group.name}.members: {member!r} is not on the roster")
+        if not group.classifications:
+            raise ConfigError(f"sme_groups.{group.name}.classifications: at least one")
     for key in ("fields", "carry_over"):
         unknown_fields = set(getattr(settings.intake, key)) - set(INTAKE_FIELDS)
         if unknown_fields:

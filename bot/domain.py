@@ -66,6 +66,41 @@ class Conversation:
     created_at: float = 0.0
 
 
+class ConsultState(StrEnum):
+    WAITING = "waiting"  # posted to the SME group, nobody has claimed it
+    ACTIVE = "active"  # an SME claimed it; agent and SME talk in its thread
+    ENDED = "ended"
+
+
+@dataclass
+class Consult:
+    """An agent asking a subject-matter expert for help on a case: a consult, never a transfer."""
+
+    number: int  # 1, 2... within its case
+    agent_id: str
+    classification: str
+    group: str
+    notes: str
+    created_at: float
+    fields: dict[str, str] = field(default_factory=dict)
+    state: ConsultState = ConsultState.WAITING
+    sme_id: str | None = None
+    claimed_at: float | None = None
+    ended_at: float | None = None
+    end_reason: str = ""  # answered | idle | paused
+    repeat_reason: str = ""  # why a second consult on the same contact was needed
+    last_agent_at: float | None = None
+    last_sme_at: float | None = None
+    agent_last_text: str = ""
+    idle_stage: int = 0  # 0 none, 1 prompted, 2 warned
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Consult:
+        values = dict(data)
+        values["state"] = ConsultState(values["state"])
+        return cls(**values)
+
+
 @dataclass
 class Case:
     id: int
@@ -94,6 +129,19 @@ class Case:
     ticket: str | None = None
     survey: SurveyStage = SurveyStage.NOT_ASKED
     survey_rating: int | None = None
+    consults: list[Consult] = field(default_factory=list)
+    on_hold_since: float | None = None
+    last_customer_at: float | None = None
+    customer_last_text: str = ""
+    customer_typing_since: float | None = None
+    customer_typing_at: float | None = None
+    customer_idle_stage: int = 0  # 0 none, 1 prompted, 2 warned
+
+    def consult(self, number: int) -> Consult | None:
+        return next((c for c in self.consults if c.number == number), None)
+
+    def open_consult(self) -> Consult | None:
+        return next((c for c in self.consults if c.state is not ConsultState.ENDED), None)
 
     @property
     def is_open(self) -> bool:
@@ -108,6 +156,7 @@ class Case:
         values = {k: v for k, v in data.items() if k in known}
         values["state"] = CaseState(values["state"])
         values["survey"] = SurveyStage(values.get("survey", SurveyStage.NOT_ASKED))
+        values["consults"] = [Consult.from_json(c) for c in values.get("consults", [])]
         return cls(**values)
 
 

@@ -13,6 +13,7 @@ from bot.events import (
     ConversationStarted,
     CustomerAction,
     CustomerMessage,
+    CustomerTyping,
     Event,
     Heard,
     RecordOfferOutcome,
@@ -21,13 +22,21 @@ from bot.events import (
     StaffPresence,
     TimerFired,
 )
-from bot.flows import articles, callback, escalation, intake, offline, queue, resolution, staff, survey
+from bot.flows import articles, callback, consult, escalation, idle, intake, offline, queue, resolution, staff, survey
 from bot.language import Cues
 from bot.turn import Services, Turn
 from bot.world import World
 
 _TIMER_HANDLERS = {
     articles.CHECK_TIMER: articles.on_check_timer,
+    idle.PROMPT_TIMER: idle.on_prompt_timer,
+    idle.WARN_TIMER: idle.on_warn_timer,
+    idle.END_TIMER: idle.on_end_timer,
+    idle.HOLD_TIMER: idle.on_hold_timer,
+    consult.CLAIM_TIMER: consult.on_claim_timer,
+    consult.IDLE_TIMER: consult.on_idle_timer,
+    consult.IDLE_WARN_TIMER: consult.on_idle_warn_timer,
+    consult.IDLE_END_TIMER: consult.on_idle_end_timer,
     queue.ALERT_TIMER: queue.on_alert_timer,
     resolution.CLOSE_TIMER: resolution.on_close_timer,
     escalation.DEV_STATUS_TIMER: escalation.on_dev_status_timer,
@@ -49,6 +58,10 @@ class ConversationManager:
                 self._customer_message(turn, text)
             case CustomerAction(action_id=action_id, value=value):
                 self._customer_action(turn, action_id, value)
+            case CustomerTyping():
+                case = world.current_case()
+                if case is not None and case.state is CaseState.WITH_AGENT:
+                    idle.customer_typing(turn, case)
             case StaffCommand():
                 staff.handle(turn, event)
             case StaffPresence(staff_id=staff_id, online=online):
@@ -77,6 +90,12 @@ class ConversationManager:
             return
         if case is not None and not case.is_open and self._survey_answer(turn, case, text):
             return
+        if case is not None and not case.is_open and turn.services.cues.is_goodbye(text):
+            turn.actions.append(Heard(conversation.id, case.id, text))  # a sign-off is not a new need
+            turn.say(case, turn.spiel("chat_closing", name=turn.customer_name(case)))
+            if case.state is CaseState.RESOLVED:
+                resolution.close(turn, case)
+            return
         if case is None or not case.is_open:
             case = self._open_case(turn, conversation, previous=case, problem=text)
             if not self._cue(turn, case, text):
@@ -84,6 +103,8 @@ class ConversationManager:
                 self._after_details(turn, case)
             return
         turn.actions.append(Heard(conversation.id, case.id, text))
+        if case.state is CaseState.WITH_AGENT:
+            idle.customer_spoke(turn, case, text)
         if callback.take_number(turn, case, text) or self._cue(turn, case, text):
             return
         self._continue(turn, case, text)

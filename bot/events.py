@@ -47,6 +47,15 @@ class StaffCommand:
     case_id: int | None = None
     text: str = ""
     tags: tuple[str, ...] = ()
+    fields: tuple[tuple[str, str], ...] = ()  # form fields, e.g. a consult's classification and notes
+    origin: str = ""  # the adapter it came from, so a message typed there is not echoed back to it
+
+
+@dataclass(frozen=True)
+class CustomerTyping:
+    """The platform reports the customer typing (web chat, Teams)."""
+
+    conversation_id: str
 
 
 @dataclass(frozen=True)
@@ -64,7 +73,9 @@ class TimerFired:
     case_id: int
 
 
-Event = ConversationStarted | CustomerMessage | CustomerAction | StaffCommand | StaffPresence | TimerFired
+Event = (
+    ConversationStarted | CustomerMessage | CustomerAction | CustomerTyping | StaffCommand | StaffPresence | TimerFired
+)
 
 
 # ----- outbound actions --------------------------------------------------------------------------
@@ -100,12 +111,18 @@ class Heard:
 
 @dataclass(frozen=True)
 class NotifyStaff:
-    """A message to staff members (alerts, command answers). `kind` lets adapters style it."""
+    """A message to staff members (alerts, command answers). `kind` lets adapters style it.
+
+    Consult traffic names its `consult` (number within the case), `author` and `origin` adapter.
+    """
 
     recipients: tuple[str, ...]
     text: str
     kind: str
     case_id: int | None = None
+    consult: int | None = None
+    author: str = ""
+    origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -168,6 +185,16 @@ class RecordSurvey:
 
 
 @dataclass(frozen=True)
+class RecordConsultMessage:
+    """A line of a consult's thread (agent, SME or the bot), kept with the case for staff only."""
+
+    case_id: int
+    consult: int
+    author_id: str  # a roster id, or "bot"
+    text: str
+
+
+@dataclass(frozen=True)
 class RecordHandleTime:
     """How long an agent handled a case (accept → resolve); feeds honest queue wait estimates."""
 
@@ -187,6 +214,7 @@ Action = (
     | RecordOffer
     | RecordOfferOutcome
     | RecordSurvey
+    | RecordConsultMessage
     | RecordHandleTime
 )
 
@@ -219,6 +247,9 @@ def action_payload(action: Say | Heard | NotifyStaff | CaseChanged) -> dict[str,
             "text": action.text,
             "kind": action.kind,
             "case_id": action.case_id,
+            "consult": action.consult,
+            "author": action.author,
+            "origin": action.origin,
         }
     return {"type": "case_changed", "case_id": action.case_id}
 

@@ -36,6 +36,9 @@ class Cues:
     SOLVED = "solved"
     NOT_SOLVED = "not_solved"
     SKIP = "skip"
+    GOODBYE = "goodbye"
+    CONTINUATION = "continuation"
+    SME_WORK = ("sme_bug", "sme_escalation", "sme_credit", "sme_coupon", "sme_restriction")
 
     def __init__(self, settings: LanguageSettings) -> None:
         self._nlp = blank_english()
@@ -45,9 +48,19 @@ class Cues:
         self._add(self.SOLVED, settings.solved_phrases)
         self._add(self.NOT_SOLVED, settings.not_solved_phrases)
         self._add(self.SKIP, settings.skip_phrases)
+        self._add(self.GOODBYE, settings.goodbye_phrases)
+        self._add(self.CONTINUATION, settings.continuation_phrases)
+        for label in self.SME_WORK:
+            self._add(label, getattr(settings, f"{label}_phrases"))
 
     def _add(self, label: str, phrases: Iterable[str]) -> None:
         self._matcher.add(label, [self._nlp.make_doc(_normalise(p)) for p in phrases])
+
+    def is_goodbye(self, text: str) -> bool:
+        """A sign-off ("thanks, bye!") with nothing after it that keeps the chat going
+        ("thanks, but it still fails", "thanks! one more question")."""
+        found = self.find(text)
+        return self.GOODBYE in found and self.CONTINUATION not in found
 
     def find(self, text: str) -> frozenset[str]:
         doc = self._nlp.make_doc(_normalise(text[:2000]))

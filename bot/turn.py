@@ -62,8 +62,8 @@ class Turn:
         self.now = world.now
         self.actions: list[Action] = []
 
-    def spiel(self, name: str, **fields: object) -> str:
-        text: str = getattr(self.settings.spiels, name)
+    def spiel(self, key: str, /, **fields: object) -> str:
+        text: str = getattr(self.settings.spiels, key)
         return text.format(**fields)
 
     def say(self, case: Case, text: str, buttons: Sequence[Button] = (), *, sender: str = "bot", sender_name: str = "") -> None:
@@ -77,6 +77,19 @@ class Turn:
     def reply(self, staff_id: str, text: str, case: Case | None = None) -> None:
         """An answer to a staff member's own command, seen by them alone."""
         self.notify([staff_id], text, "reply", case)
+
+    def notify_consult(
+        self, recipients: Sequence[str], text: str, case: Case, consult: int, *, author: str, origin: str = ""
+    ) -> None:
+        """A line of a consult thread, for the agent and SME (and the adapter that shows the thread)."""
+        unique = tuple(dict.fromkeys(recipients))
+        self.actions.append(NotifyStaff(unique, text, "consult_message", case.id, consult, author, origin))
+
+    def customer_name(self, case: Case) -> str:
+        conversation = self.world.conversation
+        if conversation is not None and conversation.id == case.conversation_id and conversation.customer_name:
+            return conversation.customer_name
+        return "there"
 
     def changed(self, case: Case) -> None:
         if CaseChanged(case.id) not in self.actions:
@@ -112,6 +125,12 @@ class Turn:
 
     def members(self, role: Role) -> list[RosterEntry]:
         return [e for e in self.settings.roster if e.role is role]
+
+
+def clock_text(seconds: float) -> str:
+    """Durations the way the SOP's idle counter shows them: 2:00, 3:50."""
+    whole = max(0, int(round(seconds)))
+    return f"{whole // 60}:{whole % 60:02d}"
 
 
 def timer_key(kind: str, case_id: int) -> str:

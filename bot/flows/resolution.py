@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from bot.domain import Case, CaseState, SurveyStage
 from bot.events import Button, RecordHandleTime
-from bot.flows import queue
+from bot.flows import consult, queue
 from bot.turn import Turn
 
 CLOSE_TIMER = "close_resolved"
-CASE_TIMERS = ("article_check", "queue_alert", "dev_status")
+CASE_TIMERS = ("article_check", "queue_alert", "dev_status", "customer_idle", "customer_idle_warn", "customer_idle_end", "hold_checkin")
 RATE = "survey.rate"
 SKIP = "survey.skip"
 
 
-def resolve(turn: Turn, case: Case, *, how: str) -> None:
+def resolve(turn: Turn, case: Case, *, how: str, survey: bool = True) -> None:
+    """Resolves the case; `survey=False` when the chat ended without the customer (idle)."""
     was_queued = case.state is CaseState.QUEUED
     agent_id = case.agent_id
     if agent_id and case.state is CaseState.WITH_AGENT:
@@ -27,7 +28,9 @@ def resolve(turn: Turn, case: Case, *, how: str) -> None:
         turn.cancel(kind, case)
     if was_queued:
         queue.announce_positions(turn)
-    if case.survey is SurveyStage.NOT_ASKED:
+    case.on_hold_since = None
+    consult.end_all(turn, case)
+    if survey and case.survey is SurveyStage.NOT_ASKED:
         case.survey = SurveyStage.ASKED
         buttons = [Button(RATE, str(n), f"{case.id}:{n}") for n in range(1, 6)]
         turn.say(case, turn.spiel("survey_ask", case=case.number), buttons)

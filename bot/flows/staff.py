@@ -10,13 +10,17 @@ import re
 
 from bot.domain import AgentStatus, Case, CaseState, Role
 from bot.events import RecordNote, StaffCommand
-from bot.flows import escalation, queue, resolution
+from bot.flows import consult, escalation, idle, queue, resolution
 from bot.turn import Turn
 
 _TAG = re.compile(r"(?<![\w#])#([A-Za-z][\w-]{0,39})")
 STAFF_ROLES = frozenset({Role.AGENT, Role.TIER2, Role.MANAGER, Role.SME})
 CHAT_ROLES = frozenset({Role.AGENT, Role.TIER2, Role.MANAGER})
-COMMANDS = ("say", "accept", "note", "resolve", "escalate", "devwait", "status", "case", "help")
+COMMANDS = (
+    "say", "accept", "note", "resolve", "escalate", "devwait", "status", "case", "help",
+    "sme", "claim", "consult", "pause", "endconsult", "hold", "stilllooking",
+)
+CONSULT_COMMANDS = frozenset({"claim", "consult", "endconsult"})  # the SME's side of a consult
 
 
 def handle(turn: Turn, command: StaffCommand) -> None:
@@ -45,6 +49,12 @@ def handle(turn: Turn, command: StaffCommand) -> None:
         turn.reply(entry.id, describe_case(case, turn), case)
     elif name == "note":
         _note(turn, entry.id, case, text, command.tags)
+    elif name == "claim":
+        consult.claim(turn, entry.id, case)
+    elif name == "consult":
+        consult.say(turn, entry.id, case, text.strip(), command.origin)
+    elif name == "endconsult":
+        consult.end(turn, entry.id, case, pause=False)
     elif entry.role not in CHAT_ROLES:
         turn.reply(entry.id, f"Your role ({entry.role.value}) can't {name} a customer chat.", case)
     elif name == "accept":
@@ -54,6 +64,14 @@ def handle(turn: Turn, command: StaffCommand) -> None:
         turn.reply(entry.id, f"{case.number} is handled by {owner}; accept it before you {name}.", case)
     elif name == "say":
         _say(turn, entry.id, case, text)
+    elif name == "sme":
+        consult.start(turn, entry.id, case, dict(command.fields) or consult_fields(text))
+    elif name == "pause":
+        consult.end(turn, entry.id, case, pause=True)
+    elif name == "hold":
+        idle.hold(turn, case, entry.id)
+    elif name == "stilllooking":
+        idle.still_looking(turn, entry.id, case)
     elif name == "resolve":
         turn.say(case, turn.spiel("agent_resolved", agent=turn.staff_name(entry.id), case=case.number))
         resolution.resolve(turn, case, how="agent")
@@ -118,7 +136,23 @@ def _say(turn: Turn, staff_id: str, case: Case, text: str) -> None:
     if not text:
         return
     turn.say(case, text, sender="agent", sender_name=turn.staff_name(staff_id))
+    if case.on_hold_since is not None and case.open_consult() is None:
+        idle.release_hold(turn, case)
+    if case.on_hold_since is not None:
+        idle.checked_in(turn, case)
+    else:
+        idle.agent_spoke(turn, case)
     turn.changed(case)
+
+
+def consult_fields(text: str) -> dict[str, str]:
+    """Typed consults: "<classification> | <notes> | OJT class: 3 | reason: <why another>"."""
+    parts = [p.strip() for p in text.split("|")]
+    fields = {"classification": parts[0], "notes": parts[1] if len(parts) > 1 else ""}
+    for extra in parts[2:]:
+        key, _, value = extra.partition(":")
+        fields[key.strip() if key.strip().lower() != "reason" else "reason"] = value.strip()
+    return fields
 
 
 def _note(turn: Turn, staff_id: str, case: Case, text: str, tags: tuple[str, ...]) -> None:
