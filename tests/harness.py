@@ -110,8 +110,18 @@ class Desk:
                     return [a.text for a in actions if type(a).__name__ == "Say" and getattr(a, "conversation_id", None) == conversation_id]
         raise AssertionError(f"no button {label!r} in the transcript")
 
-    async def staff(self, staff_id: str, command: str, case_id: int | None = None, text: str = "", tags: Sequence[str] = ()) -> list[Any]:
-        return await self.runtime.handle(StaffCommand(staff_id, command, case_id, text, tuple(tags)))
+    async def staff(
+        self,
+        staff_id: str,
+        command: str,
+        case_id: int | None = None,
+        text: str = "",
+        tags: Sequence[str] = (),
+        fields: dict[str, str] | None = None,
+        origin: str = "",
+    ) -> list[Any]:
+        command_event = StaffCommand(staff_id, command, case_id, text, tuple(tags), tuple((fields or {}).items()), origin)
+        return await self.runtime.handle(command_event)
 
     async def agent_online(self, staff_id: str, status: AgentStatus = AgentStatus.AVAILABLE) -> None:
         await self.runtime.handle(StaffPresence(staff_id, True))

@@ -163,7 +163,7 @@ class Store(Protocol):
         ...
 
     async def records(self, table: str, case_id: int) -> list[dict[str, Any]]:
-        """Tickets, offers, surveys of a case (`table` is tickets | offers | surveys), oldest first."""
+        """A case's tickets, offers, surveys or consult_messages (the `table`), oldest first."""
         ...
 
     async def reset_presence(self) -> None:

@@ -22,6 +22,7 @@ from bot.events import (
     Action,
     Cancel,
     Heard,
+    RecordConsultMessage,
     RecordHandleTime,
     RecordNote,
     RecordOffer,
@@ -65,6 +66,10 @@ CREATE TABLE IF NOT EXISTS offers (
 CREATE INDEX IF NOT EXISTS offers_case ON offers (case_id);
 CREATE TABLE IF NOT EXISTS surveys (
     case_id INTEGER PRIMARY KEY, rating INTEGER NOT NULL, comment TEXT NOT NULL, at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS consult_messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, case_id INTEGER NOT NULL, consult INTEGER NOT NULL,
+    author_id TEXT NOT NULL, text TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS consult_messages_case ON consult_messages (case_id);
 CREATE TABLE IF NOT EXISTS handle_times (case_id INTEGER PRIMARY KEY, seconds REAL NOT NULL, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS agents (id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS timers (
@@ -84,7 +89,7 @@ CREATE TABLE IF NOT EXISTS inbox (
 CREATE TABLE IF NOT EXISTS refs (adapter TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (adapter, key));
 """
-_RECORD_TABLES = {"tickets", "offers", "surveys"}
+_RECORD_TABLES = {"tickets", "offers", "surveys", "consult_messages"}
 
 
 class SQLiteStore:
@@ -516,6 +521,11 @@ def _write_actions(db: sqlite3.Connection, now: float, actions: Sequence[Action]
                     "INSERT INTO surveys VALUES (?, ?, ?, ?) ON CONFLICT (case_id) DO UPDATE SET rating = excluded.rating, "
                     "comment = excluded.comment, at = excluded.at",
                     (case_id, rating, comment, now),
+                )
+            case RecordConsultMessage(case_id=case_id, consult=number, author_id=author, text=text):
+                db.execute(
+                    "INSERT INTO consult_messages (case_id, consult, author_id, text, at) VALUES (?, ?, ?, ?, ?)",
+                    (case_id, number, author, text, now),
                 )
             case RecordHandleTime(case_id=case_id, seconds=seconds):
                 db.execute("INSERT OR REPLACE INTO handle_times VALUES (?, ?, ?)", (case_id, seconds, now))
