@@ -30,7 +30,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.base import json_error
-from adapters.slack_blocks import ACCEPT, escape, message_parts, queue_card
+from adapters.slack_blocks import ACCEPT, CLAIM, consult_card, escape, message_parts, queue_card
 from adapters.slack_credentials import SlackCredentials
 from bot.config import RosterEntry, Settings
 from bot.domain import Case, CaseState, Conversation, Role
@@ -93,6 +93,7 @@ class SlackAdapter:
         self.verifier = SignatureVerifier(credentials.signing_secret)
         self.pacer = ChannelPacer(float(self.slack.channel_pace))
         self.by_slack_id = {e.slack: e for e in settings.roster if e.slack}
+        self.consult_channels = {g.slack_channel for g in settings.sme_groups if g.slack_channel}
         self.bot_user_id = ""
         self.bot_id = ""
         self._inbox_ready = asyncio.Event()
@@ -286,6 +287,10 @@ class SlackAdapter:
             if kind == "message" and thread_ts and user in self.by_slack_id:
                 return await self._staff_thread_message(self.by_slack_id[user], thread_ts, text)
             return []
+        if channel in self.consult_channels:
+            if kind == "message" and thread_ts and user in self.by_slack_id:
+                return await self._consult_thread_message(self.by_slack_id[user], thread_ts, text)
+            return []
         if kind == "message" and event.get("channel_type") == "im":
             return await self._customer_text(f"{SOURCE}:{channel}", text)
         if kind == "app_mention" and self.slack.customer_mentions:
@@ -337,6 +342,21 @@ class SlackAdapter:
             return [StaffCommand(staff.id, "say", case_id, "/" + text[len(self.slack.command_prefix):])]
         return [StaffCommand(staff.id, "say", case_id, text)]
 
+    async def _consult_thread_message(self, staff: RosterEntry, thread_ts: str, raw: str) -> list[Event]:
+        """Agent and SME talk in the consult card's thread; '!endconsult' and '!pause' end it."""
+        case_ref = await self.runtime.store.get_ref(SOURCE, f"consult_thread:{thread_ts}")
+        if case_ref is None:
+            return []
+        text = clean(raw, limit=self.settings.server.max_message_chars).strip()
+        if not text:
+            return []
+        case_id = int(case_ref.partition(":")[0])
+        prefix = self.slack.command_prefix
+        if prefix and text.startswith(prefix):
+            name, _, rest = text[len(prefix):].partition(" ")
+            return [StaffCommand(staff.id, name.lower(), case_id, rest.strip(), origin=SOURCE)]
+        return [StaffCommand(staff.id, "consult", case_id, text, origin=SOURCE)]
+
     async def _translate_action(self, body: dict[str, Any]) -> list[Event]:
         user = str((body.get("user") or {}).get("id") or "")
         actions = body.get("actions") or []
@@ -344,6 +364,9 @@ class SlackAdapter:
             return []
         action_id = str(actions[0].get("action_id") or "").partition("#")[0]
         value = str(actions[0].get("value") or "")
+        if action_id == CLAIM:
+            sme = self.by_slack_id.get(user)
+            return [StaffCommand(sme.id, "claim", int(value), origin=SOURCE)] if sme and value.isdigit() else []
         if action_id == ACCEPT:
             staff = self.by_slack_id.get(user)
             if staff is None or not value.isdigit():
@@ -375,9 +398,6 @@ class SlackAdapter:
         words = str(body.get("text") or "").split()
         if command == "status":
             return [StaffCommand(staff.id, "status", None, " ".join(words))]
-        if command == "sme":
-            await self._ephemeral(staff, "SME consults are not available yet.")
-            return []
         if command == "help":
             return [StaffCommand(staff.id, "help")]
         case, words = await self._case_for(staff, words)
@@ -441,6 +461,9 @@ class SlackAdapter:
         recipients = [self.settings.staff(r) for r in payload.get("recipients", [])]
         people = [r for r in recipients if r is not None and r.slack]
         kind, case_id = payload.get("kind"), payload.get("case_id")
+        if str(kind).startswith("consult_"):
+            await self._deliver_consult(payload, people)
+            return
         if not people or not self.slack.queue_channel or kind == "queue_new":
             return  # new chats show up as their queue card
         if kind == "reply":
@@ -456,6 +479,39 @@ class SlackAdapter:
             mentions = " ".join(f"<@{p.slack}>" for p in people)
             text = f"{mentions} {escape(for_role(role, payload['text']))}"
         await self._post(self.slack.queue_channel, text, [], thread_ts=thread_ts or "")
+
+    async def _deliver_consult(self, payload: dict[str, Any], people: list[RosterEntry]) -> None:
+        """Consults live in their SME group's channel: a card with Claim, then its thread."""
+        case = await self.runtime.store.case(int(payload["case_id"]))
+        consult = case.consult(int(payload["consult"])) if case and payload.get("consult") else None
+        group = next((g for g in self.settings.sme_groups if consult and g.name == consult.group), None)
+        if case is None or consult is None or group is None or not group.slack_channel:
+            return
+        key = f"consult:{case.id}:{consult.number}"
+        thread = await self.runtime.store.get_ref(SOURCE, key)
+        kind = payload["kind"]
+        if kind in ("consult_new", "consult_claimed"):
+            card = consult_card(case, consult, sme_name=self._staff_name(consult.sme_id), agent_name=self._staff_name(consult.agent_id))
+            if thread is None:
+                response = await self.client.chat_postMessage(channel=group.slack_channel, **card)
+                await self.runtime.store.set_ref(SOURCE, key, str(response["ts"]))
+                await self.runtime.store.set_ref(SOURCE, f"consult_thread:{response['ts']}", f"{case.id}:{consult.number}")
+            else:
+                await self.client.chat_update(channel=group.slack_channel, ts=thread, **card)
+            return
+        if thread is None or (kind == "consult_message" and payload.get("origin") == SOURCE):
+            return  # typed in the thread already: no echo
+        author = payload.get("author") or ""
+        text = escape(payload["text"])
+        if kind == "consult_message" and author != "bot":
+            text = f"*{escape(self._staff_name(author) or 'Staff')}:* {text}"
+        elif kind != "consult_message":
+            text = " ".join(f"<@{p.slack}>" for p in people) + " " + text
+        await self._post(group.slack_channel, text, [], thread_ts=thread)
+
+    def _staff_name(self, staff_id: str | None) -> str:
+        entry = self.settings.staff(staff_id) if staff_id else None
+        return entry.name if entry else ""
 
     async def _show_case(self, case_id: int) -> None:
         """Posts the case's queue card the first time it needs a person, then keeps it up to date."""

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bot.domain import Case, CaseState
+from bot.domain import Case, CaseState, Consult, ConsultState
 
 ACCEPT = "case.accept"
+CLAIM = "consult.claim"
 _LIMIT_FLOOR = 100
 
 
@@ -97,3 +98,31 @@ def queue_card(case: Case, *, agent_name: str, now: float, problem: str, details
             }
         )
     return {"text": f"{case.number} · {state}{owner}{waited}", "blocks": blocks}
+
+
+def consult_card(case: Case, consult: Consult, *, sme_name: str, agent_name: str) -> dict[str, Any]:
+    """The SME group channel's message for a consult: Claim while it waits, then who claimed it.
+
+    It carries the agent's notes and the case id, never the customer's own words.
+    """
+    state = f"claimed by {sme_name}" if consult.state is ConsultState.ACTIVE else consult.state.value
+    headline = f"*Consult {case.number}/{consult.number}* · {escape(consult.classification)} · from {escape(agent_name)} · {state}"
+    facts = "\n".join(f"{escape(k)}: {escape(v)}" for k, v in consult.fields.items())
+    body = f"{headline}\n{escape(consult.notes[:2500])}" + (f"\n{facts}" if facts else "")
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": body[:2990]}}]
+    if consult.state is ConsultState.WAITING:
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "style": "primary",
+                        "action_id": CLAIM,
+                        "text": {"type": "plain_text", "text": "Claim"},
+                        "value": str(case.id),
+                    }
+                ],
+            }
+        )
+    return {"text": f"Consult {case.number}/{consult.number} · {consult.classification} · {state}", "blocks": blocks}

@@ -69,10 +69,12 @@ class Turn:
     def say(self, case: Case, text: str, buttons: Sequence[Button] = (), *, sender: str = "bot", sender_name: str = "") -> None:
         self.actions.append(Say(case.conversation_id, case.id, text, sender, sender_name, tuple(buttons)))
 
-    def notify(self, recipients: Sequence[str], text: str, kind: str, case: Case | None = None) -> None:
+    def notify(
+        self, recipients: Sequence[str], text: str, kind: str, case: Case | None = None, *, consult: int | None = None
+    ) -> None:
         unique = tuple(dict.fromkeys(recipients))
         if unique:
-            self.actions.append(NotifyStaff(unique, text, kind, case.id if case else None))
+            self.actions.append(NotifyStaff(unique, text, kind, case.id if case else None, consult))
 
     def reply(self, staff_id: str, text: str, case: Case | None = None) -> None:
         """An answer to a staff member's own command, seen by them alone."""

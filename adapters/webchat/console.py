@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 from adapters.base import json_error
 from adapters.webchat.customer import entry_json
 from bot.config import RosterEntry, Settings
-from bot.domain import Case, CaseState, Role
+from bot.domain import Case, CaseState, ConsultState, Role
 from bot.events import StaffCommand, StaffPresence
 from bot.pii import for_role
 from bot.runtime import Runtime
@@ -49,7 +49,8 @@ class AgentConsole:
 
     async def roster(self, request: web.Request) -> web.Response:
         staff = [{"id": e.id, "name": e.name, "role": e.role.value} for e in self.settings.roster]
-        return web.json_response({"staff": staff})
+        consult = {"classifications": self.settings.classifications(), "extra_fields": list(self.settings.consult.extra_fields)}
+        return web.json_response({"staff": staff, "consult": consult})
 
     def _who(self, request: web.Request) -> RosterEntry | None:
         return self.settings.staff(request.query.get("staff", ""))
@@ -64,6 +65,11 @@ class AgentConsole:
             return json_error(400, "A case id is a whole number.")
         if case is None:
             return json_error(404, "No such case.")
+        consults = await self._consults_json(case, me)
+        if me.role is Role.SME:  # an SME helps the agent; the customer's own words stay with the agent
+            if not consults:
+                return json_error(403, "SMEs see the consults they were asked for, not customer chats.")
+            return web.json_response({"case": self._case_json(case, me), "transcript": [], "notes": [], "tickets": [], "consults": consults})
         transcript = await self.runtime.store.transcript(case.conversation_id)
         notes = await self.runtime.store.notes(case.id)
         messages = []
@@ -80,8 +86,45 @@ class AgentConsole:
                     {"author": self._name(n.author_id), "text": n.text, "tags": list(n.tags), "at": n.at} for n in notes
                 ],
                 "tickets": await self.runtime.store.records("tickets", case.id),
+                "consults": consults,
             }
         )
+
+    async def _consults_json(self, case: Case, me: RosterEntry) -> list[dict[str, Any]]:
+        """A case's consults with their threads; an SME sees only those of their groups."""
+        groups = {g.name for g in self.settings.sme_groups if me.id in g.members}
+        visible = [c for c in case.consults if me.role is not Role.SME or c.group in groups]
+        if not visible:
+            return []
+        lines = await self.runtime.store.records("consult_messages", case.id)
+        return [
+            {
+                "number": c.number,
+                "label": f"{case.number}/{c.number}",
+                "classification": c.classification,
+                "group": c.group,
+                "state": c.state.value,
+                "agent": self._name(c.agent_id),
+                "agent_id": c.agent_id,
+                "sme": self._name(c.sme_id),
+                "sme_id": c.sme_id,
+                "notes": c.notes,
+                "fields": c.fields,
+                "repeat_reason": c.repeat_reason,
+                "created_at": c.created_at,
+                "claimed_at": c.claimed_at,
+                "ended_at": c.ended_at,
+                "end_reason": c.end_reason,
+                "last_agent_at": c.last_agent_at,
+                "last_sme_at": c.last_sme_at,
+                "messages": [
+                    {"author": self._name(m["author_id"]) or "supportbot", "author_id": m["author_id"], "text": m["text"], "at": m["at"]}
+                    for m in lines
+                    if m["consult"] == c.number
+                ],
+            }
+            for c in visible
+        ]
 
     def _name(self, staff_id: str | None) -> str:
         entry = self.settings.staff(staff_id) if staff_id else None
@@ -103,6 +146,8 @@ class AgentConsole:
             "callback_requested": case.callback_requested,
             "manager_escalated": case.manager_escalated,
             "ticket": case.ticket,
+            "on_hold_since": case.on_hold_since,
+            "open_consult": next((c.number for c in case.consults if c.state is not ConsultState.ENDED), None),
         }
 
     async def _state(self, me: RosterEntry) -> dict[str, Any]:
@@ -134,6 +179,7 @@ class AgentConsole:
             "escalated": [self._case_json(c, me) for c in escalated],
             "mine": [self._case_json(c, me) for c in mine],
             "team": team,
+            "consults": await self._open_consults(me),
         }
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse | web.Response:
@@ -184,6 +230,28 @@ class AgentConsole:
             log.exception("console command failed", extra={"staff": me.id})
             await socket.send_json({"type": "error", "error": "Something went wrong on our side; please try again."})
 
+    async def _open_consults(self, me: RosterEntry) -> list[dict[str, Any]]:
+        """For an SME: the open consults of their groups, waiting ones first."""
+        if me.role is not Role.SME:
+            return []
+        groups = {g.name for g in self.settings.sme_groups if me.id in g.members}
+        found = []
+        for case in await self.runtime.store.cases_in([CaseState.WITH_AGENT]):
+            consult = case.open_consult()
+            if consult is not None and consult.group in groups and consult.sme_id in (None, me.id):
+                found.append(
+                    {
+                        "case_id": case.id,
+                        "label": f"{case.number}/{consult.number}",
+                        "classification": consult.classification,
+                        "state": consult.state.value,
+                        "agent": self._name(consult.agent_id),
+                        "notes": consult.notes,
+                        "created_at": consult.created_at,
+                    }
+                )
+        return sorted(found, key=lambda c: (c["state"] != "waiting", c["created_at"]))
+
     def _command(self, me: RosterEntry, frame: Any) -> StaffCommand:
         if not isinstance(frame, dict) or frame.get("type") != "command":
             raise ValueError("Send {\"type\": \"command\", \"command\": ..., \"case_id\": ..., \"text\": ...}.")
@@ -200,7 +268,13 @@ class AgentConsole:
             cleaned = clean(text, limit=self.settings.server.max_message_chars)
         except TextTooLong as exc:
             raise ValueError(self.settings.spiels.too_long.format(length=exc.length, limit=exc.limit)) from None
-        return StaffCommand(me.id, name.lower(), case_id, cleaned, tuple(tags))
+        fields = frame.get("fields", {})
+        if not isinstance(fields, dict) or len(fields) > 20 or not all(
+            isinstance(k, str) and isinstance(v, str) and len(k) <= 40 and len(v) <= self.settings.server.max_message_chars
+            for k, v in fields.items()
+        ):
+            raise ValueError("'fields' must be an object of up to 20 short string values.")
+        return StaffCommand(me.id, name.lower(), case_id, cleaned, tuple(tags), tuple(fields.items()), self.name)
 
     async def deliver(self, payload: dict[str, Any]) -> None:
         if payload.get("type") == "notify":

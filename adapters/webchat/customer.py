@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 
 from adapters.base import json_error
 from bot.domain import Conversation
-from bot.events import CustomerAction, CustomerMessage, Event
+from bot.events import CustomerAction, CustomerMessage, CustomerTyping, Event
 from bot.runtime import Runtime
 from bot.store.base import TranscriptEntry
 from bot.text import TextTooLong, clean
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "web"
 MAX_ACTION_FIELD = 200
+TYPING_EVERY = 4.0  # seconds between typing signals worth handling
 
 
 def hash_token(token: str) -> str:
@@ -68,6 +69,7 @@ class WebChat:
         self.max_chars = max_chars
         self.too_long_spiel = too_long_spiel
         self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
+        self._typing_at: dict[str, float] = {}
 
     def setup(self, app: web.Application) -> None:
         app.router.add_post("/api/conversations", self.create_conversation)
@@ -185,6 +187,7 @@ class WebChat:
             self._sockets[conversation_id].discard(socket)
             if not self._sockets[conversation_id]:
                 del self._sockets[conversation_id]
+                self._typing_at.pop(conversation_id, None)
         return socket
 
     async def _frame(self, socket: web.WebSocketResponse, conversation_id: str, data: str) -> None:
@@ -206,6 +209,7 @@ class WebChat:
                 await socket.send_json({"type": "message", "message": entry_json(entry)})
             return
         if kind == "typing":
+            await self._typing(conversation_id)
             return
         if kind not in ("message", "action"):
             await socket.send_json({"type": "error", "error": f"Unknown frame type {str(kind)[:40]!r}."})
@@ -222,6 +226,14 @@ class WebChat:
         except Exception:
             log.exception("web chat event failed", extra={"conversation": conversation_id})
             await socket.send_json({"type": "error", "error": "Something went wrong on our side; please try again."})
+
+    async def _typing(self, conversation_id: str) -> None:
+        """Typing matters to the idle-time SOP; one signal per few seconds per conversation is plenty."""
+        now = self.runtime.clock.now()
+        if now - self._typing_at.get(conversation_id, float("-inf")) < TYPING_EVERY:
+            return
+        self._typing_at[conversation_id] = now
+        await self.runtime.handle(CustomerTyping(conversation_id))
 
     async def deliver(self, payload: dict[str, Any]) -> None:
         """Web messages are already in the transcript; delivery pushes them to open sockets."""

@@ -73,7 +73,7 @@ def start(turn: Turn, staff_id: str, case: Case, fields: dict[str, str]) -> None
         "staff_consult_new", consult=label(case, consult), case=case.number, classification=classification,
         agent=turn.staff_name(staff_id), notes=summary,
     )
-    turn.notify(list(group.members), text, "consult_new", case)
+    turn.notify(list(group.members), text, "consult_new", case, consult=consult.number)
     line = turn.spiel("holding_line", name=turn.customer_name(case))
     turn.notify([staff_id], turn.spiel("staff_holding_suggestion", line=line), "hold_suggestion", case)
     turn.schedule(CLAIM_TIMER, case, turn.settings.consult.claim_within)
@@ -99,7 +99,7 @@ def claim(turn: Turn, staff_id: str, case: Case) -> None:
     turn.cancel(CLAIM_TIMER, case)
     sme = turn.staff_name(staff_id)
     text = turn.spiel("staff_consult_claimed", sme=sme, consult=label(case, consult), case=case.number)
-    turn.notify([*group.members, consult.agent_id], text, "consult_claimed", case)
+    turn.notify([*group.members, consult.agent_id], text, "consult_claimed", case, consult=consult.number)
     opening = turn.spiel("sme_opening", name=sme)
     if turn.settings.consult.bot_sends_opening:
         _post(turn, case, consult, staff_id, opening)
@@ -176,7 +176,7 @@ def on_idle_warn_timer(turn: Turn, case: Case) -> None:
     consult.idle_stage = 2
     waited = clock_text(turn.settings.consult.idle_prompt_after + turn.settings.consult.idle_warning_after_prompt)
     text = turn.spiel("idle_warning", name=turn.staff_name(consult.agent_id), waited=waited)
-    turn.notify([consult.sme_id], text, "consult_idle", case)
+    turn.notify([consult.sme_id], text, "consult_idle", case, consult=consult.number)
 
 
 def on_idle_end_timer(turn: Turn, case: Case) -> None:

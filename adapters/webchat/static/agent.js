@@ -7,6 +7,7 @@ let socket = null;
 let state = null;
 let selected = null;
 let clockOffset = 0;
+let consultConfig = { classifications: [], extra_fields: [] };
 
 function text(tag, value, className) {
   const element = document.createElement(tag);
@@ -55,6 +56,16 @@ function renderState() {
     if (!list.length) box.appendChild(text("div", "none", "meta"));
   }
   $("escalated-title").hidden = !(me && (me.role === "tier2" || me.role === "manager"));
+  $("consults-title").hidden = !(me && me.role === "sme");
+  $("consults").replaceChildren(...(state.consults || []).map((c) => {
+    const box = document.createElement("div");
+    box.className = "item" + (c.case_id === selected ? " selected" : "");
+    box.appendChild(text("span", c.label + " ", "num"));
+    box.appendChild(text("span", c.state + " · " + c.classification + " · from " + c.agent, "meta"));
+    box.appendChild(text("div", c.notes.slice(0, 140)));
+    box.addEventListener("click", () => select(c.case_id));
+    return box;
+  }));
   $("team").replaceChildren(...state.team.map((t) => text("div", `${t.name} (${t.role}) · ${t.online ? t.status : "offline"} · ${t.active}/${t.capacity}`, "meta")));
   if (selected) loadCase(selected);
 }
@@ -76,7 +87,10 @@ async function loadCase(caseId) {
   $("accept").hidden = !(c.state === "queued" || (c.state === "escalated" && (me.role === "tier2" || me.role === "manager")));
   $("resolve").hidden = !mine && me.role !== "manager";
   $("reply").hidden = !(mine && c.state === "with_agent");
-  $("note-form").hidden = false;
+  $("note-form").hidden = me.role === "sme";
+  $("hold").hidden = !(mine && c.state === "with_agent");
+  $("consult-form").hidden = !(mine && c.state === "with_agent" && c.open_consult === null);
+  renderConsult(detail.consults || [], mine);
   $("transcript").replaceChildren(...detail.transcript.map((m) => renderMessage(m, null)));
   $("transcript").scrollTop = $("transcript").scrollHeight;
   $("notes").replaceChildren(...detail.notes.map((n) => {
@@ -86,6 +100,31 @@ async function loadCase(caseId) {
     for (const tag of n.tags) note.appendChild(text("span", "#" + tag, "tag"));
     return note;
   }));
+}
+
+function renderConsult(consults, mine) {
+  const open = consults.find((c) => c.state !== "ended") || consults[consults.length - 1];
+  $("consult-panel").hidden = !open;
+  if (!open) return;
+  const isSme = me.role === "sme";
+  $("consult-label").textContent = open.label;
+  $("consult-meta").textContent = `${open.classification} · ${open.state}${open.sme ? " · SME " + open.sme : ""}${open.end_reason ? " · " + open.end_reason : ""}`;
+  const idle = $("consult-idle");
+  idle.dataset.agent = open.last_agent_at || "";
+  idle.dataset.sme = open.last_sme_at || "";
+  idle.dataset.active = open.state === "active" ? "1" : "";
+  $("consult-log").replaceChildren(...open.messages.map((m) => {
+    const line = text("div", "", "msg " + (m.author_id === "bot" ? "bot" : "agent"));
+    line.appendChild(text("span", m.author, "who"));
+    appendText(line, m.text);
+    return line;
+  }));
+  const active = open.state === "active";
+  $("consult-claim").hidden = !(isSme && open.state === "waiting");
+  $("consult-end").hidden = !(isSme && active);
+  $("consult-still").hidden = !(mine && open.state !== "ended");
+  $("consult-pause").hidden = !(mine && open.state !== "ended");
+  $("consult-text").disabled = !active;
 }
 
 function select(caseId) {
@@ -121,7 +160,22 @@ function connect() {
 }
 
 async function start() {
-  const roster = (await (await fetch("/api/agent/roster")).json()).staff;
+  const answer = await (await fetch("/api/agent/roster")).json();
+  const roster = answer.staff;
+  consultConfig = answer.consult;
+  for (const name of consultConfig.classifications) {
+    const option = text("option", name);
+    option.value = name;
+    $("consult-classification").appendChild(option);
+  }
+  for (const name of consultConfig.extra_fields) {
+    const input = document.createElement("input");
+    input.placeholder = name;
+    input.dataset.field = name;
+    input.setAttribute("aria-label", name);
+    input.style.width = "100%";
+    $("consult-extra").appendChild(input);
+  }
   for (const person of roster) {
     const option = text("option", `${person.name} (${person.role})`);
     option.value = person.id;
@@ -162,6 +216,28 @@ $("note-form").addEventListener("submit", (event) => {
   command("note", { text: value });
   $("note-text").value = "";
 });
+$("consult-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const fields = { classification: $("consult-classification").value, notes: $("consult-notes").value, reason: $("consult-reason").value };
+  for (const input of $("consult-extra").querySelectorAll("input")) fields[input.dataset.field] = input.value;
+  command("sme", { fields });
+  $("consult-notes").value = "";
+  $("consult-reason").value = "";
+});
+$("consult-reply").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const value = $("consult-text").value;
+  if (!value.trim()) return;
+  command("consult", { text: value });
+  $("consult-text").value = "";
+});
+setInterval(() => {
+  const idle = $("consult-idle");
+  if (idle.dataset.active) {
+    const since = (at) => (at ? waited(Number(at)) : "–");
+    idle.textContent = `agent idle ${since(idle.dataset.agent)} · SME idle ${since(idle.dataset.sme)}`;
+  } else idle.textContent = "";
+}, 1000);
 setInterval(() => {
   for (const element of document.querySelectorAll(".wait")) {
     element.textContent = "waiting " + waited(Number(element.dataset.since));

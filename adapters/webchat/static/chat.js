@@ -83,6 +83,14 @@ form.addEventListener("submit", async (event) => {
   if (!text.trim()) return;
   if (await send({ text })) input.value = "";
 });
+let typingSent = 0;
+input.addEventListener("input", () => {
+  // The idle-time SOP treats a customer who is typing as present (for up to 2 minutes).
+  if (socket && socket.readyState === WebSocket.OPEN && Date.now() - typingSent > 5000) {
+    typingSent = Date.now();
+    socket.send(JSON.stringify({ type: "typing" }));
+  }
+});
 input.addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
 });
