@@ -292,10 +292,10 @@ class SlackAdapter:
                 return await self._consult_thread_message(self.by_slack_id[user], thread_ts, text)
             return []
         if kind == "message" and event.get("channel_type") == "im":
-            return await self._customer_text(f"{SOURCE}:{channel}", text)
+            return await self._customer_text(f"{SOURCE}:{channel}", user, text)
         if kind == "app_mention" and self.slack.customer_mentions:
             conversation_id = f"{SOURCE}:{channel}:{thread_ts or event.get('ts', '')}"
-            return await self._customer_text(conversation_id, _MENTION.sub("", text).strip())
+            return await self._customer_text(conversation_id, user, _MENTION.sub("", text).strip())
         return []
 
     def _from_a_bot(self, event: dict[str, Any]) -> bool:
@@ -305,7 +305,7 @@ class SlackAdapter:
             return True
         return bool(bot_id or event.get("subtype") == "bot_message") and not self.slack.allow_bots
 
-    async def _customer_text(self, conversation_id: str, raw: str) -> list[Event]:
+    async def _customer_text(self, conversation_id: str, user: str, raw: str) -> list[Event]:
         try:
             text = clean(raw, limit=self.settings.server.max_message_chars)
         except TextTooLong as exc:
@@ -313,13 +313,24 @@ class SlackAdapter:
             return []
         if not text.strip():
             return []
-        return [*await self._conversation(conversation_id), CustomerMessage(conversation_id, text)]
+        return [*await self._conversation(conversation_id, user), CustomerMessage(conversation_id, text)]
 
-    async def _conversation(self, conversation_id: str) -> list[Event]:
+    async def _first_name(self, user: str) -> str:
+        """The customer's first name for spiels ("Hi Jo, just checking you're with me?"); never required."""
+        try:
+            profile = (await self.client.users_info(user=user)).get("user") or {}
+        except (SlackApiError, OSError, asyncio.TimeoutError):
+            return ""
+        name = str((profile.get("profile") or {}).get("display_name") or profile.get("real_name") or "")
+        return name.split(" ")[0][:40]
+
+    async def _conversation(self, conversation_id: str, user: str) -> list[Event]:
         """Opens the conversation on first contact: the greeting comes before the first reply."""
         if await self.runtime.store.conversation(conversation_id) is not None:
             return []
-        conversation = Conversation(conversation_id, SOURCE, created_at=self.runtime.clock.now())
+        conversation = Conversation(
+            conversation_id, SOURCE, customer_name=await self._first_name(user), created_at=self.runtime.clock.now()
+        )
         await self.runtime.store.create_conversation(conversation, secret_hash="")
         return [ConversationStarted(conversation_id)]
 

@@ -109,6 +109,7 @@ class Case:
     created_at: float
     state: CaseState = CaseState.NEW
     previous_case_id: int | None = None
+    customer_name: str = ""  # as the platform knows it, for spiels like "Hi <name>"
     problem: str = ""
     details: dict[str, str] = field(default_factory=dict)
     intake_asks: int = 0

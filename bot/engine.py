@@ -173,6 +173,7 @@ class ConversationManager:
             conversation_id=conversation.id,
             created_at=turn.now,
             previous_case_id=previous.id if previous else None,
+            customer_name=conversation.customer_name.split(" ")[0] if conversation.customer_name else "",
             problem=problem,
         )
         world.next_case_id += 1

@@ -88,10 +88,7 @@ class Turn:
         self.actions.append(NotifyStaff(unique, text, "consult_message", case.id, consult, author, origin))
 
     def customer_name(self, case: Case) -> str:
-        conversation = self.world.conversation
-        if conversation is not None and conversation.id == case.conversation_id and conversation.customer_name:
-            return conversation.customer_name
-        return "there"
+        return case.customer_name or "there"
 
     def changed(self, case: Case) -> None:
         if CaseChanged(case.id) not in self.actions:

@@ -40,6 +40,7 @@ class AgentConsole:
         self.settings = settings
         self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
         self._refresh: asyncio.Task[None] | None = None
+        self._stale = False
 
     def setup(self, app: web.Application) -> None:
         app.router.add_get("/api/agent/roster", self.roster)
@@ -285,21 +286,25 @@ class AgentConsole:
                 for socket in list(self._sockets.get(staff_id, ())):
                     if not socket.closed:
                         await socket.send_json(notice)
+        self._stale = True
         if self._refresh is None or self._refresh.done():
             self._refresh = asyncio.create_task(self._push_states())
 
     async def _push_states(self) -> None:
-        """One state snapshot per connected staff member, coalescing a burst of changes."""
-        await asyncio.sleep(0.02)
-        for staff_id, sockets in list(self._sockets.items()):
-            me = self.settings.staff(staff_id)
-            if me is None or not sockets:
-                continue
-            state = await self._state(me)
-            for socket in list(sockets):
-                if not socket.closed:
-                    with contextlib.suppress(ConnectionError):
-                        await socket.send_json(state)
+        """State snapshots for every connected staff member, coalescing a burst of changes; a
+        change that lands while snapshots are being sent triggers another round."""
+        while self._stale:
+            self._stale = False
+            await asyncio.sleep(0.02)
+            for staff_id, sockets in list(self._sockets.items()):
+                me = self.settings.staff(staff_id)
+                if me is None or not sockets:
+                    continue
+                state = await self._state(me)
+                for socket in list(sockets):
+                    if not socket.closed:
+                        with contextlib.suppress(ConnectionError):
+                            await socket.send_json(state)
 
     async def _close_sockets(self, app: web.Application) -> None:
         if self._refresh is not None:
