@@ -177,11 +177,14 @@ class LanguageSettings:
         "thanks", "thank you", "thank u", "thx", "ty", "cheers", "much appreciated", "appreciate it",
         "bye", "goodbye", "good bye", "bye bye", "have a good day", "have a great day", "have a nice day",
         "take care", "that's all", "that is all", "all sorted", "all set", "that's everything", "talk soon",
+        "thankyou", "don't need anything else", "do not need anything else", "no other questions",
+        "don't have any other questions", "not right now", "nothing else",
     )
     continuation_phrases: tuple[str, ...] = (
         "but", "however", "still", "not", "n't", "doesn't", "didn't", "isn't", "can't", "won't", "let me",
         "i'll try", "will try", "one more", "another question", "also", "quick question", "wait", "hold on",
-        "what about", "how about", "?",
+        "what about", "how about", "?", "doesnt", "didnt", "isnt", "cant", "wont", "broken", "error", "fail",
+        "fails", "failing", "problem", "issue", "is there", "can you", "could you", "how do", "how can",
     )
     sme_bug_phrases: tuple[str, ...] = ("bug ticket", "open a bug", "file a bug", "log a bug", "raise a bug")
     sme_escalation_phrases: tuple[str, ...] = ("take this escalation", "escalate to you", "take over", "transfer")

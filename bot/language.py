@@ -57,10 +57,20 @@ class Cues:
         self._matcher.add(label, [self._nlp.make_doc(_normalise(p)) for p in phrases])
 
     def is_goodbye(self, text: str) -> bool:
-        """A sign-off ("thanks, bye!") with nothing after it that keeps the chat going
-        ("thanks, but it still fails", "thanks! one more question")."""
-        found = self.find(text)
-        return self.GOODBYE in found and self.CONTINUATION not in found
+        """A sign-off ("thanks, bye!") with nothing in it that keeps the chat going
+        ("thanks, but it still fails", "thanks! one more question"). Words inside a sign-off
+        phrase ("I don't need anything else") do not count against it."""
+        doc = self._nlp.make_doc(_normalise(text[:2000]))
+        goodbye_id = self._nlp.vocab.strings[self.GOODBYE]
+        continuation_id = self._nlp.vocab.strings[self.CONTINUATION]
+        matches = self._matcher(doc)
+        sign_offs = [(start, end) for match_id, start, end in matches if match_id == goodbye_id]
+        if not sign_offs:
+            return False
+        return not any(
+            match_id == continuation_id and not any(s <= start and end <= e for s, e in sign_offs)
+            for match_id, start, end in matches
+        )
 
     def find(self, text: str) -> frozenset[str]:
         doc = self._nlp.make_doc(_normalise(text[:2000]))

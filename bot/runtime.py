@@ -23,6 +23,7 @@ from bot.events import (
     ConversationStarted,
     CustomerAction,
     CustomerMessage,
+    CustomerTyping,
     Event,
     Heard,
     NotifyStaff,
@@ -155,7 +156,7 @@ class Runtime:
 
 
 def _conversation_of(event: Event) -> str | None:
-    if isinstance(event, (ConversationStarted, CustomerMessage, CustomerAction)):
+    if isinstance(event, (ConversationStarted, CustomerMessage, CustomerAction, CustomerTyping)):
         return event.conversation_id
     return None
 

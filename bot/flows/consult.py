@@ -54,7 +54,8 @@ def start(turn: Turn, staff_id: str, case: Case, fields: dict[str, str]) -> None
     if earlier and not reason:
         turn.reply(staff_id, turn.spiel("staff_consult_repeat", case=case.number), case)
         return
-    extras = {k: v.strip() for k, v in fields.items() if k in turn.settings.consult.extra_fields and v.strip()}
+    configured = {name.lower(): name for name in turn.settings.consult.extra_fields}
+    extras = {configured[k.lower()]: v.strip() for k, v in fields.items() if k.lower() in configured and v.strip()}
     consult = Consult(
         number=len(case.consults) + 1,
         agent_id=staff_id,
@@ -122,6 +123,8 @@ def say(turn: Turn, staff_id: str, case: Case, text: str, origin: str) -> None:
         consult.last_agent_at = turn.now
         consult.agent_last_text = text
         _stop_idle(turn, case, consult)
+        if turn.services.cues.is_goodbye(text):  # signed off: closed with the closing spiel at 2:00
+            turn.schedule(IDLE_TIMER, case, turn.settings.consult.idle_prompt_after)
         found = turn.services.cues.find(text)
         for cue in Cues.SME_WORK:
             if cue in found:
@@ -136,6 +139,9 @@ def end(turn: Turn, staff_id: str, case: Case, *, pause: bool) -> None:
     consult = case.open_consult()
     if consult is None or staff_id not in (consult.agent_id, consult.sme_id):
         turn.reply(staff_id, f"{case.number} has no consult of yours open.", case)
+        return
+    if consult.state is ConsultState.WAITING:  # nobody claimed it: withdrawn, nothing to close
+        _finish(turn, case, consult, "paused" if pause else "withdrawn")
         return
     if pause:
         _post(turn, case, consult, staff_id, turn.spiel("sme_pause"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.domain import Case, CaseState, Role
-from bot.flows import queue
+from bot.flows import consult, queue
 from bot.turn import Turn
 
 DEV_STATUS_TIMER = "dev_status"
@@ -33,6 +33,7 @@ def to_tier2(turn: Turn, case: Case, by: str) -> None:
     if was_with_agent and case.agent_id:
         turn.world.active_chats[case.agent_id] = max(0, turn.world.active_chats.get(case.agent_id, 0) - 1)
     was_queued = case.state is CaseState.QUEUED
+    consult.end_all(turn, case)
     case.state = CaseState.ESCALATED
     case.tier = 2
     case.agent_id = None

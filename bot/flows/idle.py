@@ -39,6 +39,8 @@ def customer_spoke(turn: Turn, case: Case, text: str) -> None:
     case.customer_typing_since = None
     case.customer_typing_at = None
     stop(turn, case)
+    if applies(turn, case) and case.on_hold_since is None and turn.services.cues.is_goodbye(text):
+        turn.schedule(PROMPT_TIMER, case, turn.settings.consult.idle_prompt_after)  # closes them at 2:00
 
 
 def customer_typing(turn: Turn, case: Case) -> None:
@@ -87,6 +89,9 @@ def on_warn_timer(turn: Turn, case: Case) -> None:
 
 def on_end_timer(turn: Turn, case: Case) -> None:
     if not applies(turn, case) or case.customer_idle_stage == 0:
+        return
+    if case.customer_typing_at is not None and turn.now - case.customer_typing_at <= TYPING_FRESH:
+        turn.schedule(END_TIMER, case, TYPING_FRESH)  # the SOP ends a chat only when nobody is typing
         return
     turn.say(case, turn.spiel("idle_end"))
     turn.say(case, turn.spiel("idle_end_followup"))
