@@ -463,6 +463,12 @@ def _build_section(cls: Any, section: str, values: Mapping[str, Any]) -> Any:
 def _coerce(kind: Any, value: Any, key: str) -> Any:
     if kind is Duration:
         return Duration.parse(value, key)
+    if kind is Role:
+        try:
+            return Role(value)
+        except ValueError:
+            allowed = ", ".join(r.value for r in Role if r is not Role.CUSTOMER)
+            raise ConfigError(f"{key}: expected one of {allowed}, got {value!r}") from None
     if isinstance(value, _EnvText):
         value = str(value) if kind is str else _from_env(value)
     if kind is bool:
@@ -488,37 +494,27 @@ def _coerce(kind: Any, value: Any, key: str) -> Any:
     raise ConfigError(f"{key}: unsupported setting type {kind!r}")  # pragma: no cover - a programming error
 
 
-def _build_roster(value: Any) -> tuple[RosterEntry, ...]:
+def _tables(value: Any, name: str, cls: Any, required: tuple[str, ...]) -> list[Any]:
+    """An array of tables (`[[roster]]`, `[[sme_groups]]`) as `cls` instances, keys checked like sections."""
     if not isinstance(value, list):
-        raise ConfigError("roster: expected [[roster]] entries")
-    entries = []
+        raise ConfigError(f"{name}: expected [[{name}]] entries")
+    built = []
     for index, item in enumerate(value):
-        key = f"roster[{index}]"
+        key = f"{name}[{index}]"
         if not isinstance(item, Mapping):
             raise ConfigError(f"{key}: expected a table")
-        try:
-            role = Role(item.get("role", ""))
-        except ValueError:
-            allowed = ", ".join(r.value for r in Role if r is not Role.CUSTOMER)
-            raise ConfigError(f"{key}.role: expected one of {allowed}, got {item.get('role')!r}") from None
-        if role is Role.CUSTOMER:
-            raise ConfigError(f"{key}.role: customers are everyone not on the roster")
-        unknown = set(item) - {f.name for f in dataclasses.fields(RosterEntry)}
-        if unknown:
-            raise ConfigError(f"{key}: unknown key {sorted(unknown)[0]}")
-        for required in ("id", "name"):
-            if not isinstance(item.get(required), str) or not item[required]:
-                raise ConfigError(f"{key}.{required}: required")
-        entries.append(
-            RosterEntry(
-                id=item["id"],
-                name=item["name"],
-                role=role,
-                capacity=_coerce(int, item.get("capacity", 0), f"{key}.capacity"),
-                on_duty=_coerce(bool, item.get("on_duty", False), f"{key}.on_duty"),
-                slack=_coerce(str, item.get("slack", ""), f"{key}.slack"),
-            )
-        )
+        for field_name in required:
+            if not isinstance(item.get(field_name), str) or not item[field_name]:
+                raise ConfigError(f"{key}.{field_name}: required")
+        built.append(_build_section(cls, key, item))
+    return built
+
+
+def _build_roster(value: Any) -> tuple[RosterEntry, ...]:
+    entries: list[RosterEntry] = _tables(value, "roster", RosterEntry, ("id", "name", "role"))
+    for index, entry in enumerate(entries):
+        if entry.role is Role.CUSTOMER:
+            raise ConfigError(f"roster[{index}].role: customers are everyone not on the roster")
     ids = [e.id for e in entries]
     if len(ids) != len(set(ids)):
         raise ConfigError("roster: duplicate id")
@@ -526,27 +522,7 @@ def _build_roster(value: Any) -> tuple[RosterEntry, ...]:
 
 
 def _build_sme_groups(value: Any) -> tuple[SmeGroup, ...]:
-    if not isinstance(value, list):
-        raise ConfigError("sme_groups: expected [[sme_groups]] entries")
-    groups = []
-    for index, item in enumerate(value):
-        key = f"sme_groups[{index}]"
-        if not isinstance(item, Mapping):
-            raise ConfigError(f"{key}: expected a table")
-        unknown = set(item) - {f.name for f in dataclasses.fields(SmeGroup)}
-        if unknown:
-            raise ConfigError(f"{key}: unknown key {sorted(unknown)[0]}")
-        if not isinstance(item.get("name"), str) or not item["name"]:
-            raise ConfigError(f"{key}.name: required")
-        groups.append(
-            SmeGroup(
-                name=item["name"],
-                classifications=_coerce(tuple[str, ...], item.get("classifications", []), f"{key}.classifications"),
-                members=_coerce(tuple[str, ...], item.get("members", []), f"{key}.members"),
-                slack_channel=_coerce(str, item.get("slack_channel", ""), f"{key}.slack_channel"),
-            )
-        )
-    return tuple(groups)
+    return tuple(_tables(value, "sme_groups", SmeGroup, ("name",)))
 
 
 def _validate(settings: Settings) -> None:

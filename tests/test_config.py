@@ -290,7 +290,7 @@ def test_customer_role_is_not_for_the_roster() -> None:
     [
         ({"id": "ana", "role": "agent"}, "roster[0].name: required"),
         ({"id": "", "name": "Ana", "role": "agent"}, "roster[0].id: required"),
-        ({"id": "ana", "name": "Ana", "role": "agent", "shift": "late"}, "roster[0]: unknown key shift"),
+        ({"id": "ana", "name": "Ana", "role": "agent", "shift": "late"}, "roster[0].shift: unknown key"),
         ({"id": "ana", "name": "Ana", "role": "agent", "capacity": "2"}, "roster[0].capacity: expected a whole number, got '2'"),
         ({"id": "ana", "name": "Ana", "role": "agent", "on_duty": "yes"}, "roster[0].on_duty: expected true or false, got 'yes'"),
     ],
