@@ -34,7 +34,7 @@ class KeyValueFormatter(logging.Formatter):
 def _settings(args: argparse.Namespace) -> Settings:
     path = Path(args.config) if args.config else (Path("supportbot.toml") if Path("supportbot.toml").exists() else None)
     overrides: dict[str, Any] = {}
-    for key in ("host", "port", "store"):
+    for key in ("host", "port", "store"):  # only those the subcommand has
         value = getattr(args, key, None)
         if value is not None:
             overrides[f"server.{key}"] = value
@@ -61,6 +61,30 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def report(args: argparse.Namespace) -> int:
+    """Prints the managers' numbers from the store as JSON."""
+    import asyncio
+
+    from bot import report as numbers
+    from bot.store.sqlite import SQLiteStore
+
+    settings = _settings(args)
+
+    async def gather() -> dict[str, Any]:
+        store = SQLiteStore.from_url(settings.server.store)
+        await store.open()
+        try:
+            return numbers.build(
+                await store.all_cases(), await store.every("surveys"), await store.every("offers"),
+                timezone=settings.business_hours.timezone,
+            )
+        finally:
+            await store.close()
+
+    print(json.dumps(asyncio.run(gather()), indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="supportbot", description="Customer-support chatbot and agent assist.")
     parser.add_argument("--log-level", default="INFO")
@@ -71,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--port", type=int)
     run.add_argument("--store", help="sqlite:///path/to/file.db")
     run.set_defaults(func=serve)
+    numbers = commands.add_parser("report", help="managers' numbers (volume, FCR, CSAT, articles, consults) as JSON")
+    numbers.add_argument("--config", help="TOML settings file (default: ./supportbot.toml if present)")
+    numbers.add_argument("--store", help="sqlite:///path/to/file.db")
+    numbers.set_defaults(func=report)
     args = parser.parse_args(argv)
     handler = logging.StreamHandler()
     handler.setFormatter(KeyValueFormatter())

@@ -413,6 +413,23 @@ class SQLiteStore:
     async def active_chats(self) -> dict[str, int]:
         return await self._run(_active_chats)
 
+    async def every(self, table: str) -> list[dict[str, Any]]:
+        if table not in _RECORD_TABLES:
+            raise StoreError(f"no record table {table!r}")
+
+        def job(db: sqlite3.Connection) -> list[dict[str, Any]]:
+            cursor = db.execute(f"SELECT * FROM {table} ORDER BY rowid")
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+        return await self._run(job)
+
+    async def all_cases(self) -> list[Case]:
+        def job(db: sqlite3.Connection) -> list[Case]:
+            return [Case.from_json(json.loads(r[0])) for r in db.execute("SELECT data FROM cases ORDER BY id")]
+
+        return await self._run(job)
+
     async def reset_presence(self) -> None:
         def job(db: sqlite3.Connection) -> None:
             for agent_id, data in db.execute("SELECT id, data FROM agents").fetchall():
