@@ -15,6 +15,7 @@ from aiohttp import web
 class Adapter(Protocol):
     name: str
     serves_staff: bool
+    shows_customer_messages: bool  # customers' own messages are echoed back to this platform
 
     def setup(self, app: web.Application) -> None:
         """Adds the adapter's routes (and start-up/clean-up hooks) to the application."""

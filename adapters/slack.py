@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = "slack"
 MAX_BODY = 1 << 20
+INBOX_BATCH = 100
 SEEN_FOR = 86400.0  # Slack retries for minutes; ids are remembered for a day
 IGNORED_SUBTYPES = frozenset(
     {
@@ -79,6 +81,7 @@ class ChannelPacer:
 class SlackAdapter:
     name = SOURCE
     serves_staff = True
+    shows_customer_messages = False  # the customer's words are already in Slack
 
     def __init__(self, runtime: Runtime, settings: Settings, credentials: SlackCredentials) -> None:
         self.runtime = runtime
@@ -106,6 +109,8 @@ class SlackAdapter:
         app.cleanup_ctx.append(self._lifecycle)
 
     async def _lifecycle(self, app: web.Application) -> AsyncIterator[None]:
+        # one keep-alive session for every Web API call (slack_sdk opens one per call otherwise)
+        self.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         await self._identify()
         tasks = [asyncio.create_task(self.run_inbox()), asyncio.create_task(self._refresh_waiting())]
         socket_mode = None
@@ -122,6 +127,7 @@ class SlackAdapter:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.client.session.close()
 
     async def _identify(self) -> None:
         """Learns the bot's own user and bot ids, to ignore its own echoes."""
@@ -135,7 +141,6 @@ class SlackAdapter:
 
     def _bolt_app(self) -> AsyncApp:
         bolt = AsyncApp(
-            token=self.credentials.bot_token,
             signing_secret=self.credentials.signing_secret,
             client=self.client,
             raise_error_for_unhandled_request=False,
@@ -233,7 +238,8 @@ class SlackAdapter:
                 await asyncio.wait_for(self._inbox_ready.wait(), timeout=self.runtime.poll_interval)
             self._inbox_ready.clear()
             try:
-                await self.process_inbox()
+                if await self.process_inbox() >= INBOX_BATCH:
+                    self._inbox_ready.set()  # more may be waiting: no pause between full batches
                 now = self.runtime.clock.now()
                 if now - last_prune > 3600:
                     await self.runtime.store.forget_seen(before=now - SEEN_FOR)
@@ -243,7 +249,7 @@ class SlackAdapter:
 
     async def process_inbox(self) -> int:
         handled = 0
-        for entry in await self.runtime.store.inbound(SOURCE):
+        for entry in await self.runtime.store.inbound(SOURCE, limit=INBOX_BATCH):
             try:
                 events = await self.translate(entry.payload)
                 marker = (SOURCE, entry.event_id)
@@ -433,7 +439,7 @@ class SlackAdapter:
                 await self._deliver_say(payload)
             elif kind == "notify":
                 await self._deliver_notice(payload)
-            elif kind == "case_changed":
+            elif kind == "case_changed" and payload.get("queue_card"):
                 await self._show_case(int(payload["case_id"]))
         except SlackApiError as exc:
             retry_after = exc.response.headers.get("Retry-After") if exc.response is not None else None
@@ -442,8 +448,6 @@ class SlackAdapter:
             raise DeliveryError(f"slack unreachable: {exc!r}") from exc
 
     async def _deliver_say(self, payload: dict[str, Any]) -> None:
-        if payload.get("sender") == "customer":
-            return  # the customer's own words are already in Slack
         channel, thread_ts = _address(payload["conversation_id"])
         text = escape(payload["text"])
         if payload.get("sender") == "agent":

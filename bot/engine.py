@@ -71,7 +71,7 @@ class ConversationManager:
                 handler = _TIMER_HANDLERS.get(kind)
                 if case is not None and handler is not None:
                     handler(turn, case)
-        return turn.actions
+        return turn.finish()
 
     # ----- customers ----------------------------------------------------------------------------
 

@@ -127,9 +127,13 @@ class NotifyStaff:
 
 @dataclass(frozen=True)
 class CaseChanged:
-    """A case's staff-facing view changed (queue list, transcript, state): adapters refresh it."""
+    """A case's staff-facing view changed (queue list, transcript, state): adapters refresh it.
+
+    `queue_card` says the case has been in the live queue (or Tier II's), where chat tools show it.
+    """
 
     case_id: int
+    queue_card: bool = False
 
 
 @dataclass(frozen=True)
@@ -251,6 +255,6 @@ def action_payload(action: Say | Heard | NotifyStaff | CaseChanged) -> dict[str,
             "author": action.author,
             "origin": action.origin,
         }
-    return {"type": "case_changed", "case_id": action.case_id}
+    return {"type": "case_changed", "case_id": action.case_id, "queue_card": action.queue_card}
 
 

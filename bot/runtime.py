@@ -36,6 +36,7 @@ from bot.store.base import OutboxEntry, Routed, Store
 log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY = 300.0
+DELIVERY_LANES = 16  # places (conversations, channels) delivered to at once
 
 
 class DeliveryError(Exception):
@@ -51,6 +52,7 @@ class Outlet(Protocol):
 
     name: str
     serves_staff: bool
+    shows_customer_messages: bool
 
     async def deliver(self, payload: dict[str, Any]) -> None:
         """Sends one outbox payload; raises DeliveryError to have it retried."""
@@ -92,8 +94,10 @@ class Runtime:
 
     def _route(self, action: Action) -> list[Routed]:
         if isinstance(action, (Say, Heard)):
-            platform = action.conversation_id.partition(":")[0]
-            return [Routed(platform, action)] if platform in self.outlets else []
+            outlet = self.outlets.get(action.conversation_id.partition(":")[0])
+            if outlet is None or (isinstance(action, Heard) and not outlet.shows_customer_messages):
+                return []
+            return [Routed(outlet.name, action)]
         if isinstance(action, (NotifyStaff, CaseChanged)):
             return [Routed(o.name, action) for o in self.outlets.values() if o.serves_staff]
         return []
@@ -106,31 +110,37 @@ class Runtime:
         return fired
 
     async def deliver_outbox(self) -> int:
-        """Delivers what is due, in order; a failed entry holds back later ones to the same place."""
+        """Delivers what is due: different places at once, each place's messages in order; a
+        failed (or not yet retriable) entry holds back the later ones to the same place."""
         async with self._deliver_lock:
-            delivered: list[int] = []
-            blocked: set[str] = set()
-            now = self.clock.now()
+            lanes: dict[str, list[OutboxEntry]] = {}
             for entry in await self.store.pending_outbox():
-                key = f"{entry.adapter}/{_ordering_key(entry)}"
+                lanes.setdefault(f"{entry.adapter}/{_ordering_key(entry)}", []).append(entry)
+            now = self.clock.now()
+            limit = asyncio.Semaphore(DELIVERY_LANES)
+            done = await asyncio.gather(*(self._deliver_lane(lane, now, limit) for lane in lanes.values()))
+            delivered = [entry_id for lane in done for entry_id in lane]
+            await self.store.mark_delivered(delivered, now=self.clock.now())
+            return len(delivered)
+
+    async def _deliver_lane(self, lane: list[OutboxEntry], now: float, limit: asyncio.Semaphore) -> list[int]:
+        delivered: list[int] = []
+        async with limit:
+            for entry in lane:
                 outlet = self.outlets.get(entry.adapter)
-                if entry.next_attempt_at > now:
-                    blocked.add(key)
-                if key in blocked or outlet is None:
-                    continue
+                if entry.next_attempt_at > now or outlet is None:
+                    break
                 try:
                     await outlet.deliver(entry.payload)
                 except DeliveryError as exc:
-                    blocked.add(key)
                     await self._retry_later(entry, exc.retry_after, str(exc))
+                    break
                 except Exception as exc:  # an adapter bug must not stop delivery of everything else
                     log.exception("outbox delivery failed", extra={"outbox_id": entry.id, "adapter": entry.adapter})
-                    blocked.add(key)
                     await self._retry_later(entry, None, repr(exc))
-                else:
-                    delivered.append(entry.id)
-            await self.store.mark_delivered(delivered, now=self.clock.now())
-            return len(delivered)
+                    break
+                delivered.append(entry.id)
+        return delivered
 
     async def _retry_later(self, entry: OutboxEntry, retry_after: float | None, error: str) -> None:
         delay = retry_after if retry_after is not None else min(MAX_RETRY_DELAY, 2.0 ** entry.attempts)

@@ -91,8 +91,16 @@ class Turn:
         return case.customer_name or "there"
 
     def changed(self, case: Case) -> None:
-        if CaseChanged(case.id) not in self.actions:
+        if not any(isinstance(a, CaseChanged) and a.case_id == case.id for a in self.actions):
             self.actions.append(CaseChanged(case.id))
+
+    def finish(self) -> list[Action]:
+        """The turn's actions, each case-changed notice saying whether the case has a queue card
+        (decided at the end of the turn, when the case's state is final)."""
+        return [
+            CaseChanged(a.case_id, _has_queue_card(self.world.cases.get(a.case_id))) if isinstance(a, CaseChanged) else a
+            for a in self.actions
+        ]
 
     def schedule(self, kind: str, case: Case, after: float) -> None:
         self.actions.append(Schedule(timer_key(kind, case.id), kind, case.id, self.now + after))
@@ -124,6 +132,10 @@ class Turn:
 
     def members(self, role: Role) -> list[RosterEntry]:
         return [e for e in self.settings.roster if e.role is role]
+
+
+def _has_queue_card(case: Case | None) -> bool:
+    return case is not None and (case.queued_at is not None or case.tier > 1)
 
 
 def clock_text(seconds: float) -> str:

@@ -67,6 +67,7 @@ DEFAULT_ARTICLES = {
 class Outlet:
     name: str = "web"
     serves_staff: bool = True
+    shows_customer_messages: bool = True
     delivered: list[dict[str, Any]] = field(default_factory=list)
     fail_next: int = 0
 

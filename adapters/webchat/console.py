@@ -34,6 +34,7 @@ MAX_TAGS = 10
 class AgentConsole:
     name = "console"
     serves_staff = True
+    shows_customer_messages = False
 
     def __init__(self, runtime: Runtime, settings: Settings) -> None:
         self.runtime = runtime

@@ -63,6 +63,7 @@ class BadRequest(ValueError):
 class WebChat:
     name = PLATFORM
     serves_staff = False
+    shows_customer_messages = True
 
     def __init__(self, runtime: Runtime, *, max_chars: int, too_long_spiel: str) -> None:
         self.runtime = runtime

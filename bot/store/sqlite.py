@@ -98,6 +98,10 @@ class SQLiteStore:
         self._window = handle_time_window
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._db: sqlite3.Connection | None = None
+        # Platform deliveries are recorded on their own connection and thread, so acknowledging one
+        # never waits in line behind the engine's transactions (only, briefly, for SQLite's lock).
+        self._ingress_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-ingress")
+        self._ingress: sqlite3.Connection | None = None
 
     @classmethod
     def from_url(cls, url: str, *, handle_time_window: int = 20) -> SQLiteStore:
@@ -128,12 +132,18 @@ class SQLiteStore:
             return db
 
         self._db = await asyncio.get_running_loop().run_in_executor(self._executor, connect)
+        self._ingress = await asyncio.get_running_loop().run_in_executor(self._ingress_executor, connect)
 
     async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._ingress is not None:
+            ingress, self._ingress = self._ingress, None
+            await loop.run_in_executor(self._ingress_executor, ingress.close)
         if self._db is not None:
             db, self._db = self._db, None
-            await asyncio.get_running_loop().run_in_executor(self._executor, db.close)
+            await loop.run_in_executor(self._executor, db.close)
         self._executor.shutdown(wait=True)
+        self._ingress_executor.shutdown(wait=True)
 
     async def ping(self) -> bool:
         try:
@@ -247,7 +257,10 @@ class SQLiteStore:
         await self._run(job)
 
     async def accept_inbound(self, source: str, event_id: str, payload: dict[str, Any], *, now: float) -> bool:
-        def job(db: sqlite3.Connection) -> bool:
+        def job() -> bool:
+            db = self._ingress
+            if db is None:
+                raise StoreError("the store is not open")
             if db.execute("SELECT 1 FROM seen_events WHERE source = ? AND event_id = ?", (source, event_id)).fetchone():
                 return False
             cursor = db.execute(
@@ -256,7 +269,9 @@ class SQLiteStore:
             )
             return cursor.rowcount == 1
 
-        return await self._run(job)
+        if self._ingress is None:
+            raise StoreError("the store is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._ingress_executor, job)
 
     async def inbound(self, source: str, *, limit: int = 100) -> list[InboundEntry]:
         def job(db: sqlite3.Connection) -> list[InboundEntry]:
