@@ -16,6 +16,7 @@ class Adapter(Protocol):
     name: str
     serves_staff: bool
     shows_customer_messages: bool  # customers' own messages are echoed back to this platform
+    durable: bool  # deliveries go through the persisted outbox and are retried until they succeed
 
     def setup(self, app: web.Application) -> None:
         """Adds the adapter's routes (and start-up/clean-up hooks) to the application."""

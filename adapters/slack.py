@@ -82,6 +82,7 @@ class SlackAdapter:
     name = SOURCE
     serves_staff = True
     shows_customer_messages = False  # the customer's words are already in Slack
+    durable = True
 
     def __init__(self, runtime: Runtime, settings: Settings, credentials: SlackCredentials) -> None:
         self.runtime = runtime

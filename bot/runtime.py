@@ -53,6 +53,7 @@ class Outlet(Protocol):
     name: str
     serves_staff: bool
     shows_customer_messages: bool
+    durable: bool  # deliveries go through the outbox (retried); else pushed once after the commit
 
     async def deliver(self, payload: dict[str, Any]) -> None:
         """Sends one outbox payload; raises DeliveryError to have it retried."""
@@ -87,9 +88,14 @@ class Runtime:
             )
             actions = self.engine.handle(event, world)
             routed = [r for a in actions for r in self._route(a)]
-            await self.store.commit(world, loaded, actions, routed, inbound=inbound, fired_timer=fired_timer)
-        if routed:
+            live = await self.store.commit(world, loaded, actions, routed, inbound=inbound, fired_timer=fired_timer)
+        if any(r.durable for r in routed):
             self._outbox_ready.set()
+        for adapter, payload in live:
+            try:
+                await self.outlets[adapter].deliver(payload)
+            except Exception:  # a live view that missed a push catches up from the stored transcript
+                log.exception("live delivery failed", extra={"adapter": adapter})
         return actions
 
     def _route(self, action: Action) -> list[Routed]:
@@ -97,9 +103,9 @@ class Runtime:
             outlet = self.outlets.get(action.conversation_id.partition(":")[0])
             if outlet is None or (isinstance(action, Heard) and not outlet.shows_customer_messages):
                 return []
-            return [Routed(outlet.name, action)]
+            return [Routed(outlet.name, action, outlet.durable)]
         if isinstance(action, (NotifyStaff, CaseChanged)):
-            return [Routed(o.name, action) for o in self.outlets.values() if o.serves_staff]
+            return [Routed(o.name, action, o.durable) for o in self.outlets.values() if o.serves_staff]
         return []
 
     async def fire_due_timers(self) -> int:

@@ -68,6 +68,7 @@ class Outlet:
     name: str = "web"
     serves_staff: bool = True
     shows_customer_messages: bool = True
+    durable: bool = True
     delivered: list[dict[str, Any]] = field(default_factory=list)
     fail_next: int = 0
 

@@ -35,6 +35,7 @@ class AgentConsole:
     name = "console"
     serves_staff = True
     shows_customer_messages = False
+    durable = False  # live notices and views; a console (re)connecting fetches the current state
 
     def __init__(self, runtime: Runtime, settings: Settings) -> None:
         self.runtime = runtime

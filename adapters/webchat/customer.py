@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "web"
 MAX_ACTION_FIELD = 200
+SECRET_CACHE = 50_000
 TYPING_EVERY = 4.0  # seconds between typing signals worth handling
 
 
@@ -64,6 +65,7 @@ class WebChat:
     name = PLATFORM
     serves_staff = False
     shows_customer_messages = True
+    durable = False  # the transcript is the record; sockets get live pushes and resume by seq
 
     def __init__(self, runtime: Runtime, *, max_chars: int, too_long_spiel: str) -> None:
         self.runtime = runtime
@@ -71,6 +73,7 @@ class WebChat:
         self.too_long_spiel = too_long_spiel
         self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
         self._typing_at: dict[str, float] = {}
+        self._secrets: dict[str, str] = {}
 
     def setup(self, app: web.Application) -> None:
         app.router.add_post("/api/conversations", self.create_conversation)
@@ -98,6 +101,7 @@ class WebChat:
         token = secrets.token_urlsafe(24)
         conversation = Conversation(f"{PLATFORM}:{public_id}", PLATFORM, customer_name=name, created_at=self.runtime.clock.now())
         await self.runtime.open_conversation(conversation, secret_hash=hash_token(token))
+        self._remember(conversation.id, hash_token(token))
         log.info("conversation opened", extra={"conversation": conversation.id})
         return web.json_response({"id": public_id, "token": token}, status=201)
 
@@ -129,12 +133,22 @@ class WebChat:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             return conversation_id, json_error(401, "Send the conversation's token: 'Authorization: Bearer <token>'.")
-        expected = await self.runtime.store.conversation_secret(conversation_id) if len(public_id) <= 64 else None
+        expected = self._secrets.get(conversation_id)
+        if expected is None and len(public_id) <= 64:
+            expected = await self.runtime.store.conversation_secret(conversation_id)
+            if expected is not None:
+                self._remember(conversation_id, expected)
         if expected is None:
             return conversation_id, json_error(404, "No such conversation.")
         if not hmac.compare_digest(expected, hash_token(token.strip())):
             return conversation_id, json_error(401, "That token does not open this conversation.")
         return conversation_id, None
+
+    def _remember(self, conversation_id: str, secret_hash: str) -> None:
+        """Token hashes of recent conversations, so a message costs no store lookup to authorise."""
+        if len(self._secrets) >= SECRET_CACHE:
+            self._secrets.pop(next(iter(self._secrets)))
+        self._secrets[conversation_id] = secret_hash
 
     async def _accept(self, conversation_id: str, body: Any) -> web.Response:
         try:

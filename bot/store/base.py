@@ -70,10 +70,16 @@ class NoteEntry:
 
 @dataclass(frozen=True)
 class Routed:
-    """An outbound message and the adapter that must deliver it."""
+    """An outbound message and the adapter that must deliver it.
+
+    `durable` messages go through the outbox and are retried until delivered; the others (a web
+    page's live view, whose transcript is already stored) are handed back by `commit` to be pushed
+    at once.
+    """
 
     adapter: str
     action: Say | Heard | NotifyStaff | CaseChanged
+    durable: bool = True
 
 
 class Store(Protocol):
@@ -100,8 +106,9 @@ class Store(Protocol):
         *,
         inbound: tuple[str, str] | None = None,
         fired_timer: str | None = None,
-    ) -> None:
-        """Writes the world's changes, records, timers and outbox rows in one transaction.
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Writes the world's changes, records, timers and outbox rows in one transaction;
+        returns the (adapter, payload) of each non-durable message, to be pushed now.
 
         `inbound` is (source, event id) of a platform delivery, remembered so a retry is dropped;
         `fired_timer` is deleted in the same transaction, so a timer fires once per handled event.

@@ -229,9 +229,10 @@ class SQLiteStore:
         *,
         inbound: tuple[str, str] | None = None,
         fired_timer: str | None = None,
-    ) -> None:
-        def job(db: sqlite3.Connection) -> None:
+    ) -> list[tuple[str, dict[str, Any]]]:
+        def job(db: sqlite3.Connection) -> list[tuple[str, dict[str, Any]]]:
             now = world.now
+            live: list[tuple[str, dict[str, Any]]] = []
             db.execute("BEGIN IMMEDIATE")
             try:
                 if fired_timer is not None:  # first, so a handler may schedule the same key again
@@ -242,6 +243,9 @@ class SQLiteStore:
                     payload = action_payload(entry.action)
                     if isinstance(entry.action, (Say, Heard)):
                         payload["seq"], payload["at"] = seqs[id(entry.action)], now
+                    if not entry.durable:
+                        live.append((entry.adapter, payload))
+                        continue
                     db.execute(
                         "INSERT INTO outbox (adapter, payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?)",
                         (entry.adapter, json.dumps(payload), now, now),
@@ -253,8 +257,9 @@ class SQLiteStore:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+            return live
 
-        await self._run(job)
+        return await self._run(job)
 
     async def accept_inbound(self, source: str, event_id: str, payload: dict[str, Any], *, now: float) -> bool:
         def job() -> bool:
