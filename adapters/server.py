@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 from aiohttp import web
@@ -27,7 +28,7 @@ from bot.language import Cues
 from bot.runtime import Runtime
 from bot.store.base import Store
 from bot.store.sqlite import SQLiteStore
-from bot.turn import ArticleFinder, Services
+from bot.turn import ArticleFinder, ArticleSuggestion, Services
 from knowledge.index import KnowledgeBase
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,30 @@ def load_knowledge(settings: Settings) -> KnowledgeBase:
     return KnowledgeBase.from_folder(folder, threshold=settings.knowledge.threshold)
 
 
+class KnowledgeLoader:
+    """Builds the knowledge base on a thread, so the service answers /healthz while the index
+    (spaCy's tables, the BM25 matrices) is still being built; the first article search waits
+    for it. If building fails, nothing is offered and customers go to a person."""
+
+    def __init__(self, load: Callable[[], ArticleFinder]) -> None:
+        self._load = load
+        self._finder: ArticleFinder | None = None
+        self._ready = threading.Event()
+        threading.Thread(target=self._build, name="knowledge-loader", daemon=True).start()
+
+    def _build(self) -> None:
+        try:
+            self._finder = self._load()
+        except Exception:
+            log.exception("the knowledge base could not be built; no articles will be offered")
+        finally:
+            self._ready.set()
+
+    def suggest(self, text: str, *, limit: int = 3) -> Sequence[ArticleSuggestion]:
+        self._ready.wait()
+        return self._finder.suggest(text, limit=limit) if self._finder is not None else []
+
+
 def create_app(
     settings: Settings,
     *,
@@ -64,7 +89,8 @@ def create_app(
     """
     clock = clock or SystemClock()
     store = store or open_store(settings)
-    services = Services(Cues(settings.language), articles or load_knowledge(settings), BusinessCalendar(settings.business_hours))
+    finder = articles or KnowledgeLoader(lambda: load_knowledge(settings))
+    services = Services(Cues(settings.language), finder, BusinessCalendar(settings.business_hours))
     runtime = Runtime(
         engine=ConversationManager(settings, services),
         store=store,

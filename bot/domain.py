@@ -149,7 +149,11 @@ class Case:
         return self.state in OPEN_STATES
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """A JSON-ready view (fields are plain values, lists and dicts; enums are strings).
+
+        Shallow on purpose: `dataclasses.asdict` deep-copies, which cost more than the rest of a commit.
+        """
+        return {**vars(self), "consults": [vars(c) for c in self.consults]}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Case:

@@ -73,5 +73,9 @@ class Cues:
         )
 
     def find(self, text: str) -> frozenset[str]:
-        doc = self._nlp.make_doc(_normalise(text[:2000]))
+        return self._find(text[:2000])
+
+    @lru_cache(maxsize=4096)  # one message is read for several cues in one turn  # noqa: B019
+    def _find(self, text: str) -> frozenset[str]:
+        doc = self._nlp.make_doc(_normalise(text))
         return frozenset(self._nlp.vocab.strings[match_id] for match_id, _, _ in self._matcher(doc))

@@ -43,3 +43,4 @@ class Loaded:
     case_json: dict[int, str] = field(default_factory=dict)
     agent_json: dict[str, str] = field(default_factory=dict)
     conversation_json: str = ""
+    counters: dict[str, int] = field(default_factory=dict)
