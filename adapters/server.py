@@ -29,7 +29,6 @@ from bot.runtime import Runtime
 from bot.store.base import Store
 from bot.store.sqlite import SQLiteStore
 from bot.turn import ArticleFinder, ArticleSuggestion, Services
-from knowledge.index import KnowledgeBase
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,9 @@ def open_store(settings: Settings) -> Store:
     return SQLiteStore.from_url(settings.server.store, handle_time_window=settings.queue.handle_time_window)
 
 
-def load_knowledge(settings: Settings) -> KnowledgeBase:
+def load_knowledge(settings: Settings) -> ArticleFinder:
+    from knowledge.index import KnowledgeBase  # spaCy and bm25s: imported by the loader thread
+
     folder = Path(settings.knowledge.folder) if settings.knowledge.folder else ARTICLES
     return KnowledgeBase.from_folder(folder, threshold=settings.knowledge.threshold)
 
@@ -73,6 +74,11 @@ class KnowledgeLoader:
         return self._finder.suggest(text, limit=limit) if self._finder is not None else []
 
 
+def _warm_and_load(cues: Cues, settings: Settings) -> ArticleFinder:
+    cues.warm()
+    return load_knowledge(settings)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -89,8 +95,9 @@ def create_app(
     """
     clock = clock or SystemClock()
     store = store or open_store(settings)
-    finder = articles or KnowledgeLoader(lambda: load_knowledge(settings))
-    services = Services(Cues(settings.language), finder, BusinessCalendar(settings.business_hours))
+    cues = Cues(settings.language)
+    finder = articles or KnowledgeLoader(lambda: _warm_and_load(cues, settings))
+    services = Services(cues, finder, BusinessCalendar(settings.business_hours))
     runtime = Runtime(
         engine=ConversationManager(settings, services),
         store=store,
