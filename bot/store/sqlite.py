@@ -89,6 +89,14 @@ CREATE TABLE IF NOT EXISTS inbox (
 CREATE TABLE IF NOT EXISTS refs (adapter TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (adapter, key));
 """
+_SHARED = """
+SELECT
+    (SELECT json_group_object(id, data) FROM agents),
+    (SELECT json_group_object(agent_id, n) FROM
+        (SELECT agent_id, COUNT(*) AS n FROM cases WHERE state = ?1 AND agent_id IS NOT NULL GROUP BY agent_id)),
+    (SELECT json_group_array(seconds) FROM (SELECT seconds FROM handle_times ORDER BY at DESC LIMIT ?2)),
+    (SELECT json_group_object(name, value) FROM counters)
+"""
 _RECORD_TABLES = {"tickets", "offers", "surveys", "consult_messages"}
 
 
@@ -170,21 +178,23 @@ class SQLiteStore:
                 conversation = Conversation(**json.loads(row[0]))
                 if conversation.case_id is not None:
                     wanted.add(conversation.case_id)
-            rows = db.execute("SELECT id, data FROM cases WHERE state = ?", (CaseState.QUEUED.value,)).fetchall()
-            if wanted:
-                marks = ",".join("?" * len(wanted))
-                rows += db.execute(f"SELECT id, data FROM cases WHERE id IN ({marks})", tuple(wanted)).fetchall()
+            marks = ",".join("?" * len(wanted))
+            rows = db.execute(
+                f"SELECT id, data FROM cases WHERE state = ? OR id IN ({marks})", (CaseState.QUEUED.value, *wanted)
+            ).fetchall()
             cases = {}
             for case_id, data in rows:
                 loaded.case_json[case_id] = data
                 cases[case_id] = Case.from_json(json.loads(data))
+            # the shared figures in one statement: presence, live chats per agent, handle times, counters
+            agents_json, active_json, times_json, counters_json = db.execute(_SHARED, (CaseState.WITH_AGENT.value, window)).fetchone()
             agents = {}
-            for agent_id, data in db.execute("SELECT id, data FROM agents"):
+            for agent_id, data in json.loads(agents_json or "{}").items():
                 loaded.agent_json[agent_id] = data
                 agents[agent_id] = _agent(agent_id, data)
-            active = _active_chats(db)
-            handle_times = [r[0] for r in db.execute("SELECT seconds FROM handle_times ORDER BY at DESC LIMIT ?", (window,))]
-            counters = dict(db.execute("SELECT name, value FROM counters").fetchall())
+            active = {str(k): int(v) for k, v in json.loads(active_json or "{}").items()}
+            handle_times = [float(t) for t in json.loads(times_json or "[]")]
+            counters = json.loads(counters_json or "{}")
             loaded.counters = {"case": counters.get("case", 1), "ticket": counters.get("ticket", 1)}
             world = World(
                 now=now,
