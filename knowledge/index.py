@@ -2,19 +2,41 @@
 
 The bot offers an article only when the ranking is confident, because a wrong
 article in a support chat costs more than handing the customer to a person.
-Ranking is BM25 (bm25s) over spaCy tokens; confidence combines how much of the
-message the best article covers with how clearly it beats the other articles.
+
+Ranking has two stages (see `knowledge/ranking.py` for the numbers behind each
+choice and `knowledge/tune.py` for how they were fitted):
+
+1. Candidates: BM25 (bm25s) over spaCy lemmas without stop words, each article
+   indexed as one document with field weights (title x3, questions x2, tags x2,
+   summary, body) plus half the BM25 score of its best-matching question.
+2. Re-ranking: for the top candidates, TF-IDF cosine similarities of the
+   message to each article's questions (nearest question and centroid) and
+   title, on lemma unigrams+bigrams (stop words kept: "why" and "how long"
+   separate intents) and on character 2-5-grams (spelling variants, typos),
+   combined by a linear re-ranker fitted on held-out questions.
+
+Confidence is a logistic calibration of the re-ranked score margin and the
+absolute similarity levels, fitted so that it estimates the probability that
+the hit is the right article, including for messages no article covers.
+
+Articles are reloaded when the folder changes (checked at most every
+`reload_interval` seconds, rebuilt in a background thread and swapped in
+atomically); articles outside their `valid_from`/`expires` dates or with
+`replaced_by` set are never returned.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
+import os
 import re
-from collections.abc import Collection, Sequence
+import threading
+import time
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -24,55 +46,22 @@ import numpy.typing as npt
 import spacy
 import yaml
 
+from knowledge import ranking as R
+
 __all__ = ["Article", "ArticleError", "ArticleHit", "KnowledgeBase", "load_articles"]
 
 logger = logging.getLogger(__name__)
 
 AUDIENCES = frozenset({"customer", "agent"})
 
-# Title and questions say what an article is *for*, so they outweigh the body;
-# each field's tokens are repeated this many times in the indexed document.
-_FIELD_WEIGHTS = {"title": 3, "questions": 2, "tags": 2, "summary": 1, "body": 1}
-
-# spaCy lists these as stop words, but in support questions they carry the
-# topic: "change my name", "can't see my class", "sign up" vs "sign in",
-# "log out", "the site is down", "turn off emails", "top up".
-_KEEP_WORDS = frozenset(
-    {"back", "bottom", "call", "down", "empty", "first", "front", "full", "last", "move", "name",
-     "off", "out", "see", "show", "top", "up"}
-)
-
-# Not spaCy stop words, but carrying no topic in a support chat: greetings
-# and filler ("I want to...", "can you help me", "is there a way to") would
-# otherwise match whichever article happens to use the same filler. Also the
-# stems spaCy splits off contractions ("won't" -> "wo" + "n't"; "ca" from
-# "can't" already is a stop word).
-_DROP_WORDS = frozenset(
-    {"able", "help", "hello", "hey", "hi", "know", "let", "like", "need", "ok", "okay", "tell",
-     "thank", "thanks", "try", "want", "way", "wonder", "wo", "sha"}
-)
-
-# BM25 settings: the bm25s defaults; k1 0.8-2.0 and b 0.5-0.9 all scored
-# within noise of each other on the banking77 check.
-_K1 = 1.5
-_B = 0.75
-# An article's score is its BM25 score as one document plus this share of its
-# best-matching listed question, each question indexed on its own: a message
-# close to one listed question should win even when another article mentions
-# the same words more often. (Tried 0.25-1.0; 0.5 was best on held-out
-# phrasings and neutral on banking77, whose articles list no questions.)
-_QUESTION_WEIGHT = 0.5
-# Confidence looks at this many top-scoring articles, whatever `limit` is, so
-# one article's confidence doesn't change with how many hits were asked for.
-_CONF_DEPTH = 10
-# Softmax temperature, relative to the top score: an article scoring 10% below
-# the best gets exp(-0.1 / _TAU) = 0.61 of the best one's weight.
-_TAU = 0.2
-
 DEFAULT_THRESHOLD = 0.4
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?$\n?", re.DOTALL | re.MULTILINE)
 _URL = re.compile(r"https?://\S+")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
+_BULLET = re.compile(r"^\s{0,3}(?:[-*+]|\d{1,3}[.)])\s+(.*\S)\s*$")
+# Headings whose bullet list holds questions the article answers.
+_QUESTION_HEADING = re.compile(r"\b(questions?|faqs?|frequently asked)\b", re.IGNORECASE)
 _SUMMARY_MAX = 200
 # libyaml's loader when PyYAML was built with it: much faster on big folders.
 _YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -80,7 +69,13 @@ _YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoad
 
 @dataclass(frozen=True)
 class Article:
-    """One help article; `id` is the file stem, so links and logs stay stable."""
+    """One help article; `id` is the file stem, so links and logs stay stable.
+
+    `questions` are the front matter's; questions listed in the body under a
+    heading such as "Common questions" or "FAQ" are indexed as well.
+    An article is offered only on days d with valid_from <= d < expires, and
+    never once `replaced_by` names its successor.
+    """
 
     id: str
     title: str
@@ -90,6 +85,17 @@ class Article:
     audience: str  # "customer" | "agent"
     questions: tuple[str, ...]
     body: str
+    valid_from: dt.date | None = None
+    expires: dt.date | None = None
+    replaced_by: str = ""
+
+    def is_live(self, today: dt.date) -> bool:
+        """Whether the article may be offered on `today`."""
+        if self.replaced_by:
+            return False
+        if self.valid_from is not None and today < self.valid_from:
+            return False
+        return self.expires is None or today < self.expires
 
 
 @dataclass(frozen=True)
@@ -128,6 +134,22 @@ def _opt_str(meta: dict[str, Any], field: str, name: str) -> str:
     return str(value).strip()
 
 
+def _opt_date(meta: dict[str, Any], field: str, name: str) -> dt.date | None:
+    value = meta.get(field)
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value.strip()[:10])
+        except ValueError:
+            pass
+    raise ArticleError(f"{name}: '{field}' must be a date (YYYY-MM-DD)")
+
+
 def _first_paragraph(body: str) -> str:
     """Fallback summary: the first prose paragraph, for articles written without one."""
     for block in re.split(r"\n\s*\n", body):
@@ -135,6 +157,29 @@ def _first_paragraph(body: str) -> str:
         if text and not text.startswith(("#", "-", "*", "|", ">", "```")):
             return text if len(text) <= _SUMMARY_MAX else text[: _SUMMARY_MAX - 1].rstrip() + "…"
     return ""
+
+
+def split_body(body: str) -> tuple[tuple[str, ...], str]:
+    """(questions listed under a "Common questions"/"FAQ" heading, the rest of the body)."""
+    questions: list[str] = []
+    rest: list[str] = []
+    in_questions = False
+    for line in body.splitlines():
+        heading = _HEADING.match(line)
+        if heading:
+            in_questions = bool(_QUESTION_HEADING.search(heading.group(1)))
+            if in_questions:
+                continue
+        elif in_questions:
+            bullet = _BULLET.match(line)
+            if bullet:
+                questions.append(bullet.group(1).strip())
+                continue
+            if not line.strip():
+                continue
+            in_questions = False  # prose after the list ends it
+        rest.append(line)
+    return tuple(questions), "\n".join(rest)
 
 
 def _parse_article(path: Path) -> Article:
@@ -161,6 +206,11 @@ def _parse_article(path: Path) -> Article:
     audience = _opt_str(meta, "audience", name) or "customer"
     if audience not in AUDIENCES:
         raise ArticleError(f"{name}: 'audience' must be one of {sorted(AUDIENCES)}")
+    valid_from = _opt_date(meta, "valid_from", name)
+    expires = _opt_date(meta, "expires", name)
+    if valid_from is not None and expires is not None and expires <= valid_from:
+        raise ArticleError(f"{name}: 'expires' must be after 'valid_from'")
+    replaced_by = _opt_str(meta, "replaced_by", name).removesuffix(".md")
     body = text.lstrip("\ufeff")[match.end() :].strip()
     return Article(
         id=path.stem,
@@ -171,6 +221,9 @@ def _parse_article(path: Path) -> Article:
         audience=audience,
         questions=_str_list(meta.get("questions"), "questions", name),
         body=body,
+        valid_from=valid_from,
+        expires=expires,
+        replaced_by=replaced_by,
     )
 
 
@@ -186,7 +239,24 @@ def load_articles(folder: Path) -> tuple[list[Article], list[str]]:
     return articles, problems
 
 
-# ---------------------------------------------------------------- tokens
+def _folder_signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    """Names, sizes and modification times of the folder's *.md files: changes when any is edited."""
+    entries: list[tuple[str, int, int]] = []
+    try:
+        with os.scandir(folder) as it:
+            for entry in it:
+                if entry.name.endswith(".md"):
+                    try:
+                        st = entry.stat()
+                    except OSError:
+                        continue
+                    entries.append((entry.name, st.st_size, st.st_mtime_ns))
+    except OSError:
+        return ()
+    return tuple(sorted(entries))
+
+
+# ---------------------------------------------------------------- text analysis
 
 
 @dataclass(frozen=True)
@@ -211,35 +281,44 @@ def _pipeline() -> _Pipeline:
     return _Pipeline(tokenizer=nlp.tokenizer, lemmas=lemmas, stop_words=frozenset(nlp.Defaults.stop_words))
 
 
-# Normalised terms of each whitespace-separated chunk. spaCy's tokenizer splits
+# A token of one whitespace-separated chunk: its lemma, and whether it is a
+# content term (indexed by BM25) rather than a stop word.
+_Token = tuple[str, bool]
+
+# Analysed tokens of each whitespace-separated chunk. spaCy's tokenizer splits
 # on whitespace first and handles each chunk independently, so caching per
 # chunk gives the same tokens as tokenising whole texts, several times faster.
-_chunk_cache: dict[str, tuple[str, ...]] = {}
+_chunk_cache: dict[str, tuple[_Token, ...]] = {}
 _CHUNK_CACHE_MAX = 1_000_000
 # Distinct new chunks are tokenised together in one spaCy Doc of about this
 # many characters: one Doc per chunk would spend most time creating Docs.
 _BATCH_CHARS = 200_000
+_cache_lock = threading.Lock()
 
 
-def _term(tok: Any, pipe: _Pipeline) -> str | None:
-    """The index term for one spaCy token, or None for stop words and punctuation."""
+def _token(tok: Any, pipe: _Pipeline) -> _Token | None:
+    """(lemma, is content term) for one spaCy token, or None for punctuation."""
     if tok.is_space or tok.is_punct:
         return None
     lower: str = tok.lower_
-    if (tok.is_stop and lower not in _KEEP_WORDS) or lower in _DROP_WORDS:
+    if not any(ch.isalnum() for ch in lower):
         return None
-    if not any(ch.isalnum() for ch in lower) or (len(lower) == 1 and not lower.isdigit()):
-        return None
-    # The lemmatizer component looks up token.text, which misses capitalised
-    # words ("Passwords"); looking up the lower-case form avoids that.
+    if lower in R.NEGATIONS:
+        return ("not", False)
+    lemma = lower
     if pipe.lemmas is not None:
-        lemma = pipe.lemmas.get(lower, lower)
-        if isinstance(lemma, str) and lemma and lemma != lower:
-            # "going" -> "go", "got" -> "get": stop words only once lemmatised.
-            if lemma in pipe.stop_words and lemma not in _KEEP_WORDS:
-                return None
-            return lemma
-    return lower
+        # The lemmatizer component looks up token.text, which misses capitalised
+        # words ("Passwords"); looking up the lower-case form avoids that.
+        found = pipe.lemmas.get(lower, lower)
+        if isinstance(found, str) and found:
+            lemma = found
+    content = not ((tok.is_stop and lower not in R.KEEP_WORDS) or lower in R.DROP_WORDS)
+    # "going" -> "go", "got" -> "get": stop words only once lemmatised.
+    if content and lemma != lower and lemma in pipe.stop_words and lemma not in R.KEEP_WORDS:
+        content = False
+    if len(lower) == 1 and not lower.isdigit():
+        content = False
+    return (lemma, content)
 
 
 def _fill_cache(todo: Collection[str]) -> None:
@@ -253,7 +332,7 @@ def _fill_cache(todo: Collection[str]) -> None:
             size += len(pending[end]) + 1
             end += 1
         batch = pending[start:end]
-        terms: list[list[str]] = [[] for _ in batch]
+        tokens: list[list[_Token]] = [[] for _ in batch]
         # Tokens come in text order and never span the joining spaces, so a
         # moving pointer over the chunk start offsets finds each token's chunk.
         bounds = [0]
@@ -263,25 +342,241 @@ def _fill_cache(todo: Collection[str]) -> None:
         for tok in pipe.tokenizer(" ".join(batch)):
             while tok.idx >= bounds[j + 1]:
                 j += 1
-            term = _term(tok, pipe)
-            if term is not None:
-                terms[j].append(term)
-        for chunk, chunk_terms in zip(batch, terms):
-            _chunk_cache[chunk] = tuple(chunk_terms)
+            token = _token(tok, pipe)
+            if token is not None:
+                tokens[j].append(token)
+        for chunk, chunk_tokens in zip(batch, tokens):
+            _chunk_cache[chunk] = tuple(chunk_tokens)
         start = end
 
 
+def _chunks(text: str) -> list[str]:
+    return (_URL.sub(" ", text) if "://" in text else text).split()
+
+
+def _analyse_many(texts: Sequence[str]) -> list[list[_Token]]:
+    """Tokens (lemma, is content term) of each text."""
+    split = [_chunks(t) for t in texts]
+    with _cache_lock:
+        todo = {c for chunks in split for c in chunks if c not in _chunk_cache}
+        if len(_chunk_cache) + len(todo) > _CHUNK_CACHE_MAX:
+            _chunk_cache.clear()  # bounded memory for a long-running bot
+            todo = {c for chunks in split for c in chunks}
+        if todo:
+            _fill_cache(todo)
+        get = _chunk_cache.__getitem__
+        return [[tok for c in chunks for tok in get(c)] for chunks in split]
+
+
 def _tokenize_many(texts: Sequence[str]) -> list[list[str]]:
-    """Index terms of each text: lower-case lemmas without stop words or punctuation."""
-    split = [(_URL.sub(" ", t) if "://" in t else t).split() for t in texts]
-    todo = {c for chunks in split for c in chunks if c not in _chunk_cache}
-    if len(_chunk_cache) + len(todo) > _CHUNK_CACHE_MAX:
-        _chunk_cache.clear()  # bounded memory for a long-running bot
-        todo = {c for chunks in split for c in chunks}
-    if todo:
-        _fill_cache(todo)
-    lookup = _chunk_cache.__getitem__
-    return [list(chain.from_iterable(map(lookup, chunks))) for chunks in split]
+    """BM25 terms of each text: lower-case lemmas without stop words or punctuation."""
+    return [[lemma for lemma, content in toks if content] for toks in _analyse_many(texts)]
+
+
+def _word_features(tokens: Sequence[_Token]) -> list[str]:
+    """Lemma unigrams and bigrams, stop words included (they tell "why" from "how")."""
+    lemmas = [lemma for lemma, _ in tokens]
+    feats = (lemmas if R.STOP_UNIGRAMS else [lemma for lemma, c in tokens if c]) + [f"{a} {b}" for a, b in zip(lemmas, lemmas[1:])]
+    if R.WORD_TRIGRAMS:
+        feats += [f"{a} {b} {c}" for a, b, c in zip(lemmas, lemmas[1:], lemmas[2:])]
+    if R.CONTENT_PAIRS and "pair" not in R.SPACES:
+        feats += _pair_features(tokens)
+    return feats
+
+
+def _pair_features(tokens: Sequence[_Token]) -> list[str]:
+    """Unordered pairs of content lemmas up to R.CONTENT_PAIRS apart ("card" & "arrive")."""
+    content = [lemma for lemma, c in tokens if c]
+    return [f"{a}&{b}" if a < b else f"{b}&{a}" for i, a in enumerate(content) for b in content[i + 1 : i + 1 + R.CONTENT_PAIRS]]
+
+
+# Character n-grams of each lower-case whitespace chunk (bounded like _chunk_cache).
+_gram_cache: dict[str, tuple[str, ...]] = {}
+
+
+def _chunk_grams(chunk: str) -> tuple[str, ...]:
+    """Character n-grams (R.CHAR_MIN..R.CHAR_MAX) of one space-padded lower-case chunk, as char_wb."""
+    grams = _gram_cache.get(chunk)
+    if grams is None:
+        w = f" {chunk} "
+        size = len(w)
+        out: list[str] = []
+        for n in range(R.CHAR_MIN, R.CHAR_MAX + 1):
+            if size <= n:
+                out.append(w)
+                break
+            out.extend(w[i : i + n] for i in range(size - n + 1))
+        grams = tuple(out)
+        if len(_gram_cache) >= _CHUNK_CACHE_MAX:
+            _gram_cache.clear()
+        _gram_cache[chunk] = grams
+    return grams
+
+
+def _char_features(text: str) -> list[str]:
+    """Character n-grams of each space-padded lower-case word of the text."""
+    return [g for chunk in _chunks(text.lower()) for g in _chunk_grams(chunk)]
+
+
+def _concat_ranges(starts: npt.NDArray[np.int64], lens: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """np.concatenate([np.arange(s, s + n) for s, n in zip(starts, lens)]), vectorised."""
+    total = int(lens.sum())
+    return np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total, dtype=np.int64)
+
+
+def _char_ids(texts: Sequence[str], vocab: dict[str, int]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Character n-gram ids of all texts, growing `vocab`: (ids, texts' lengths in ids).
+
+    Each distinct chunk is turned into grams once; texts are then assembled with array operations.
+    """
+    chunk_no: dict[str, int] = {}
+    seq: list[int] = []  # chunk numbers of all texts, in order
+    n_chunks = np.zeros(len(texts), dtype=np.int64)
+    for k, text in enumerate(texts):
+        chunks = _chunks(text.lower())
+        n_chunks[k] = len(chunks)
+        seq.extend(chunk_no.setdefault(c, len(chunk_no)) for c in chunks)
+    gram_ids: list[int] = []
+    gram_len = np.zeros(len(chunk_no), dtype=np.int64)
+    for c, i in chunk_no.items():
+        grams = _chunk_grams(c)
+        gram_len[i] = len(grams)
+        gram_ids.extend(vocab.setdefault(g, len(vocab)) for g in grams)
+    gram_start = np.cumsum(gram_len) - gram_len
+    order = np.asarray(seq, dtype=np.int64)
+    ids = np.asarray(gram_ids, dtype=np.int64)[_concat_ranges(gram_start[order], gram_len[order])]
+    per_text = np.bincount(np.repeat(np.arange(len(texts), dtype=np.int64), n_chunks), weights=gram_len[order], minlength=len(texts))
+    return ids, per_text.astype(np.int64)
+
+
+# ---------------------------------------------------------------- sparse vectors
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """L2-normalised TF-IDF rows in CSR form (indices sorted within each row)."""
+
+    indptr: npt.NDArray[np.int64]
+    indices: npt.NDArray[np.int32]
+    data: npt.NDArray[np.float32]
+
+    @property
+    def n(self) -> int:
+        return int(self.indptr.size - 1)
+
+
+class _Space:
+    """One TF-IDF feature space (sublinear tf, smoothed idf, L2 norm), as scikit-learn's TfidfVectorizer.
+
+    Rows are given as arrays of feature ids of `vocab`.
+    """
+
+    def __init__(self, feats: npt.NDArray[np.int64], lens: npt.NDArray[np.int64], vocab: dict[str, int]) -> None:
+        self.vocab = vocab
+        n_rows, n_feats = lens.size, max(len(vocab), 1)
+        row_of = np.repeat(np.arange(n_rows, dtype=np.int64), lens)
+        key, counts = np.unique(row_of * n_feats + feats, return_counts=True)  # sorted by row, then feature
+        r, f = key // n_feats, key % n_feats
+        df = np.bincount(f, minlength=len(vocab)).astype(np.float64)
+        self.idf: npt.NDArray[np.float64] = np.log((1.0 + n_rows) / (1.0 + df)) + 1.0
+        val = (1.0 + np.log(counts)) * self.idf[f]
+        norms = np.sqrt(np.bincount(r, weights=val * val, minlength=n_rows))
+        norms[norms == 0] = 1.0
+        val /= norms[r]
+        self.rows = _Rows(
+            indptr=np.searchsorted(r, np.arange(n_rows + 1, dtype=np.int64)).astype(np.int64),
+            indices=f.astype(np.int32),
+            data=val.astype(np.float32),
+        )
+
+    @classmethod
+    def of_features(cls, docs: Sequence[Sequence[str]]) -> _Space:
+        vocab: dict[str, int] = {}
+        lens = np.array([len(doc) for doc in docs], dtype=np.int64)
+        ids = np.fromiter((vocab.setdefault(f, len(vocab)) for doc in docs for f in doc), dtype=np.int64, count=int(lens.sum()))
+        return cls(ids, lens, vocab)
+
+    @classmethod
+    def of_char_grams(cls, texts: Sequence[str]) -> _Space:
+        vocab: dict[str, int] = {}
+        return cls(*_char_ids(texts, vocab), vocab)
+
+    def query(self, feats: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """The message's normalised vector as (sorted feature ids, weights); unknown features are dropped."""
+        known = [self.vocab[f] for f in feats if f in self.vocab]
+        if not known:
+            return np.zeros(0, np.int64), np.zeros(0, np.float64)
+        idx, counts = np.unique(np.asarray(known, dtype=np.int64), return_counts=True)
+        val = (1.0 + np.log(counts)) * self.idf[idx]
+        # Normalised over *all* the message's features, unknown ones at the
+        # highest idf, so a message that is mostly unknown words scores low.
+        unknown = len(feats) - len(known)
+        extra = unknown * float(self.idf.max()) ** 2 if self.idf.size else 0.0
+        norm = math.sqrt(float(val @ val) + extra) or 1.0
+        return idx, val / norm
+
+
+def _group_stats(rows: _Rows, starts: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per group of consecutive rows starts[k]..starts[k+1]-1 (an article's questions, then its title):
+
+    * the L2 norm of the rows' sum (the centroid's cosine with a message is the sum of the rows' cosines over it);
+    * cohesion: the mean cosine of each question with the centroid of the group's other rows, i.e. how
+      close a typical question of the article is to the rest; NaN for a group with fewer than 2 questions.
+    """
+    n_groups = starts.size - 1
+    norms = np.ones(n_groups, dtype=np.float64)
+    cohesion = np.full(n_groups, np.nan)
+    if rows.indices.size == 0:
+        return norms, cohesion
+    n_feats = int(rows.indices.max()) + 1
+    row_of = np.repeat(np.arange(rows.n, dtype=np.int64), np.diff(rows.indptr))
+    group_of_row = np.repeat(np.arange(n_groups, dtype=np.int64), np.diff(starts))
+    key = group_of_row[row_of] * n_feats + rows.indices
+    # Rows are sorted by feature and a group's rows are adjacent, so the keys
+    # are a few sorted runs per group: a stable (merge) sort is quick here.
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    first = np.r_[True, key[1:] != key[:-1]]
+    run_starts = np.flatnonzero(first)
+    data = rows.data[order].astype(np.float64)
+    summed = np.add.reduceat(data, run_starts)
+    sq = np.bincount(key[first] // n_feats, weights=summed * summed, minlength=n_groups)
+    norms = np.sqrt(sq)
+    norms[norms == 0] = 1.0
+    # Leave-one-out cosine of each row u with S - u (S: its group's sum): (u.S - |u|^2) / |S - u|.
+    run_len = np.diff(np.r_[run_starts, key.size])
+    u_dot_s = np.bincount(row_of[order], weights=data * np.repeat(summed, run_len), minlength=rows.n)
+    u_sq = np.bincount(row_of, weights=rows.data.astype(np.float64) ** 2, minlength=rows.n)
+    rest = np.sqrt(np.maximum(sq[group_of_row] - 2.0 * u_dot_s + u_sq, 1e-12))
+    loo = (u_dot_s - u_sq) / rest
+    is_title = np.zeros(rows.n, dtype=bool)
+    is_title[starts[1:] - 1] = True
+    questions = ~is_title & (u_sq > 0)
+    n_q = np.bincount(group_of_row[questions], minlength=n_groups)
+    total = np.bincount(group_of_row[questions], weights=loo[questions], minlength=n_groups)
+    ok = n_q >= 2
+    cohesion[ok] = total[ok] / n_q[ok]
+    return norms, cohesion
+
+
+def _row_dots(qdense: npt.NDArray[np.float64], rows: _Rows, first: npt.NDArray[np.int64], last: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """Dot products of a dense query vector with rows first[i]..last[i]-1 for each i, in order.
+
+    Cost: the total length of those rows, so only the candidates' rows are touched.
+    """
+    counts = last - first
+    n_rows = int(counts.sum())
+    row_ids = np.repeat(first - (np.cumsum(counts) - counts), counts) + np.arange(n_rows)
+    lo = rows.indptr[first]
+    lens = rows.indptr[last] - lo
+    total = int(lens.sum())
+    if total == 0:
+        return np.zeros(n_rows, dtype=np.float64)
+    pos = np.repeat(lo - (np.cumsum(lens) - lens), lens) + np.arange(total)
+    contrib = rows.data[pos] * qdense[rows.indices[pos]]
+    row_lens = rows.indptr[row_ids + 1] - rows.indptr[row_ids]
+    result = np.bincount(np.repeat(np.arange(n_rows), row_lens), weights=contrib, minlength=n_rows)
+    return result.astype(np.float64, copy=False)
 
 
 # ---------------------------------------------------------------- ranking
@@ -289,61 +584,54 @@ def _tokenize_many(texts: Sequence[str]) -> list[list[str]]:
 
 def _bm25_index(ids: list[list[int]], vocab: dict[str, int]) -> Any:
     """A bm25s index over documents given as term ids of a shared vocabulary."""
-    bm25 = bm25s.BM25(k1=_K1, b=_B)
+    bm25 = bm25s.BM25(k1=R.K1, b=R.B)
     bm25.index(bm25s.tokenization.Tokenized(ids=ids, vocab=vocab), create_empty_token=False, show_progress=False)
     return bm25
 
 
-class KnowledgeBase:
-    """An in-memory BM25 index over help articles with a confidence threshold.
+@dataclass
+class _Query:
+    """Everything the ranking needs from one message."""
 
-    Score of an article = BM25 of the whole article (title x3, questions x2,
-    tags x2, summary, body) + 0.5 x BM25 of its best-matching listed question.
+    known: list[int]  # BM25 term ids of its distinct content terms in the vocabulary
+    n_unknown: int  # its distinct content terms missing from the vocabulary
+    vectors: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]  # per TF-IDF space
 
-    Confidence of a hit = coverage x share, both in 0..1:
 
-    * coverage: the IDF-weighted fraction of the message's distinct terms that
-      appear in the article; a term no article contains counts as maximally
-      rare. Off-topic messages ("what's the weather in Paris") match nothing
-      or only a word or two, so coverage stays low.
-    * share: a softmax over the top-10 scores with a temperature of 20% of
-      the top score (scale-free, since BM25 grows with message length). A
-      message matching many articles about equally ("my account") gives no
-      article a large share.
+class _Index:
+    """An immutable ranking index over one list of articles (swapped whole on reload)."""
 
-    How the default threshold (0.4) was chosen: 124 customer phrasings of
-    the shipped articles' topics, none copied from the articles, were scored
-    against 52 off-topic messages (chit-chat, keyboard mashing, weather,
-    cooking, other products). No off-topic message reached 0.3 (the highest
-    was 0.29). At 0.4, 68% of the phrasings were offered the right article,
-    and 5 of 124 were offered a wrong one (precision 0.94). 0.3 offers more
-    (75%) but is wrong twice as often, and 0.5 offers fewer (64%) for
-    almost no gain in precision. tests/test_knowledge_index.py keeps samples
-    of both lists as regression checks.
-    """
-
-    def __init__(self, articles: Sequence[Article], *, threshold: float = DEFAULT_THRESHOLD) -> None:
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be within 0..1, got {threshold}")
-        self.threshold = threshold
-        self.problems: list[str] = []
-        self._articles: tuple[Article, ...] = tuple(articles)
-        self._by_id: dict[str, Article] = {}
-        for article in self._articles:
-            if article.id in self._by_id:
+    def __init__(self, articles: Sequence[Article]) -> None:
+        self.articles: tuple[Article, ...] = tuple(articles)
+        self.by_id: dict[str, Article] = {}
+        for article in self.articles:
+            if article.id in self.by_id:
                 raise ValueError(f"duplicate article id {article.id!r}")
-            self._by_id[article.id] = article
-        self._audience = np.array([a.audience for a in self._articles], dtype=object)
+            self.by_id[article.id] = article
+        n = len(self.articles)
+        self.audience = np.array([a.audience for a in self.articles], dtype=object)
         self._masks: dict[frozenset[str], npt.NDArray[np.bool_]] = {}
-        self._build_index()
+        self._live: tuple[int, npt.NDArray[np.bool_]] | None = None
+        self.dated = any(a.valid_from or a.expires for a in self.articles)
+        self.replaced = np.array([bool(a.replaced_by) for a in self.articles], dtype=bool)
 
-    def _build_index(self) -> None:
-        """Builds the vocabulary, BM25 matrices and per-term document lists."""
-        # Each field is tokenised once; weighting repeats its term ids.
+        # Each field is analysed once.
+        questions: list[tuple[str, ...]] = []
+        bodies: list[str] = []
+        for a in self.articles:
+            listed, rest = split_body(a.body)
+            seen = {" ".join(q.lower().split()) for q in a.questions}
+            extra = tuple(q for q in listed if " ".join(q.lower().split()) not in seen)
+            questions.append(a.questions + extra)
+            bodies.append(rest)
+        title_texts = [" ".join([a.title, *(t.replace("-", " ") for t in a.tags)]) for a in self.articles]
         texts: list[str] = []
-        for a in self._articles:
-            texts += [a.title, " ".join(t.replace("-", " ") for t in a.tags), a.summary, a.body, *a.questions]
-        terms = iter(_tokenize_many(texts))
+        for a, qs, body in zip(self.articles, questions, bodies):
+            texts += [a.title, " ".join(t.replace("-", " ") for t in a.tags), a.summary, body, *qs]
+        texts += title_texts
+        analysed = _analyse_many(texts)
+        content = iter([[lemma for lemma, c in toks if c] for toks in analysed])
+
         vocab: dict[str, int] = {}
 
         def to_ids(field_terms: list[str]) -> list[int]:
@@ -352,114 +640,408 @@ class KnowledgeBase:
         ids: list[list[int]] = []
         q_ids: list[list[int]] = []
         q_owner: list[int] = []
-        for k, a in enumerate(self._articles):
-            fields = {name: to_ids(next(terms)) for name in ("title", "tags", "summary", "body")}
-            questions = [to_ids(next(terms)) for _ in a.questions]
-            fields["questions"] = [t for q in questions for t in q]
-            ids.append([t for name, weight in _FIELD_WEIGHTS.items() for t in fields[name] * weight])
-            # Listed questions are also indexed on their own (see _QUESTION_WEIGHT).
-            for q in questions:
+        # TF-IDF units: each article's questions, then its title (with tags).
+        unit_start = [0]
+        unit_tokens: list[list[_Token]] = []
+        unit_char: list[str] = []
+        titles_analysed = analysed[len(analysed) - len(title_texts) :]
+        pos = 0
+        for k, (a, qs) in enumerate(zip(self.articles, questions)):
+            fields = {name: to_ids(next(content)) for name in ("title", "tags", "summary", "body")}
+            qterms = [to_ids(next(content)) for _ in qs]
+            fields["questions"] = [t for q in qterms for t in q]
+            ids.append([t for name, weight in R.FIELD_WEIGHTS.items() for t in fields[name] * weight])
+            for q_text, q, toks in zip(qs, qterms, analysed[pos + 4 : pos + 4 + len(qs)]):
                 if q:
                     q_ids.append(q)
                     q_owner.append(k)
-        self._vocab = vocab
-        n_docs, n_terms = len(ids), len(vocab)
-        # Postings: doc numbers containing term t are _post_docs[_post_start[t]:_post_start[t + 1]].
-        uniq = [np.unique(np.asarray(d, dtype=np.int64)) for d in ids]
-        terms_flat = np.concatenate(uniq) if uniq else np.zeros(0, dtype=np.int64)
-        docs_flat = np.repeat(np.arange(n_docs, dtype=np.int64), [u.size for u in uniq])
-        order = np.argsort(terms_flat, kind="stable")
-        self._post_docs: npt.NDArray[np.int64] = docs_flat[order]
-        self._post_start: npt.NDArray[np.int64] = np.searchsorted(
-            terms_flat[order], np.arange(n_terms + 1, dtype=np.int64)
+                unit_tokens.append(toks)
+                unit_char.append(q_text)
+            unit_tokens.append(titles_analysed[k])
+            unit_char.append(title_texts[k])
+            unit_start.append(len(unit_tokens))
+            pos += 4 + len(qs)
+
+        self.vocab = vocab
+        n_terms = len(vocab)
+        # Postings: doc numbers containing term t are post_docs[post_start[t]:post_start[t + 1]].
+        flat = np.fromiter((t for d in ids for t in d), dtype=np.int64, count=sum(map(len, ids)))
+        doc_of = np.repeat(np.arange(n, dtype=np.int64), [len(d) for d in ids])
+        pairs = np.unique(flat * max(n, 1) + doc_of)  # distinct (term, doc), sorted by term then doc
+        terms_flat = pairs // max(n, 1)
+        self.post_docs: npt.NDArray[np.int64] = pairs % max(n, 1)
+        self.post_start: npt.NDArray[np.int64] = np.searchsorted(
+            terms_flat, np.arange(n_terms + 1, dtype=np.int64)
         ).astype(np.int64)
-        df = np.diff(self._post_start).astype(np.float64)
-        self._idf: npt.NDArray[np.float64] = np.log1p((n_docs - df + 0.5) / (df + 0.5))
-        self._idf_unseen = math.log1p((n_docs + 0.5) / 0.5)
-        self._bm25: Any = _bm25_index(ids, vocab) if n_terms else None
-        self._q_owner: npt.NDArray[np.int64] = np.array(q_owner, dtype=np.int64)
-        self._q_bm25: Any = _bm25_index(q_ids, vocab) if q_ids else None
+        df = np.diff(self.post_start).astype(np.float64)
+        self.idf: npt.NDArray[np.float64] = np.log1p((n - df + 0.5) / (df + 0.5))
+        self.idf_unseen = math.log1p((n + 0.5) / 0.5)
+        self.bm25: Any = _bm25_index(ids, vocab) if n_terms else None
+        self.q_owner: npt.NDArray[np.int64] = np.array(q_owner, dtype=np.int64)
+        self.q_bm25: Any = _bm25_index(q_ids, vocab) if q_ids else None
+
+        # TF-IDF spaces fitted on the questions and titles (the texts that say
+        # what an article is for); bodies would drown them.
+        self.spaces: dict[str, _Space] = {}
+        for name in R.SPACES:
+            if name == "word":
+                self.spaces[name] = _Space.of_features([_word_features(t) for t in unit_tokens])
+            elif name == "pair":
+                self.spaces[name] = _Space.of_features([_pair_features(t) for t in unit_tokens])
+            else:
+                self.spaces[name] = _Space.of_char_grams(unit_char)
+        # Units of article k are rows unit_start[k]..unit_start[k + 1] - 1, the last one its title.
+        self.unit_start = np.array(unit_start, dtype=np.int64)
+        # An article's centroid is the normalised sum of its units' vectors; its
+        # cosine with a message is the sum of the units' cosines over this norm.
+        self.norms: dict[str, npt.NDArray[np.float64]] = {}
+        # How close an article's questions are to each other: a message is compared
+        # with that (a loose article's questions are far from any one phrasing).
+        self.cohesion: dict[str, npt.NDArray[np.float64]] = {}
+        for name, space in self.spaces.items():
+            norms, cohesion = _group_stats(space.rows, self.unit_start)
+            known = cohesion[~np.isnan(cohesion)]
+            self.norms[name] = norms
+            self.cohesion[name] = np.where(np.isnan(cohesion), float(known.mean()) if known.size else R.DEFAULT_COHESION, cohesion)
+
+    # ------------------------------------------------------------ masks
+
+    def mask(self, audiences: Collection[str], today: dt.date | None) -> npt.NDArray[np.bool_]:
+        key = frozenset(audiences)
+        mask = self._masks.get(key)
+        if mask is None:
+            mask = np.isin(self.audience, list(key)) if key else np.zeros(len(self.articles), dtype=bool)
+            mask &= ~self.replaced
+            self._masks[key] = mask
+        if self.dated:
+            mask = mask & self._live_mask(today or dt.date.today())
+        return mask
+
+    def _live_mask(self, today: dt.date) -> npt.NDArray[np.bool_]:
+        cached = self._live
+        if cached is not None and cached[0] == today.toordinal():
+            return cached[1]
+        live = np.array([a.is_live(today) for a in self.articles], dtype=bool)
+        self._live = (today.toordinal(), live)
+        return live
+
+    # ------------------------------------------------------------ scoring
+
+    def query(self, text: str) -> _Query | None:
+        tokens = _analyse_many([text])[0]
+        terms = list(dict.fromkeys(lemma for lemma, c in tokens if c))
+        known = [self.vocab[t] for t in terms if t in self.vocab]
+        if not known:
+            return None
+        return _Query(
+            known=known,
+            n_unknown=len(terms) - len(known),
+            vectors={
+                name: space.query(
+                    _word_features(tokens) if name == "word" else _pair_features(tokens) if name == "pair" else _char_features(text)
+                )
+                for name, space in self.spaces.items()
+            },
+        )
+
+    def candidates(self, q: _Query, mask: npt.NDArray[np.bool_], depth: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Top BM25 candidates: (article numbers, whole-article BM25, best-question BM25)."""
+        doc = np.asarray(self.bm25.get_scores(q.known), dtype=np.float64)
+        best_q = np.zeros_like(doc)
+        if self.q_bm25 is not None:
+            np.maximum.at(best_q, self.q_owner, np.asarray(self.q_bm25.get_scores(q.known), dtype=np.float64))
+        total = np.where(mask, doc + R.QUESTION_WEIGHT * best_q, 0.0)
+        cand = np.flatnonzero(total > 0.0)
+        if cand.size > depth:
+            cand = cand[np.argpartition(-total[cand], depth - 1)[:depth]]
+        cand = cand[np.lexsort((cand, -total[cand]))]
+        return cand, doc[cand], best_q[cand]
+
+    def similarities(self, q: _Query, cand: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[np.float64]]:
+        """TF-IDF cosines of the message with each candidate's centroid, nearest question and title."""
+        out: dict[str, npt.NDArray[np.float64]] = {}
+        first = self.unit_start[cand]
+        last = self.unit_start[cand + 1]
+        counts = last - first
+        group = np.repeat(np.arange(cand.size), counts)
+        title_at = np.cumsum(counts) - 1
+        is_question = np.ones(group.size, dtype=bool)
+        is_question[title_at] = False
+        has_questions = counts > 1
+        for name, space in self.spaces.items():
+            norms = self.norms[name]
+            qi, qv = q.vectors[name]
+            dense = np.zeros(len(space.vocab), dtype=np.float64)
+            dense[qi] = qv
+            dots = _row_dots(dense, space.rows, first, last)
+            out[f"cent_{name}"] = np.bincount(group, weights=dots, minlength=cand.size) / norms[cand]
+            out[f"fit_{name}"] = out[f"cent_{name}"] - self.cohesion[name][cand]
+            title = dots[title_at]
+            out[f"title_{name}"] = title
+            nearest = np.full(cand.size, -1.0)
+            np.maximum.at(nearest, group[is_question], dots[is_question])
+            out[f"near_{name}"] = np.where(has_questions, nearest, title)
+        return out
+
+    def coverage(self, q: _Query, docs: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """IDF-weighted share of the message's content terms found in each article."""
+        weights = self.idf[q.known]
+        total = float(weights.sum()) + q.n_unknown * self.idf_unseen
+        covered = np.zeros(docs.size, dtype=np.float64)
+        for term, weight in zip(q.known, weights):
+            postings = self.post_docs[self.post_start[term] : self.post_start[term + 1]]
+            covered += np.isin(docs, postings) * weight
+        result: npt.NDArray[np.float64] = covered / total if total > 0 else covered
+        return result
+
+
+def _rank_features(signals: dict[str, npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
+    """Per candidate: each signal raw, relative to the best candidate, and as 1/(1 + rank)."""
+    cols: list[npt.NDArray[np.float64]] = []
+    for name in R.SIGNALS:
+        v = signals[name]
+        top = float(v.max()) if v.size else 0.0
+        rank = (v[None, :] > v[:, None]).sum(axis=1)
+        cols += [v, v / top if top > 0 else np.zeros_like(v), 1.0 / (1.0 + rank)]
+    return np.stack(cols, axis=1)
+
+
+def _sigmoid(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    out: npt.NDArray[np.float64] = 1.0 / (1.0 + np.exp(-np.clip(x, -30.0, 30.0)))
+    return out
+
+
+class KnowledgeBase:
+    """Ranks help articles for a customer's message, with a calibrated confidence.
+
+    `search` returns hits best first without a threshold; `suggest` returns
+    only customer articles whose confidence reaches `threshold` ([] when
+    unsure: the customer goes to a person). Confidence estimates the
+    probability that the hit is the right article (see knowledge/ranking.py
+    for how it was calibrated and how the default threshold was chosen).
+
+    Built with `from_folder`, the knowledge base watches its folder: at most
+    every `reload_interval` seconds a search starts a background check, and
+    changed articles are re-indexed and swapped in without a restart.
+    """
+
+    def __init__(self, articles: Sequence[Article], *, threshold: float = DEFAULT_THRESHOLD) -> None:
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be within 0..1, got {threshold}")
+        self.threshold = threshold
+        self.problems: list[str] = []
+        self._index = _Index(articles)
+        self._folder: Path | None = None
+        self._signature: tuple[tuple[str, int, int], ...] = ()
+        self.reload_interval = 2.0
+        self._next_check = math.inf
+        self._reload_lock = threading.Lock()
+        self._reloading: threading.Thread | None = None
+        self.reloads = 0
 
     @classmethod
-    def from_folder(cls, folder: Path, *, threshold: float = DEFAULT_THRESHOLD) -> KnowledgeBase:
-        """Loads and indexes a folder; bad files are logged (by name) and kept in `problems`."""
+    def from_folder(
+        cls, folder: Path, *, threshold: float = DEFAULT_THRESHOLD, reload_interval: float | None = 2.0
+    ) -> KnowledgeBase:
+        """Loads and indexes a folder; bad files are logged (by name) and kept in `problems`.
+
+        With a `reload_interval` (seconds; None turns watching off), searches
+        notice edited, added and removed files and re-index in the background.
+        """
+        folder = Path(folder)
+        signature = _folder_signature(folder)
         articles, problems = load_articles(folder)
         for problem in problems:
             logger.warning("skipped help article %s", problem)
         kb = cls(articles, threshold=threshold)
         kb.problems = problems
+        kb._folder = folder
+        kb._signature = signature
+        if reload_interval is not None:
+            kb.reload_interval = reload_interval
+            kb._next_check = time.monotonic() + reload_interval
         return kb
+
+    # ------------------------------------------------------------ reloading
+
+    @property
+    def folder(self) -> Path | None:
+        """The folder the articles come from (None when built from a list)."""
+        return self._folder
+
+    def reload(self, *, force: bool = False) -> bool:
+        """Re-reads the folder now if any article file changed (or `force`); True when re-indexed.
+
+        A folder that fails to load keeps the current index.
+        """
+        if self._folder is None:
+            return False
+        with self._reload_lock:
+            signature = _folder_signature(self._folder)
+            if not force and signature == self._signature:
+                return False
+            articles, problems = load_articles(self._folder)
+            try:
+                index = _Index(articles)
+            except ValueError as exc:  # e.g. duplicate ids can't happen from one folder, but be safe
+                logger.error("help articles not reloaded: %s", exc)
+                return False
+            for problem in problems:
+                logger.warning("skipped help article %s", problem)
+            self._index = index
+            self.problems = problems
+            self._signature = signature
+            self.reloads += 1
+            logger.info("help articles reloaded: %d articles, %d skipped", len(articles), len(problems))
+            return True
+
+    def _maybe_reload(self) -> None:
+        """Starts a background check of the folder when one is due (never blocks a search)."""
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + self.reload_interval
+        running = self._reloading
+        if running is not None and running.is_alive():
+            return
+        thread = threading.Thread(target=self._background_reload, name="knowledge-reload", daemon=True)
+        self._reloading = thread
+        thread.start()
+
+    def _background_reload(self) -> None:
+        try:
+            self.reload()
+        except Exception:  # noqa: BLE001 - a reload must never take the bot down
+            logger.exception("help article reload failed")
+
+    def wait_for_reload(self, timeout: float | None = None) -> None:
+        """Waits for a background reload in progress (tests and tools)."""
+        running = self._reloading
+        if running is not None:
+            running.join(timeout)
+
+    # ------------------------------------------------------------ lookups
 
     @property
     def articles(self) -> tuple[Article, ...]:
         """All indexed articles, in load order."""
-        return self._articles
+        return self._index.articles
 
     def get(self, article_id: str) -> Article | None:
         """The article with this id (file stem), if any."""
-        return self._by_id.get(article_id)
+        return self._index.by_id.get(article_id)
 
-    def _mask(self, audiences: Collection[str]) -> npt.NDArray[np.bool_]:
-        key = frozenset(audiences)
-        mask = self._masks.get(key)
-        if mask is None:
-            mask = np.isin(self._audience, list(key)) if key else np.zeros(len(self._articles), dtype=bool)
-            self._masks[key] = mask
-        return mask
+    def search(
+        self,
+        text: str,
+        *,
+        limit: int = 3,
+        audiences: Collection[str] = ("customer",),
+        today: dt.date | None = None,
+    ) -> list[ArticleHit]:
+        """Ranked hits, best first, no threshold applied.
 
-    def search(self, text: str, *, limit: int = 3, audiences: Collection[str] = ("customer",)) -> list[ArticleHit]:
-        """Ranked hits, best first, no threshold applied."""
+        Only articles for the given audiences that are live on `today`
+        (default: the current date) and not replaced are returned.
+        """
         if isinstance(audiences, str):
             raise TypeError("audiences must be a collection of strings, not a string")
-        if limit <= 0 or self._bm25 is None:
+        self._maybe_reload()
+        index = self._index
+        if limit <= 0 or index.bm25 is None:
             return []
-        terms = list(dict.fromkeys(_tokenize_many([text])[0]))
-        known = [self._vocab[t] for t in terms if t in self._vocab]
-        if not known:
+        q = index.query(text)
+        if q is None:
             return []
-        scores = np.asarray(self._bm25.get_scores(known), dtype=np.float64)
-        if self._q_bm25 is not None:
-            best_question = np.zeros_like(scores)
-            np.maximum.at(best_question, self._q_owner, np.asarray(self._q_bm25.get_scores(known), dtype=np.float64))
-            scores += _QUESTION_WEIGHT * best_question
-        scores = np.where(self._mask(audiences), scores, 0.0)
-        candidates = np.flatnonzero(scores > 0.0)
-        if candidates.size == 0:
+        cand, doc, best_q = index.candidates(q, index.mask(audiences, today), max(limit, R.CANDIDATES))
+        if cand.size == 0:
             return []
-        depth = max(limit, _CONF_DEPTH)
-        if candidates.size > depth:
-            part = np.argpartition(-scores[candidates], depth - 1)[:depth]
-            candidates = candidates[part]
-        # Best first; ties keep load order so results are deterministic.
-        top = candidates[np.lexsort((candidates, -scores[candidates]))]
-        top_scores = scores[top]
-        confidence = self._confidence(top, top_scores, known, len(terms) - len(known))
+        signals = index.similarities(q, cand)
+        signals["bm25"] = doc
+        signals["bm25_question"] = best_q
+        features = _rank_features(signals)
+        scores = features @ R.RANK_WEIGHTS
+        order = np.lexsort((np.arange(cand.size), -scores))
+        cand, scores = cand[order], scores[order]
+        signals = {k: v[order] for k, v in signals.items()}
+        confidence = self._confidence(index, q, cand, scores, signals)
         return [
-            ArticleHit(article=self._articles[int(d)], score=float(s), confidence=float(c))
-            for d, s, c in zip(top[:limit], top_scores[:limit], confidence[:limit])
+            ArticleHit(article=index.articles[int(d)], score=float(s), confidence=float(c))
+            for d, s, c in zip(cand[:limit], scores[:limit], confidence[:limit])
         ]
 
+    @staticmethod
     def _confidence(
-        self,
-        top: npt.NDArray[np.int64],
-        top_scores: npt.NDArray[np.float64],
-        known: list[int],
-        n_unknown: int,
+        index: _Index,
+        q: _Query,
+        cand: npt.NDArray[np.int64],
+        scores: npt.NDArray[np.float64],
+        signals: dict[str, npt.NDArray[np.float64]],
     ) -> npt.NDArray[np.float64]:
-        """coverage x share for each of the top documents (see the class docstring)."""
-        head = top_scores[:_CONF_DEPTH]
-        z = np.exp((head - head[0]) / (_TAU * head[0]))
-        share = np.zeros(top_scores.size, dtype=np.float64)
-        share[: head.size] = z / z.sum()
-        weights = self._idf[known]
-        total = float(weights.sum()) + n_unknown * self._idf_unseen
-        covered = np.zeros(top.size, dtype=np.float64)
-        for term, weight in zip(known, weights):
-            postings = self._post_docs[self._post_start[term] : self._post_start[term + 1]]
-            covered += np.isin(top, postings, assume_unique=True) * weight
-        result: npt.NDArray[np.float64] = np.clip(share * covered / total, 0.0, 1.0)
+        """Calibrated probability that each hit is the right article (see knowledge/ranking.py)."""
+        x = _calibration_features(index, q, cand, scores, signals)
+        result: npt.NDArray[np.float64] = _sigmoid(x @ R.CONF_WEIGHTS + R.CONF_BIAS)
         return result
 
-    def suggest(self, text: str, *, limit: int = 3) -> list[ArticleHit]:
+    def suggest(self, text: str, *, limit: int = 3, today: dt.date | None = None) -> list[ArticleHit]:
         """Customer-facing hits whose confidence is >= threshold; [] when unsure (never offer an article the ranking is unsure of)."""
-        return [h for h in self.search(text, limit=limit, audiences=("customer",)) if h.confidence >= self.threshold]
+        return [
+            h
+            for h in self.search(text, limit=limit, audiences=("customer",), today=today)
+            if h.confidence >= self.threshold
+        ]
+
+
+def _calibration_features(
+    index: _Index,
+    q: _Query,
+    cand: npt.NDArray[np.int64],
+    scores: npt.NDArray[np.float64],
+    signals: dict[str, npt.NDArray[np.float64]],
+) -> npt.NDArray[np.float64]:
+    """Per hit: what the confidence is computed from (names in R.CONF_FEATURES)."""
+    depth = min(cand.size, R.CONF_DEPTH)
+    head = scores[:depth]
+    z = np.exp((head - head[0]) / R.CONF_TAU)
+    share = np.zeros(cand.size, dtype=np.float64)
+    share[:depth] = z / z.sum()
+    second = scores[1] if scores.size > 1 else scores[0] - R.CONF_LONE_MARGIN
+    margin = np.where(np.arange(cand.size) == 0, scores[0] - second, scores - scores[0])
+    cols = {
+        "log_share": np.log(np.maximum(share, 1e-6)),
+        "margin": margin,
+        "score": scores,
+        "near_char": signals["near_char"],
+        "near_word": signals["near_word"],
+        "cent_char": signals["cent_char"],
+        "cent_word": signals["cent_word"],
+        "coverage": index.coverage(q, cand),
+        "fit_char": signals["fit_char"],
+        "fit_word": signals["fit_word"],
+        "unknown": np.full(cand.size, q.n_unknown / (len(q.known) + q.n_unknown)),
+    }
+    return np.stack([cols[name] for name in R.CONF_FEATURES], axis=1)
+
+
+def iter_signals(kb: KnowledgeBase, texts: Iterable[str], *, audiences: Collection[str] = ("customer",)) -> Iterable[tuple[list[str], npt.NDArray[np.float64], npt.NDArray[np.float64]]]:
+    """For tuning (knowledge/tune.py): per message, candidate ids, re-ranking features and calibration features."""
+    index = kb._index
+    for text in texts:
+        q = index.query(text)
+        if q is None:
+            yield [], np.zeros((0, 3 * len(R.SIGNALS))), np.zeros((0, len(R.CONF_FEATURES)))
+            continue
+        cand, doc, best_q = index.candidates(q, index.mask(audiences, None), R.CANDIDATES)
+        if cand.size == 0:
+            yield [], np.zeros((0, 3 * len(R.SIGNALS))), np.zeros((0, len(R.CONF_FEATURES)))
+            continue
+        signals = index.similarities(q, cand)
+        signals["bm25"] = doc
+        signals["bm25_question"] = best_q
+        features = _rank_features(signals)
+        scores = features @ R.RANK_WEIGHTS
+        order = np.lexsort((np.arange(cand.size), -scores))
+        cand, scores, features = cand[order], scores[order], features[order]
+        signals = {k: v[order] for k, v in signals.items()}
+        conf = _calibration_features(index, q, cand, scores, signals)
+        yield [index.articles[int(d)].id for d in cand], features, conf
