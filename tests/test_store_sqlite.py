@@ -203,20 +203,25 @@ async def test_failed_commit_leaves_nothing_behind(store: SQLiteStore) -> None:
 
     assert await store.case(1) is None
     assert await store.transcript("web:a") == []
-    assert await store.next_timer_due() is None
+    assert await store.due_timers(T0 + 10**9) == []
     world, _ = await store.load_world(now=T0, conversation_id="web:a", case_ids=[])
     assert world.next_case_id == 1 and world.conversation is not None and world.conversation.case_id is None
 
 
-async def test_seen_remembers_inbound_deliveries(store: SQLiteStore) -> None:
+async def test_inbound_deliveries_are_recorded_once_and_forgotten_after_processing(store: SQLiteStore) -> None:
     await new_conversation(store)
+    assert await store.accept_inbound("slack", "evt-1", {"n": 1}, now=T0) is True
+    assert await store.accept_inbound("slack", "evt-1", {"n": 1}, now=T0) is False  # a retry while queued
+    assert [e.payload for e in await store.inbound("slack")] == [{"n": 1}]
     world, loaded = await store.load_world(now=T0, conversation_id="web:a", case_ids=[])
 
-    assert await store.seen("slack", "evt-1") is False
     await store.commit(world, loaded, [], [], inbound=("slack", "evt-1"))
 
-    assert await store.seen("slack", "evt-1") is True
-    assert await store.seen("teams", "evt-1") is False
+    assert await store.inbound("slack") == []
+    assert await store.accept_inbound("slack", "evt-1", {"n": 1}, now=T0) is False  # a retry after processing
+    assert await store.accept_inbound("teams", "evt-1", {"n": 1}, now=T0) is True
+    assert await store.forget_seen(before=T0 + 1) == 1
+    assert await store.accept_inbound("slack", "evt-1", {"n": 1}, now=T0 + 2) is True
 
 
 # ----- transcript ------------------------------------------------------------------------------------------------
@@ -264,7 +269,6 @@ async def test_timer_becomes_due_at_its_time(store: SQLiteStore) -> None:
     assert await store.due_timers(T0 + 119.999) == []
     due = await store.due_timers(T0 + 120)
     assert [(t.key, t.kind, t.case_id, t.due_at) for t in due] == [("article_check:1", "article_check", 1, T0 + 120)]
-    assert await store.next_timer_due() == T0 + 120
 
 
 async def test_timers_come_due_oldest_first_and_respect_limit(store: SQLiteStore) -> None:

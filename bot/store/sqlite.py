@@ -306,13 +306,6 @@ class SQLiteStore:
 
         return await self._run(job)
 
-    async def seen(self, source: str, event_id: str) -> bool:
-        def job(db: sqlite3.Connection) -> bool:
-            row = db.execute("SELECT 1 FROM seen_events WHERE source = ? AND event_id = ?", (source, event_id)).fetchone()
-            return row is not None
-
-        return await self._run(job)
-
     async def transcript(self, conversation_id: str, *, after: int = 0, limit: int = 500) -> list[TranscriptEntry]:
         def job(db: sqlite3.Connection) -> list[TranscriptEntry]:
             rows = db.execute(
@@ -330,13 +323,6 @@ class SQLiteStore:
                 "SELECT key, kind, case_id, due_at FROM timers WHERE due_at <= ? ORDER BY due_at LIMIT ?", (now, limit)
             ).fetchall()
             return [DueTimer(*r) for r in rows]
-
-        return await self._run(job)
-
-    async def next_timer_due(self) -> float | None:
-        def job(db: sqlite3.Connection) -> float | None:
-            row = db.execute("SELECT MIN(due_at) FROM timers").fetchone()
-            return None if row is None or row[0] is None else float(row[0])
 
         return await self._run(job)
 
