@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 3978
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench bench-knowledge lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench
+
+bench-knowledge: $(VENV)/.installed-test
+	$(BIN)/python -m bench.knowledge
 
 lint: $(VENV)/.installed-test
 	$(BIN)/mypy

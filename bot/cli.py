@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--port", type=int)
     run.add_argument("--store", help="sqlite:///path/to/file.db")
     run.set_defaults(func=serve)
+    from knowledge.commands import register as register_kb_commands
+
+    register_kb_commands(commands)
     numbers = commands.add_parser("report", help="managers' numbers (volume, FCR, CSAT, articles, consults) as JSON")
     numbers.add_argument("--config", help="TOML settings file (default: ./supportbot.toml if present)")
     numbers.add_argument("--store", help="sqlite:///path/to/file.db")

@@ -9,15 +9,20 @@ choice and `knowledge/tune.py` for how they were fitted):
 1. Candidates: BM25 (bm25s) over spaCy lemmas without stop words, each article
    indexed as one document with field weights (title x3, questions x2, tags x2,
    summary, body) plus half the BM25 score of its best-matching question.
-2. Re-ranking: for the top candidates, TF-IDF cosine similarities of the
-   message to each article's questions (nearest question and centroid) and
-   title, on lemma unigrams+bigrams (stop words kept: "why" and "how long"
-   separate intents) and on character 2-5-grams (spelling variants, typos),
-   combined by a linear re-ranker fitted on held-out questions.
+2. Re-ranking: for the top 20 candidates, TF-IDF cosine similarities of the
+   message with each article's questions (nearest question and centroid) and
+   title, on lemma unigrams+bigrams with stop words kept ("why" and "how long"
+   separate intents) plus pairs of nearby content lemmas, and on character
+   2-5-grams (spelling variants, typos); combined by a linear re-ranker
+   (conditional logit) fitted on held-out questions.
 
-Confidence is a logistic calibration of the re-ranked score margin and the
-absolute similarity levels, fitted so that it estimates the probability that
-the hit is the right article, including for messages no article covers.
+Questions come from the front matter's `questions` and from a bulleted list
+under a "Common questions"/"FAQ" heading in the body.
+
+Confidence is a logistic calibration of the re-ranker's probability, the
+absolute similarity levels, word coverage and how typical the message is of
+the article's own questions; it estimates the probability that the hit is the
+right article, including for messages no article covers.
 
 Articles are reloaded when the folder changes (checked at most every
 `reload_interval` seconds, rebuilt in a background thread and swapped in
@@ -27,6 +32,7 @@ atomically); articles outside their `valid_from`/`expires` dates or with
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import math
@@ -36,7 +42,6 @@ import threading
 import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -266,9 +271,32 @@ class _Pipeline:
     stop_words: frozenset[str]
 
 
-@cache
-def _pipeline() -> _Pipeline:
-    """The one blank English pipeline (no model download), built on first use."""
+_shared: _Pipeline | None = None
+_shared_lock = threading.RLock()
+_local = threading.local()
+
+
+def _pipeline() -> tuple[_Pipeline, Any]:
+    """The blank English pipeline (no model download) and the lock to hold while using it.
+
+    One pipeline is shared (built once, e.g. on the service's warm-up thread) and used
+    under a lock, since spaCy's tokenizer and vocabulary are not meant for concurrent
+    use. A background reload gets a private one (`_local.private`), so a long re-index
+    never makes a customer's search wait.
+    """
+    global _shared
+    if getattr(_local, "private", False):
+        pipe: _Pipeline | None = getattr(_local, "pipeline", None)
+        if pipe is None:
+            pipe = _local.pipeline = _new_pipeline()
+        return pipe, contextlib.nullcontext()
+    with _shared_lock:
+        if _shared is None:
+            _shared = _new_pipeline()
+    return _shared, _shared_lock
+
+
+def _new_pipeline() -> _Pipeline:
     nlp = spacy.blank("en")
     lemmas: Any = None
     try:
@@ -292,8 +320,7 @@ _chunk_cache: dict[str, tuple[_Token, ...]] = {}
 _CHUNK_CACHE_MAX = 1_000_000
 # Distinct new chunks are tokenised together in one spaCy Doc of about this
 # many characters: one Doc per chunk would spend most time creating Docs.
-_BATCH_CHARS = 200_000
-_cache_lock = threading.Lock()
+_BATCH_CHARS = 50_000
 
 
 def _token(tok: Any, pipe: _Pipeline) -> _Token | None:
@@ -321,9 +348,10 @@ def _token(tok: Any, pipe: _Pipeline) -> _Token | None:
     return (lemma, content)
 
 
-def _fill_cache(todo: Collection[str]) -> None:
-    """Tokenises the given chunks into the cache, many chunks per spaCy Doc."""
-    pipe = _pipeline()
+def _fill_cache(todo: Collection[str]) -> dict[str, tuple[_Token, ...]]:
+    """Tokenises the given chunks into the cache, many chunks per spaCy Doc; returns them too."""
+    done: dict[str, tuple[_Token, ...]] = {}
+    pipe, guard = _pipeline()
     pending = list(todo)
     start = 0
     while start < len(pending):
@@ -339,15 +367,18 @@ def _fill_cache(todo: Collection[str]) -> None:
         for chunk in batch:
             bounds.append(bounds[-1] + len(chunk) + 1)
         j = 0
-        for tok in pipe.tokenizer(" ".join(batch)):
-            while tok.idx >= bounds[j + 1]:
-                j += 1
-            token = _token(tok, pipe)
-            if token is not None:
-                tokens[j].append(token)
+        with guard:
+            for tok in pipe.tokenizer(" ".join(batch)):
+                while tok.idx >= bounds[j + 1]:
+                    j += 1
+                token = _token(tok, pipe)
+                if token is not None:
+                    tokens[j].append(token)
         for chunk, chunk_tokens in zip(batch, tokens):
-            _chunk_cache[chunk] = tuple(chunk_tokens)
+            done[chunk] = tuple(chunk_tokens)
         start = end
+    _chunk_cache.update(done)
+    return done
 
 
 def _chunks(text: str) -> list[str]:
@@ -357,15 +388,20 @@ def _chunks(text: str) -> list[str]:
 def _analyse_many(texts: Sequence[str]) -> list[list[_Token]]:
     """Tokens (lemma, is content term) of each text."""
     split = [_chunks(t) for t in texts]
-    with _cache_lock:
-        todo = {c for chunks in split for c in chunks if c not in _chunk_cache}
-        if len(_chunk_cache) + len(todo) > _CHUNK_CACHE_MAX:
-            _chunk_cache.clear()  # bounded memory for a long-running bot
-            todo = {c for chunks in split for c in chunks}
-        if todo:
-            _fill_cache(todo)
-        get = _chunk_cache.__getitem__
-        return [[tok for c in chunks for tok in get(c)] for chunks in split]
+    todo = {c for chunks in split for c in chunks if c not in _chunk_cache}
+    if len(_chunk_cache) + len(todo) > _CHUNK_CACHE_MAX:
+        _chunk_cache.clear()  # bounded memory for a long-running bot
+    fresh = _fill_cache(todo) if todo else {}
+    out: list[list[_Token]] = []
+    for chunks in split:
+        tokens: list[_Token] = []
+        for c in chunks:
+            found = fresh.get(c) or _chunk_cache.get(c)
+            if found is None:  # cleared by another thread meanwhile
+                found = _fill_cache([c])[c]
+            tokens.extend(found)
+        out.append(tokens)
+    return out
 
 
 def _tokenize_many(texts: Sequence[str]) -> list[list[str]]:
@@ -374,14 +410,10 @@ def _tokenize_many(texts: Sequence[str]) -> list[list[str]]:
 
 
 def _word_features(tokens: Sequence[_Token]) -> list[str]:
-    """Lemma unigrams and bigrams, stop words included (they tell "why" from "how")."""
+    """Lemma unigrams and bigrams, stop words included (they tell "why" from "how"), and pairs of
+    nearby content lemmas ("card" & "arrive" in "my card hasn't arrived yet")."""
     lemmas = [lemma for lemma, _ in tokens]
-    feats = (lemmas if R.STOP_UNIGRAMS else [lemma for lemma, c in tokens if c]) + [f"{a} {b}" for a, b in zip(lemmas, lemmas[1:])]
-    if R.WORD_TRIGRAMS:
-        feats += [f"{a} {b} {c}" for a, b, c in zip(lemmas, lemmas[1:], lemmas[2:])]
-    if R.CONTENT_PAIRS and "pair" not in R.SPACES:
-        feats += _pair_features(tokens)
-    return feats
+    return lemmas + [f"{a} {b}" for a, b in zip(lemmas, lemmas[1:])] + _pair_features(tokens)
 
 
 def _pair_features(tokens: Sequence[_Token]) -> list[str]:
@@ -678,6 +710,9 @@ class _Index:
         self.idf_unseen = math.log1p((n + 0.5) / 0.5)
         self.bm25: Any = _bm25_index(ids, vocab) if n_terms else None
         self.q_owner: npt.NDArray[np.int64] = np.array(q_owner, dtype=np.int64)
+        # Runs of questions per article (q_owner is non-decreasing): starts and owners.
+        self.q_runs = np.flatnonzero(np.r_[True, self.q_owner[1:] != self.q_owner[:-1]]) if q_owner else np.zeros(0, np.int64)
+        self.q_articles = self.q_owner[self.q_runs]
         self.q_bm25: Any = _bm25_index(q_ids, vocab) if q_ids else None
 
         # TF-IDF spaces fitted on the questions and titles (the texts that say
@@ -686,8 +721,6 @@ class _Index:
         for name in R.SPACES:
             if name == "word":
                 self.spaces[name] = _Space.of_features([_word_features(t) for t in unit_tokens])
-            elif name == "pair":
-                self.spaces[name] = _Space.of_features([_pair_features(t) for t in unit_tokens])
             else:
                 self.spaces[name] = _Space.of_char_grams(unit_char)
         # Units of article k are rows unit_start[k]..unit_start[k + 1] - 1, the last one its title.
@@ -737,9 +770,7 @@ class _Index:
             known=known,
             n_unknown=len(terms) - len(known),
             vectors={
-                name: space.query(
-                    _word_features(tokens) if name == "word" else _pair_features(tokens) if name == "pair" else _char_features(text)
-                )
+                name: space.query(_word_features(tokens) if name == "word" else _char_features(text))
                 for name, space in self.spaces.items()
             },
         )
@@ -749,7 +780,9 @@ class _Index:
         doc = np.asarray(self.bm25.get_scores(q.known), dtype=np.float64)
         best_q = np.zeros_like(doc)
         if self.q_bm25 is not None:
-            np.maximum.at(best_q, self.q_owner, np.asarray(self.q_bm25.get_scores(q.known), dtype=np.float64))
+            # Questions are numbered article by article: a max over each article's run.
+            per_question = np.asarray(self.q_bm25.get_scores(q.known), dtype=np.float64)
+            best_q[self.q_articles] = np.maximum.reduceat(per_question, self.q_runs)
         total = np.where(mask, doc + R.QUESTION_WEIGHT * best_q, 0.0)
         cand = np.flatnonzero(total > 0.0)
         if cand.size > depth:
@@ -826,8 +859,6 @@ class KnowledgeBase:
     """
 
     def __init__(self, articles: Sequence[Article], *, threshold: float = DEFAULT_THRESHOLD) -> None:
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"threshold must be within 0..1, got {threshold}")
         self.threshold = threshold
         self.problems: list[str] = []
         self._index = _Index(articles)
@@ -861,6 +892,17 @@ class KnowledgeBase:
             kb.reload_interval = reload_interval
             kb._next_check = time.monotonic() + reload_interval
         return kb
+
+    @property
+    def threshold(self) -> float:
+        """Confidence (0..1) a hit needs for `suggest`; each knowledge base has its own, settable at run time."""
+        return self._threshold
+
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"threshold must be within 0..1, got {value}")
+        self._threshold = float(value)
 
     # ------------------------------------------------------------ reloading
 
@@ -909,6 +951,7 @@ class KnowledgeBase:
         thread.start()
 
     def _background_reload(self) -> None:
+        _local.private = True  # tokenise with this thread's own spaCy pipeline
         try:
             self.reload()
         except Exception:  # noqa: BLE001 - a reload must never take the bot down
@@ -964,7 +1007,7 @@ class KnowledgeBase:
         order = np.lexsort((np.arange(cand.size), -scores))
         cand, scores = cand[order], scores[order]
         signals = {k: v[order] for k, v in signals.items()}
-        confidence = self._confidence(index, q, cand, scores, signals)
+        confidence = self._confidence(index, q, cand, scores, signals, limit)
         return [
             ArticleHit(article=index.articles[int(d)], score=float(s), confidence=float(c))
             for d, s, c in zip(cand[:limit], scores[:limit], confidence[:limit])
@@ -977,11 +1020,11 @@ class KnowledgeBase:
         cand: npt.NDArray[np.int64],
         scores: npt.NDArray[np.float64],
         signals: dict[str, npt.NDArray[np.float64]],
+        limit: int,
     ) -> npt.NDArray[np.float64]:
-        """Calibrated probability that each hit is the right article (see knowledge/ranking.py)."""
-        x = _calibration_features(index, q, cand, scores, signals)
-        result: npt.NDArray[np.float64] = _sigmoid(x @ R.CONF_WEIGHTS + R.CONF_BIAS)
-        return result
+        """Calibrated probability that each of the first `limit` hits is the right article (see knowledge/ranking.py)."""
+        x = _calibration_features(index, q, cand, scores, signals, limit)
+        return _sigmoid(x @ R.CONF_WEIGHTS + R.CONF_BIAS)
 
     def suggest(self, text: str, *, limit: int = 3, today: dt.date | None = None) -> list[ArticleHit]:
         """Customer-facing hits whose confidence is >= threshold; [] when unsure (never offer an article the ranking is unsure of)."""
@@ -998,27 +1041,18 @@ def _calibration_features(
     cand: npt.NDArray[np.int64],
     scores: npt.NDArray[np.float64],
     signals: dict[str, npt.NDArray[np.float64]],
+    n: int | None = None,
 ) -> npt.NDArray[np.float64]:
-    """Per hit: what the confidence is computed from (names in R.CONF_FEATURES)."""
-    depth = min(cand.size, R.CONF_DEPTH)
-    head = scores[:depth]
+    """For the first `n` hits (default all): what the confidence is computed from (names in R.CONF_FEATURES)."""
+    n = cand.size if n is None else min(n, cand.size)
+    head = scores[: min(cand.size, R.CONF_DEPTH)]
     z = np.exp((head - head[0]) / R.CONF_TAU)
     share = np.zeros(cand.size, dtype=np.float64)
-    share[:depth] = z / z.sum()
-    second = scores[1] if scores.size > 1 else scores[0] - R.CONF_LONE_MARGIN
-    margin = np.where(np.arange(cand.size) == 0, scores[0] - second, scores - scores[0])
+    share[: head.size] = z / z.sum()
     cols = {
-        "log_share": np.log(np.maximum(share, 1e-6)),
-        "margin": margin,
-        "score": scores,
-        "near_char": signals["near_char"],
-        "near_word": signals["near_word"],
-        "cent_char": signals["cent_char"],
-        "cent_word": signals["cent_word"],
-        "coverage": index.coverage(q, cand),
-        "fit_char": signals["fit_char"],
-        "fit_word": signals["fit_word"],
-        "unknown": np.full(cand.size, q.n_unknown / (len(q.known) + q.n_unknown)),
+        "log_share": np.log(np.maximum(share[:n], 1e-6)),
+        "coverage": index.coverage(q, cand[:n]),
+        **{name: signals[name][:n] for name in R.CONF_FEATURES if name in signals},
     }
     return np.stack([cols[name] for name in R.CONF_FEATURES], axis=1)
 

@@ -1,0 +1,119 @@
+"""`supportbot kb ...` commands: `kb eval` scores a knowledge base against labelled queries,
+`kb check` lists the articles that fail to load.
+
+Wire into bot/cli.py with `from knowledge.commands import register; register(commands)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+from pathlib import Path
+
+from knowledge.evaluate import QueryFileError, evaluate, format_report, load_queries
+from knowledge.index import DEFAULT_THRESHOLD, KnowledgeBase
+
+__all__ = ["register"]
+
+DEFAULT_ARTICLES = Path(__file__).resolve().parent / "articles"
+
+
+def _threshold(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from exc
+    if not 0.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError("a confidence between 0 and 1")
+    return number
+
+
+def _configured_threshold(config: str | None) -> float:
+    """knowledge.threshold from a settings file (or ./supportbot.toml), else the default."""
+    try:
+        from bot.config import load_settings
+    except ImportError:  # knowledge/ used on its own
+        return DEFAULT_THRESHOLD
+    path = Path(config) if config else (Path("supportbot.toml") if Path("supportbot.toml").exists() else None)
+    return float(load_settings(path).knowledge.threshold)  # also applies SUPPORTBOT_* variables
+
+
+def kb_eval(args: argparse.Namespace) -> int:
+    folder = Path(args.articles)
+    if not folder.is_dir():
+        print(f"supportbot kb eval: no such folder: {folder}", file=sys.stderr)
+        return 2
+    try:
+        queries = load_queries(Path(args.queries))
+    except QueryFileError as exc:
+        print(f"supportbot kb eval: {exc}", file=sys.stderr)
+        return 2
+    if args.threshold is not None:
+        threshold = args.threshold
+    else:
+        try:
+            threshold = _configured_threshold(args.config)
+        except Exception as exc:  # noqa: BLE001 - bot.config.ConfigError, without importing bot/ eagerly
+            print(f"supportbot kb eval: configuration error: {exc}", file=sys.stderr)
+            return 2
+    kb = KnowledgeBase.from_folder(folder, threshold=threshold, reload_interval=None)
+    for problem in kb.problems:
+        print(f"skipped {problem}", file=sys.stderr)
+    report = evaluate(kb, queries)
+    if args.json:
+        result = {key: report.as_dict()[key] for key in
+                  ("top1", "top3", "mrr", "answered_correctly", "declined_out_of_scope", "mean_ms", "p99_ms", "queries")}
+        result.update(in_scope=report.in_scope, out_of_scope=report.out_of_scope, threshold=report.threshold,
+                      articles=report.articles)
+        print(json.dumps(result))
+    else:
+        print(format_report(report))
+    return 0
+
+
+def kb_check(args: argparse.Namespace) -> int:
+    kb = KnowledgeBase.from_folder(Path(args.articles), reload_interval=None)
+    for problem in kb.problems:
+        print(problem)
+    today = datetime.date.today()
+    live = sum(a.is_live(today) for a in kb.articles)
+    print(f"{len(kb.articles)} articles loaded ({live} offered today), {len(kb.problems)} skipped")
+    return 1 if kb.problems else 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Adds `kb eval` and `kb check` to a `supportbot` sub-command parser."""
+    kb = subparsers.add_parser("kb", help="help-article knowledge base tools")
+    kb_commands = kb.add_subparsers(dest="kb_command", required=True)
+
+    ev = kb_commands.add_parser(
+        "eval",
+        help="score the ranking and the confidence threshold against labelled queries",
+        description="Each query line is {\"text\": ..., \"expected\": \"<article file stem>\" | null}; "
+        "null means no article should be offered.",
+    )
+    ev.add_argument("--articles", default=str(DEFAULT_ARTICLES), help="folder of Markdown articles (default: the shipped ones)")
+    ev.add_argument("--queries", required=True, help="JSON Lines file of labelled queries")
+    ev.add_argument("--threshold", type=_threshold, help="confidence threshold (default: knowledge.threshold of --config, else 0.4)")
+    ev.add_argument("--config", help="settings file to read knowledge.threshold from (default: ./supportbot.toml if present)")
+    ev.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    ev.set_defaults(func=kb_eval)
+
+    check = kb_commands.add_parser("check", help="load a folder of articles and list the files that are skipped")
+    check.add_argument("--articles", default=str(DEFAULT_ARTICLES), help="folder of Markdown articles")
+    check.set_defaults(func=kb_check)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m knowledge.commands kb eval ...` until bot/cli.py registers these commands."""
+    parser = argparse.ArgumentParser(prog="supportbot")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""Tests for knowledge.evaluate and the `supportbot kb eval` command on a tiny fixture."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from knowledge.commands import main as kb_main
+from knowledge.commands import register
+from knowledge.evaluate import LabelledQuery, QueryFileError, evaluate, load_queries
+from knowledge.index import Article, KnowledgeBase
+
+KEYS = {"top1", "top3", "mrr", "answered_correctly", "declined_out_of_scope", "mean_ms", "p99_ms", "queries"}
+
+ARTICLES = {
+    "reset-password": ("Reset a forgotten password", ["I forgot my password", "the password reset email never arrived",
+                                                      "how do I change my password"]),
+    "cancel-subscription": ("Cancel your subscription", ["how do I cancel my subscription", "stop automatic renewal",
+                                                         "I don't want to be charged again"]),
+    "export-grades": ("Export grades", ["how do I export grades", "download my gradebook to Excel",
+                                        "export student results as CSV"]),
+    "supported-browsers": ("Supported browsers", ["which browsers do you support", "does it work on Chromebooks",
+                                                  "can I use Safari"]),
+}
+
+QUERIES = [
+    {"text": "I forgot my password and can't log in", "expected": "reset-password"},
+    {"text": "please cancel my subscription", "expected": "cancel-subscription"},
+    {"text": "get my gradebook into Excel", "expected": "export-grades"},
+    {"text": "does this work in Safari", "expected": "supported-browsers"},
+    {"text": "what's the weather in Paris", "expected": None},
+    {"text": "asdf qwerty", "expected": None},
+]
+
+
+@pytest.fixture()
+def fixture_kb(tmp_path: Path) -> tuple[Path, Path]:
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    for stem, (title, questions) in ARTICLES.items():
+        qs = "".join(f"  - {q}\n" for q in questions)
+        (folder / f"{stem}.md").write_text(f"---\ntitle: {title}\nquestions:\n{qs}---\n# {title}\n\nBody.\n", encoding="utf-8")
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text("\n".join(json.dumps(q) for q in QUERIES) + "\n\n", encoding="utf-8")
+    return folder, queries
+
+
+def test_eval_json_has_the_documented_keys(fixture_kb: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    folder, queries = fixture_kb
+    assert kb_main(["kb", "eval", "--articles", str(folder), "--queries", str(queries), "--json", "--threshold", "0.4"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1
+    result = json.loads(out[0])
+    assert KEYS <= set(result)
+    assert result["queries"] == 6
+    assert result["top1"] == 1.0 and result["top3"] == 1.0 and result["mrr"] == 1.0
+    assert result["declined_out_of_scope"] == 1.0
+    assert 0.0 <= result["answered_correctly"] <= 1.0
+    assert result["mean_ms"] >= 0 and result["p99_ms"] >= result["mean_ms"] * 0  # numbers, not None
+    assert result["threshold"] == 0.4
+
+
+def test_eval_table_output(fixture_kb: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    folder, queries = fixture_kb
+    assert kb_main(["kb", "eval", "--articles", str(folder), "--queries", str(queries), "--threshold", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "top-1 100.0%" in out and "top-3 100.0%" in out
+    assert "answered correctly:      100.0%" in out  # threshold 0 answers everything the ranking finds
+    assert "declined out of scope" in out and "p99" in out
+
+
+def test_declined_is_null_without_out_of_scope_queries(fixture_kb: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    folder, queries = fixture_kb
+    only_in = queries.parent / "in.jsonl"
+    only_in.write_text("\n".join(json.dumps(q) for q in QUERIES if q["expected"]) + "\n", encoding="utf-8")
+    assert kb_main(["kb", "eval", "--articles", str(folder), "--queries", str(only_in), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["declined_out_of_scope"] is None
+    assert result["queries"] == 4
+
+
+def test_declining_counts_as_wrong() -> None:
+    kb = KnowledgeBase([Article(id="a", title="Reset a password", summary="", url="", tags=(), audience="customer",
+                                questions=("I forgot my password",), body="")], threshold=1.0)
+    report = evaluate(kb, [LabelledQuery("I forgot my password", "a"), LabelledQuery("hello there", None)])
+    assert report.top1 == 1.0
+    assert report.answered_correctly == 0.0  # nothing reaches a threshold of 1
+    assert report.declined_out_of_scope == 1.0
+
+
+def test_unknown_expected_article_counts_as_a_miss(fixture_kb: tuple[Path, Path]) -> None:
+    folder, _ = fixture_kb
+    kb = KnowledgeBase.from_folder(folder, reload_interval=None)
+    report = evaluate(kb, [LabelledQuery("I forgot my password", "no-such-article")])
+    assert report.top1 == 0.0 and report.mrr == 0.0 and report.unknown_expected == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [("not json", "not valid JSON"), ('{"expected": "a"}', "text"), ('{"text": "x", "expected": 3}', "expected"), ("[1]", "text")],
+)
+def test_bad_query_file_names_the_line(tmp_path: Path, line: str, fragment: str) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"text": "fine", "expected": null}\n' + line + "\n", encoding="utf-8")
+    with pytest.raises(QueryFileError) as info:
+        load_queries(path)
+    assert "q.jsonl:2" in str(info.value) and fragment in str(info.value)
+
+
+def test_eval_command_errors(fixture_kb: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder, queries = fixture_kb
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("nope\n", encoding="utf-8")
+    assert kb_main(["kb", "eval", "--articles", str(folder), "--queries", str(bad)]) == 2
+    assert "bad.jsonl:1" in capsys.readouterr().err
+    assert kb_main(["kb", "eval", "--articles", str(tmp_path / "missing"), "--queries", str(queries)]) == 2
+    with pytest.raises(SystemExit):
+        kb_main(["kb", "eval", "--articles", str(folder), "--queries", str(queries), "--threshold", "1.5"])
+
+
+def test_register_adds_kb_eval_to_a_cli_parser(fixture_kb: tuple[Path, Path]) -> None:
+    folder, queries = fixture_kb
+    parser = argparse.ArgumentParser(prog="supportbot")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve")
+    register(commands)
+    args = parser.parse_args(["kb", "eval", "--articles", str(folder), "--queries", str(queries), "--json"])
+    assert args.command == "kb" and args.json and callable(args.func)
+
+
+def test_kb_check_lists_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "ok.md").write_text("---\ntitle: Fine\n---\nBody.\n", encoding="utf-8")
+    (tmp_path / "broken.md").write_text("---\ntitle: [x\n---\n", encoding="utf-8")
+    assert kb_main(["kb", "check", "--articles", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "broken.md:" in out and "1 articles loaded" in out and "1 skipped" in out
+
+
+def test_threshold_is_per_knowledge_base_and_validated(fixture_kb: tuple[Path, Path]) -> None:
+    folder, _ = fixture_kb
+    strict = KnowledgeBase.from_folder(folder, threshold=0.99, reload_interval=None)
+    lax = KnowledgeBase.from_folder(folder, threshold=0.0, reload_interval=None)
+    query = "I forgot my password"
+    assert lax.suggest(query) and not strict.suggest(query)
+    strict.threshold = 0.0
+    assert strict.suggest(query)
+    with pytest.raises(ValueError):
+        strict.threshold = -0.1
