@@ -30,7 +30,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench
 
 bench-knowledge: $(VENV)/.installed-test
-	$(BIN)/python -m bench.knowledge
+	$(BIN)/python -m bench.knowledge_bench
 
 lint: $(VENV)/.installed-test
 	$(BIN)/mypy

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -68,6 +69,10 @@ class KnowledgeLoader:
             log.exception("the knowledge base could not be built; no articles will be offered")
         finally:
             self._ready.set()
+        # what start-up built lives as long as the process: keep it out of the collector's full
+        # passes, which otherwise pause every request for up to ~100 ms under load
+        gc.collect()
+        gc.freeze()
 
     def suggest(self, text: str, *, limit: int = 3) -> Sequence[ArticleSuggestion]:
         self._ready.wait()

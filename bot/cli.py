@@ -95,9 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--port", type=int)
     run.add_argument("--store", help="sqlite:///path/to/file.db")
     run.set_defaults(func=serve)
-    from knowledge.commands import register as register_kb_commands
+    if "kb" in (argv if argv is not None else sys.argv[1:]):
+        from knowledge.commands import register as register_kb_commands  # spaCy: only when asked for
 
-    register_kb_commands(commands)
+        register_kb_commands(commands)
+    else:
+        commands.add_parser("kb", help="help-article tools: supportbot kb eval | check (see supportbot kb --help)")
     numbers = commands.add_parser("report", help="managers' numbers (volume, FCR, CSAT, articles, consults) as JSON")
     numbers.add_argument("--config", help="TOML settings file (default: ./supportbot.toml if present)")
     numbers.add_argument("--store", help="sqlite:///path/to/file.db")

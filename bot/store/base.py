@@ -126,7 +126,8 @@ class Store(Protocol):
         ...
 
     async def forget_seen(self, *, before: float) -> int:
-        """Drops delivery ids older than any platform retries them; returns how many."""
+        """Drops delivery ids older than any platform retries them, and delivered outbox rows;
+        returns how many delivery ids."""
         ...
 
     async def get_ref(self, adapter: str, key: str) -> str | None:

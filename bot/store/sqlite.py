@@ -79,7 +79,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT, adapter TEXT NOT NULL, payload TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL, created_at REAL NOT NULL,
     delivered_at REAL, last_error TEXT);
-CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (next_attempt_at) WHERE delivered_at IS NULL;
+CREATE INDEX IF NOT EXISTS outbox_undelivered ON outbox (id) WHERE delivered_at IS NULL;
+CREATE INDEX IF NOT EXISTS handle_times_at ON handle_times (at);
 CREATE TABLE IF NOT EXISTS seen_events (source TEXT NOT NULL, event_id TEXT NOT NULL, at REAL NOT NULL,
     PRIMARY KEY (source, event_id));
 CREATE INDEX IF NOT EXISTS seen_events_at ON seen_events (at);
@@ -178,10 +179,10 @@ class SQLiteStore:
                 conversation = Conversation(**json.loads(row[0]))
                 if conversation.case_id is not None:
                     wanted.add(conversation.case_id)
-            marks = ",".join("?" * len(wanted))
-            rows = db.execute(
-                f"SELECT id, data FROM cases WHERE state = ? OR id IN ({marks})", (CaseState.QUEUED.value, *wanted)
-            ).fetchall()
+            rows = db.execute("SELECT id, data FROM cases WHERE state = ?", (CaseState.QUEUED.value,)).fetchall()
+            if wanted:  # separate statements: "state = ? OR id IN (...)" defeats both indexes
+                marks = ",".join("?" * len(wanted))
+                rows += db.execute(f"SELECT id, data FROM cases WHERE id IN ({marks})", tuple(wanted)).fetchall()
             cases = {}
             for case_id, data in rows:
                 loaded.case_json[case_id] = data
@@ -282,6 +283,7 @@ class SQLiteStore:
 
     async def forget_seen(self, *, before: float) -> int:
         def job(db: sqlite3.Connection) -> int:
+            db.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?", (before,))
             return db.execute("DELETE FROM seen_events WHERE at < ?", (before,)).rowcount
 
         return await self._run(job)

@@ -1,6 +1,6 @@
 """Knowledge-base benchmark: ranking quality on banking77, abstention, and speed at 10,000 articles.
 
-    .venv/bin/python -m bench.knowledge [--json FILE]
+    .venv/bin/python -m bench.knowledge_bench [--json FILE]   (make bench-knowledge)
 
 1. Builds the banking77 knowledge base with ../shared/tools/make_kb.py (8 questions per
    article, seed 0) twice: with every intent, and with --unseen-intents 15 (their test
