@@ -783,3 +783,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     return asyncio.run(run(args, argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
