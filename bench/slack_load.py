@@ -59,7 +59,6 @@ import platform
 import pstats
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -72,6 +71,9 @@ from typing import Any
 
 import aiohttp
 import psutil
+
+from bench.common import Child, core_busy_seconds, free_port, percentile, verdict
+from bench.common import supportbot_command as common_supportbot_command
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -162,6 +164,13 @@ sys.exit(main(argv))
 """
 
 
+def supportbot_command(profile_to: Path | None) -> list[str]:
+    """`supportbot serve`, or the same profiled during the load window only (SIGUSR1/SIGUSR2)."""
+    if profile_to is not None:
+        return [sys.executable, "-c", PROFILE_WRAPPER, str(profile_to)]
+    return common_supportbot_command(None)
+
+
 # ----- the fake Slack Web API, in its own process ------------------------------------------------
 
 
@@ -236,18 +245,6 @@ def run_fake(argv: list[str] | None = None) -> None:
 # ----- processes -----------------------------------------------------------------------------------
 
 
-def core_busy_seconds(core: int) -> float:
-    """Non-idle CPU seconds of one core since boot (all processes)."""
-    times = psutil.cpu_times(percpu=True)[core]
-    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def pick_cores() -> dict[str, Any]:
     allowed = sorted(os.sched_getaffinity(0))
     server = allowed[0]
@@ -264,35 +261,10 @@ def pick_cores() -> dict[str, Any]:
 
 
 @dataclass
-class Proc:
-    name: str
-    proc: subprocess.Popen[bytes]
-    ps: psutil.Process
-    base: str
-    log: Path
+class Proc(Child):
+    name: str = ""
+    base: str = ""
     startup_s: float = 0.0
-
-    def cpu_seconds(self) -> float:
-        """CPU of the process and its threads (psutil counts all threads)."""
-        with contextlib.suppress(psutil.Error):
-            t = self.ps.cpu_times()
-            return float(t.user + t.system)
-        return 0.0
-
-    def stop(self) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        return self.proc.returncode
-
-    def log_tail(self, lines: int = 25) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        return ""
 
 
 async def spawn(
@@ -311,7 +283,7 @@ async def spawn(
     ps = psutil.Process(proc.pid)
     if not taskset:
         ps.cpu_affinity([core])
-    p = Proc(name, proc, ps, base, log)
+    p = Proc(proc, ps, log, name=name, base=base)
     probe = aiohttp.ClientTimeout(total=2)
     while True:
         if proc.poll() is not None:
@@ -336,23 +308,7 @@ def base_env() -> dict[str, str]:
     return env
 
 
-def supportbot_command(profile_to: Path | None) -> list[str]:
-    if profile_to is not None:
-        return [sys.executable, "-c", PROFILE_WRAPPER, str(profile_to)]
-    script = Path(sys.executable).parent / "supportbot"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "bot.cli"]
-
-
 # ----- the load generator ------------------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
-    return ordered[rank - 1]
 
 
 @dataclass
@@ -621,10 +577,6 @@ async def phase(
         server.stop()
         raise
     return result, server
-
-
-def verdict(ok: bool) -> str:
-    return "pass" if ok else "**FAIL**"
 
 
 def ms(v: Any) -> str:

@@ -34,8 +34,6 @@ import os
 import platform
 import pstats
 import shutil
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -49,6 +47,7 @@ from typing import Any
 import aiohttp
 import psutil
 
+from bench.common import Child, core_busy_seconds, free_port, percentile, supportbot_command, verdict
 from bench.customers import CustomerScript
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,12 +127,6 @@ def pick_cores() -> tuple[int, int, bool]:
     return allowed[0], allowed[0], False
 
 
-def core_busy_seconds(core: int) -> float:
-    """Non-idle CPU seconds of one core since boot (all processes)."""
-    times = psutil.cpu_times(percpu=True)[core]
-    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
-
-
 async def background_cpu(cores: list[int], seconds: float = 1.0) -> float:
     """How busy `cores` are with other work right now, in % of one core (before the bench loads them)."""
     before = sum(core_busy_seconds(c) for c in cores)
@@ -145,58 +138,22 @@ async def background_cpu(cores: list[int], seconds: float = 1.0) -> float:
     return max(0.0, 100 * (after - before - own) / seconds)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def server_env() -> dict[str, str]:
     """The caller's environment without SUPPORTBOT_* overrides, so only the bench config applies."""
     return {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTBOT_")}
 
 
-def supportbot_command(profile_to: Path | None) -> list[str]:
-    if profile_to is not None:
-        return [sys.executable, str(BENCH / "profiled_server.py"), str(profile_to)]
-    script = Path(sys.executable).parent / "supportbot"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "bot.cli"]
-
-
 @dataclass
-class Server:
-    proc: subprocess.Popen[bytes]
-    ps: psutil.Process
-    base: str
-    workdir: Path
-    log: Path
-    startup_s: float
-    pinned_with: str
+class Server(Child):
+    base: str = ""
+    workdir: Path = Path()
+    startup_s: float = 0.0
+    pinned_with: str = ""
     started_at: float = 0.0
     ready_s: float = float("nan")
 
     def rss_mb(self) -> float:
         return float(self.ps.memory_info().rss) / MB
-
-    def cpu_seconds(self) -> float:
-        times = self.ps.cpu_times()
-        return float(times.user + times.system)
-
-    def stop(self) -> int | None:
-        """SIGINT (aiohttp's graceful shutdown, and what makes cProfile write its file), then kill."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        return self.proc.returncode
-
-    def log_tail(self, lines: int = 20) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        return ""
 
 
 async def start_server(
@@ -222,7 +179,9 @@ async def start_server(
     ps = psutil.Process(proc.pid)
     if not taskset:
         ps.cpu_affinity([core])
-    server = Server(proc, ps, base, workdir, log, 0.0, "taskset" if taskset else "psutil.cpu_affinity", started)
+    server = Server(
+        proc, ps, log, base=base, workdir=workdir, pinned_with="taskset" if taskset else "psutil.cpu_affinity", started_at=started
+    )
     probe = aiohttp.ClientTimeout(total=2)
     while True:
         if proc.poll() is not None:
@@ -357,15 +316,6 @@ class Customer:
         if pending is not None:
             problems.append(f"{self.id}: no bot reply to seq {pending['seq']} {pending['text'][:40]!r}")
         return sum(1 for m in lines if m["from"] == "customer"), problems
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100)."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
-    return ordered[rank - 1]
 
 
 # ----- phases -----------------------------------------------------------------------------------
@@ -518,10 +468,6 @@ async def unloaded(session: aiohttp.ClientSession, server: Server, seconds: floa
 
 
 # ----- reporting --------------------------------------------------------------------------------
-
-
-def verdict(ok: bool) -> str:
-    return "pass" if ok else "**FAIL**"
 
 
 def table(results: dict[str, Any]) -> str:

@@ -1,0 +1,81 @@
+"""What the benchmarks share: ports, CPU accounting, percentiles, and the child server processes."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+BENCH = Path(__file__).resolve().parent
+
+
+def core_busy_seconds(core: int) -> float:
+    """Non-idle CPU seconds of one core since boot (all processes)."""
+    times = psutil.cpu_times(percpu=True)[core]
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), int(-(-q * len(ordered) // 100))))
+    return ordered[rank - 1]
+
+
+def verdict(ok: bool) -> str:
+    return "pass" if ok else "**FAIL**"
+
+
+def supportbot_command(profile_to: Path | None) -> list[str]:
+    """`supportbot serve`'s command line, or the same under cProfile on every thread."""
+    if profile_to is not None:
+        return [sys.executable, str(BENCH / "profiled_server.py"), str(profile_to)]
+    script = Path(sys.executable).parent / "supportbot"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "bot.cli"]
+
+
+@dataclass
+class Child:
+    """A server process the bench started: its CPU use, its log, and a graceful stop."""
+
+    proc: subprocess.Popen[bytes]
+    ps: psutil.Process
+    log: Path
+
+    def cpu_seconds(self) -> float:
+        """CPU of the process and all its threads."""
+        with contextlib.suppress(psutil.Error):
+            times = self.ps.cpu_times()
+            return float(times.user + times.system)
+        return 0.0
+
+    def stop(self) -> int | None:
+        """SIGINT (aiohttp's graceful shutdown, and what makes cProfile write its file), then kill."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        return self.proc.returncode
+
+    def log_tail(self, lines: int = 25) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        return ""
