@@ -520,6 +520,9 @@ class _Space:
             indices=f.astype(np.int32),
             data=val.astype(np.float32),
         )
+        self.idf_max_sq = float(self.idf.max()) ** 2 if self.idf.size else 0.0
+        # Known feature ids and number of unknown grams of each lower-case chunk (char spaces).
+        self._chunk_ids: dict[str, tuple[list[int], int]] = {}
 
     @classmethod
     def of_features(cls, docs: Sequence[Sequence[str]]) -> _Space:
@@ -535,15 +538,43 @@ class _Space:
 
     def query(self, feats: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """The message's normalised vector as (sorted feature ids, weights); unknown features are dropped."""
-        known = [self.vocab[f] for f in feats if f in self.vocab]
+        vocab = self.vocab
+        known = [vocab[f] for f in feats if f in vocab]
+        return self._vector(known, len(feats) - len(known))
+
+    def query_chars(self, text: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """`query(_char_features(text))`, with each chunk's known gram ids cached."""
+        cache = self._chunk_ids
+        known: list[int] = []
+        unknown = 0
+        for chunk in _chunks(text.lower()):
+            hit = cache.get(chunk)
+            if hit is None:
+                grams = _chunk_grams(chunk)
+                ids = [self.vocab[g] for g in grams if g in self.vocab]
+                hit = (ids, len(grams) - len(ids))
+                if len(cache) >= _CHUNK_CACHE_MAX:
+                    cache.clear()
+                cache[chunk] = hit
+            known.extend(hit[0])
+            unknown += hit[1]
+        return self._vector(known, unknown)
+
+    def _vector(self, known: list[int], unknown: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         if not known:
             return np.zeros(0, np.int64), np.zeros(0, np.float64)
-        idx, counts = np.unique(np.asarray(known, dtype=np.int64), return_counts=True)
+        ids = np.array(known, dtype=np.int64)
+        ids.sort()
+        if ids.size > 1:
+            starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+            idx = ids[starts]
+            counts = np.diff(np.r_[starts, ids.size])
+        else:
+            idx, counts = ids, np.ones(1, dtype=np.int64)
         val = (1.0 + np.log(counts)) * self.idf[idx]
         # Normalised over *all* the message's features, unknown ones at the
         # highest idf, so a message that is mostly unknown words scores low.
-        unknown = len(feats) - len(known)
-        extra = unknown * float(self.idf.max()) ** 2 if self.idf.size else 0.0
+        extra = unknown * self.idf_max_sq
         norm = math.sqrt(float(val @ val) + extra) or 1.0
         return idx, val / norm
 
@@ -589,29 +620,6 @@ def _group_stats(rows: _Rows, starts: npt.NDArray[np.int64]) -> tuple[npt.NDArra
     ok = n_q >= 2
     cohesion[ok] = total[ok] / n_q[ok]
     return norms, cohesion
-
-
-def _row_dots(qdense: npt.NDArray[np.float64], rows: _Rows, first: npt.NDArray[np.int64], last: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-    """Dot products of a dense query vector with rows first[i]..last[i]-1 for each i, in order.
-
-    Cost: the total length of those rows, so only the candidates' rows are touched.
-    """
-    counts = last - first
-    n_rows = int(counts.sum())
-    row_ids = np.repeat(first - (np.cumsum(counts) - counts), counts) + np.arange(n_rows)
-    lo = rows.indptr[first]
-    lens = rows.indptr[last] - lo
-    total = int(lens.sum())
-    if total == 0:
-        return np.zeros(n_rows, dtype=np.float64)
-    pos = np.repeat(lo - (np.cumsum(lens) - lens), lens) + np.arange(total)
-    contrib = rows.data[pos] * qdense[rows.indices[pos]]
-    row_lens = rows.indptr[row_ids + 1] - rows.indptr[row_ids]
-    result = np.bincount(np.repeat(np.arange(n_rows), row_lens), weights=contrib, minlength=n_rows)
-    return result.astype(np.float64, copy=False)
-
-
-# ---------------------------------------------------------------- ranking
 
 
 def _bm25_index(ids: list[list[int]], vocab: dict[str, int]) -> Any:
@@ -731,6 +739,27 @@ class _Index:
         # How close an article's questions are to each other: a message is compared
         # with that (a loose article's questions are far from any one phrasing).
         self.cohesion: dict[str, npt.NDArray[np.float64]] = {}
+        self.unit_count: npt.NDArray[np.int64] = np.diff(self.unit_start)
+        # Per space: the stored entries of article k are nnz_start[k]..nnz_start[k + 1] - 1 and
+        # nnz_unit[i] is the unit (row) of entry i, counted from nnz_unit_base[k] for article k.
+        # nnz_local[i] is the unit of stored entry i counted within its article.
+        self.nnz_start: dict[str, npt.NDArray[np.int64]] = {}
+        self.nnz_local: dict[str, npt.NDArray[np.int64]] = {}
+        # Postings: the entries of feature f, in storage order, are col_ptr[f]..col_ptr[f + 1] - 1
+        # of col_data (their values) and col_row (their rows).
+        self.col_ptr: dict[str, npt.NDArray[np.int64]] = {}
+        self.col_data: dict[str, npt.NDArray[np.float32]] = {}
+        self.col_row: dict[str, npt.NDArray[np.int64]] = {}
+        unit_article = np.repeat(np.arange(n, dtype=np.int64), self.unit_count)
+        for name, space in self.spaces.items():
+            rows = space.rows
+            self.nnz_start[name] = rows.indptr[self.unit_start].astype(np.int64)
+            unit_of = np.repeat(np.arange(rows.n, dtype=np.int64), np.diff(rows.indptr))
+            self.nnz_local[name] = unit_of - self.unit_start[:-1][unit_article[unit_of]]
+            col_pos = np.argsort(rows.indices, kind="stable")
+            self.col_ptr[name] = np.searchsorted(rows.indices[col_pos], np.arange(len(space.vocab) + 1)).astype(np.int64)
+            self.col_data[name] = rows.data[col_pos]
+            self.col_row[name] = unit_of[col_pos]
         for name, space in self.spaces.items():
             norms, cohesion = _group_stats(space.rows, self.unit_start)
             known = cohesion[~np.isnan(cohesion)]
@@ -766,14 +795,10 @@ class _Index:
         known = [self.vocab[t] for t in terms if t in self.vocab]
         if not known:
             return None
-        return _Query(
-            known=known,
-            n_unknown=len(terms) - len(known),
-            vectors={
-                name: space.query(_word_features(tokens) if name == "word" else _char_features(text))
-                for name, space in self.spaces.items()
-            },
-        )
+        vectors = {}
+        for name, space in self.spaces.items():
+            vectors[name] = space.query(_word_features(tokens)) if name == "word" else space.query_chars(text)
+        return _Query(known=known, n_unknown=len(terms) - len(known), vectors=vectors)
 
     def candidates(self, q: _Query, mask: npt.NDArray[np.bool_], depth: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         """Top BM25 candidates: (article numbers, whole-article BM25, best-question BM25)."""
@@ -793,50 +818,108 @@ class _Index:
     def similarities(self, q: _Query, cand: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[np.float64]]:
         """TF-IDF cosines of the message with each candidate's centroid, nearest question and title."""
         out: dict[str, npt.NDArray[np.float64]] = {}
-        first = self.unit_start[cand]
-        last = self.unit_start[cand + 1]
-        counts = last - first
+        counts = self.unit_count[cand]
+        ends = np.cumsum(counts)
+        base = ends - counts  # first unit of each candidate among all candidates' units
+        n_units = int(ends[-1]) if ends.size else 0
         group = np.repeat(np.arange(cand.size), counts)
-        title_at = np.cumsum(counts) - 1
-        is_question = np.ones(group.size, dtype=bool)
-        is_question[title_at] = False
+        title_at = ends - 1
         has_questions = counts > 1
+        q_base = base - np.arange(cand.size)  # first question of each candidate among all questions
+        is_question = np.ones(n_units, dtype=bool)
+        is_question[title_at] = False
         for name, space in self.spaces.items():
             norms = self.norms[name]
             qi, qv = q.vectors[name]
-            dense = np.zeros(len(space.vocab), dtype=np.float64)
-            dense[qi] = qv
-            dots = _row_dots(dense, space.rows, first, last)
-            out[f"cent_{name}"] = np.bincount(group, weights=dots, minlength=cand.size) / norms[cand]
-            out[f"fit_{name}"] = out[f"cent_{name}"] - self.cohesion[name][cand]
+            dots = self._dots(name, space.rows, qi, qv, cand, base, n_units)
+            cent = np.bincount(group, weights=dots, minlength=cand.size) / norms[cand]
+            out[f"cent_{name}"] = cent
+            out[f"fit_{name}"] = cent - self.cohesion[name][cand]
             title = dots[title_at]
             out[f"title_{name}"] = title
-            nearest = np.full(cand.size, -1.0)
-            np.maximum.at(nearest, group[is_question], dots[is_question])
-            out[f"near_{name}"] = np.where(has_questions, nearest, title)
+            if has_questions.all():
+                nearest = np.maximum.reduceat(dots[is_question], q_base) if cand.size else title
+                out[f"near_{name}"] = np.maximum(nearest, -1.0)
+            else:
+                nearest = np.full(cand.size, -1.0)
+                if has_questions.any():
+                    nearest[has_questions] = np.maximum(np.maximum.reduceat(dots[is_question], q_base[has_questions]), -1.0)
+                out[f"near_{name}"] = np.where(has_questions, nearest, title)
         return out
+
+    def _dots(
+        self,
+        name: str,
+        rows: _Rows,
+        qi: npt.NDArray[np.int64],
+        qv: npt.NDArray[np.float64],
+        cand: npt.NDArray[np.int64],
+        base: npt.NDArray[np.int64],
+        n_units: int,
+    ) -> npt.NDArray[np.float64]:
+        """Dot products of the message vector (qi, qv) with each candidate's units (questions, then title), in order.
+
+        The same sums as a dot product with each candidate's row: non-zero products are added in the row's
+        order (skipped zero products leave a sum of non-negative terms unchanged).
+        Walks either the candidates' rows or the postings of the message's features,
+        whichever touches fewer stored entries.
+        """
+        if qi.size == 0:
+            return np.zeros(n_units, dtype=np.float64)
+        nnz_start = self.nnz_start[name]
+        lo = nnz_start[cand]
+        lens = nnz_start[cand + 1] - lo
+        col_ptr = self.col_ptr[name]
+        c_lo = col_ptr[qi]
+        c_lens = col_ptr[qi + 1] - c_lo
+        if int(c_lens.sum()) < int(lens.sum()):
+            # qi is ascending, so each row's products come in the row's own (feature) order.
+            at = _concat_ranges(c_lo, c_lens)
+            products = self.col_data[name][at] * np.repeat(qv, c_lens)
+            every = np.bincount(self.col_row[name][at], weights=products, minlength=rows.n)
+            return every[_concat_ranges(self.unit_start[cand], self.unit_count[cand])].astype(np.float64, copy=False)
+        dense = np.zeros(len(self.spaces[name].vocab), dtype=np.float64)
+        dense[qi] = qv
+        pos = _concat_ranges(lo, lens)
+        contrib = rows.data[pos] * dense[rows.indices[pos]]
+        unit = np.repeat(base, lens) + self.nnz_local[name][pos]
+        result = np.bincount(unit, weights=contrib, minlength=n_units)
+        return result.astype(np.float64, copy=False)
 
     def coverage(self, q: _Query, docs: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         """IDF-weighted share of the message's content terms found in each article."""
         weights = self.idf[q.known]
         total = float(weights.sum()) + q.n_unknown * self.idf_unseen
         covered = np.zeros(docs.size, dtype=np.float64)
-        for term, weight in zip(q.known, weights):
-            postings = self.post_docs[self.post_start[term] : self.post_start[term + 1]]
-            covered += np.isin(docs, postings) * weight
+        terms = np.asarray(q.known, dtype=np.int64)
+        lo = self.post_start[terms]
+        lens = self.post_start[terms + 1] - lo
+        # hit[i, d]: article d contains the i-th term (built from the postings of the message's terms only).
+        hit = np.zeros((terms.size, len(self.articles)), dtype=bool)
+        hit[np.repeat(np.arange(terms.size), lens), self.post_docs[_concat_ranges(lo, lens)]] = True
+        found = hit[:, docs]
+        for i in range(terms.size):
+            covered += found[i] * weights[i]
         result: npt.NDArray[np.float64] = covered / total if total > 0 else covered
         return result
 
 
 def _rank_features(signals: dict[str, npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
     """Per candidate: each signal raw, relative to the best candidate, and as 1/(1 + rank)."""
-    cols: list[npt.NDArray[np.float64]] = []
-    for name in R.SIGNALS:
-        v = signals[name]
-        top = float(v.max()) if v.size else 0.0
-        rank = (v[None, :] > v[:, None]).sum(axis=1)
-        cols += [v, v / top if top > 0 else np.zeros_like(v), 1.0 / (1.0 + rank)]
-    return np.stack(cols, axis=1)
+    v = np.stack([np.asarray(signals[name], dtype=np.float64) for name in R.SIGNALS])  # (signals, candidates)
+    n_sig, n = v.shape
+    out = np.empty((n, 3 * n_sig), dtype=np.float64)
+    if n == 0:
+        return out
+    top = v.max(axis=1)
+    rank = (v[:, None, :] > v[:, :, None]).sum(axis=2)
+    pos = top > 0
+    rel = np.zeros_like(v)
+    rel[pos] = v[pos] / top[pos, None]
+    out[:, 0::3] = v.T
+    out[:, 1::3] = rel.T
+    out[:, 2::3] = (1.0 / (1.0 + rank)).T
+    return out
 
 
 def _sigmoid(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
