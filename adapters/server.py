@@ -73,6 +73,7 @@ class KnowledgeLoader:
         # passes, which otherwise pause every request for up to ~100 ms under load
         gc.collect()
         gc.freeze()
+        gc.set_threshold(50_000, 20, 100)  # requests make many short-lived objects and few cycles
 
     def suggest(self, text: str, *, limit: int = 3) -> Sequence[ArticleSuggestion]:
         self._ready.wait()
