@@ -80,11 +80,6 @@ class KnowledgeLoader:
         return self._finder.suggest(text, limit=limit) if self._finder is not None else []
 
 
-def _warm_and_load(cues: Cues, settings: Settings) -> ArticleFinder:
-    cues.warm()
-    return load_knowledge(settings)
-
-
 def create_app(
     settings: Settings,
     *,
@@ -101,9 +96,8 @@ def create_app(
     """
     clock = clock or SystemClock()
     store = store or open_store(settings)
-    cues = Cues(settings.language)
-    finder = articles or KnowledgeLoader(lambda: _warm_and_load(cues, settings))
-    services = Services(cues, finder, BusinessCalendar(settings.business_hours))
+    finder = articles or KnowledgeLoader(lambda: load_knowledge(settings))
+    services = Services(Cues(settings.language), finder, BusinessCalendar(settings.business_hours))
     runtime = Runtime(
         engine=ConversationManager(settings, services),
         store=store,
