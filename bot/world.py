@@ -32,6 +32,17 @@ class World:
             return None
         return self.cases.get(self.conversation.case_id)
 
+    def start_live_chat(self, case: Case, agent_id: str) -> None:
+        """The case is now a live chat of `agent_id`: it takes one of their slots."""
+        case.state = CaseState.WITH_AGENT
+        case.agent_id = agent_id
+        self.active_chats[agent_id] = self.active_chats.get(agent_id, 0) + 1
+
+    def end_live_chat(self, case: Case) -> None:
+        """The case stops being a live chat (call before changing its state): its agent's slot frees up."""
+        if case.state is CaseState.WITH_AGENT and case.agent_id:
+            self.active_chats[case.agent_id] = max(0, self.active_chats.get(case.agent_id, 0) - 1)
+
     def agent(self, staff_id: str) -> AgentState:
         return self.agents.setdefault(staff_id, AgentState(id=staff_id))
 

@@ -29,9 +29,7 @@ def customer_wants_manager(turn: Turn, case: Case) -> None:
 
 
 def to_tier2(turn: Turn, case: Case, by: str) -> None:
-    was_with_agent = case.state is CaseState.WITH_AGENT
-    if was_with_agent and case.agent_id:
-        turn.world.active_chats[case.agent_id] = max(0, turn.world.active_chats.get(case.agent_id, 0) - 1)
+    turn.world.end_live_chat(case)
     was_queued = case.state is CaseState.QUEUED
     consult.end_all(turn, case)
     case.state = CaseState.ESCALATED
@@ -58,8 +56,7 @@ def to_manager(turn: Turn, case: Case, by: str) -> None:
 
 def waiting_on_development(turn: Turn, case: Case) -> None:
     """The owner keeps the case, but it no longer takes one of their live-chat slots."""
-    if case.state is CaseState.WITH_AGENT and case.agent_id:
-        turn.world.active_chats[case.agent_id] = max(0, turn.world.active_chats.get(case.agent_id, 0) - 1)
+    turn.world.end_live_chat(case)
     was_queued = case.state is CaseState.QUEUED
     case.state = CaseState.WAITING_ON_DEVELOPMENT
     if was_queued:

@@ -16,11 +16,9 @@ SKIP = "survey.skip"
 def resolve(turn: Turn, case: Case, *, how: str, survey: bool = True) -> None:
     """Resolves the case; `survey=False` when the chat ended without the customer (idle)."""
     was_queued = case.state is CaseState.QUEUED
-    agent_id = case.agent_id
-    if agent_id and case.state is CaseState.WITH_AGENT:
-        turn.world.active_chats[agent_id] = max(0, turn.world.active_chats.get(agent_id, 0) - 1)
-        if case.accepted_at is not None:
-            turn.actions.append(RecordHandleTime(case.id, turn.now - case.accepted_at))
+    if case.state is CaseState.WITH_AGENT and case.accepted_at is not None:
+        turn.actions.append(RecordHandleTime(case.id, turn.now - case.accepted_at))
+    turn.world.end_live_chat(case)
     case.state = CaseState.RESOLVED
     case.resolved_at = turn.now
     case.resolution = how

@@ -115,10 +115,8 @@ def _accept(turn: Turn, staff_id: str, role: Role, case: Case) -> None:
         turn.reply(staff_id, f"You're at capacity ({capacity} chats). Resolve one before accepting another.", case)
         return
     was_queued = case.state is CaseState.QUEUED
-    case.state = CaseState.WITH_AGENT
-    case.agent_id = staff_id
+    turn.world.start_live_chat(case, staff_id)
     case.accepted_at = turn.now
-    turn.world.active_chats[staff_id] = turn.world.active_chats.get(staff_id, 0) + 1
     if was_queued:
         queue.leave(turn, case)
     turn.say(case, turn.spiel("agent_joined", agent=turn.staff_name(staff_id)))
