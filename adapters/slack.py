@@ -507,7 +507,7 @@ class SlackAdapter:
         thread = await self.runtime.store.get_ref(SOURCE, key)
         kind = payload["kind"]
         if kind in ("consult_new", "consult_claimed"):
-            card = consult_card(case, consult, sme_name=self._staff_name(consult.sme_id), agent_name=self._staff_name(consult.agent_id))
+            card = consult_card(case, consult, sme_name=self.settings.name_of(consult.sme_id), agent_name=self.settings.name_of(consult.agent_id))
             if thread is None:
                 response = await self.client.chat_postMessage(channel=group.slack_channel, **card)
                 await self.runtime.store.set_ref(SOURCE, key, str(response["ts"]))
@@ -520,14 +520,10 @@ class SlackAdapter:
         author = payload.get("author") or ""
         text = escape(payload["text"])
         if kind == "consult_message" and author != "bot":
-            text = f"*{escape(self._staff_name(author) or 'Staff')}:* {text}"
+            text = f"*{escape(self.settings.name_of(author) or 'Staff')}:* {text}"
         elif kind != "consult_message":
             text = " ".join(f"<@{p.slack}>" for p in people) + " " + text
         await self._post(group.slack_channel, text, [], thread_ts=thread)
-
-    def _staff_name(self, staff_id: str | None) -> str:
-        entry = self.settings.staff(staff_id) if staff_id else None
-        return entry.name if entry else ""
 
     async def _show_case(self, case_id: int) -> None:
         """Posts the case's queue card the first time it needs a person, then keeps it up to date."""

@@ -378,6 +378,11 @@ class Settings:
                 return entry
         return None
 
+    def name_of(self, person_id: str | None, *, unknown: str = "") -> str:
+        """A staff member's display name, or `unknown` for nobody or someone not on the roster."""
+        entry = self.staff(person_id) if person_id else None
+        return entry.name if entry else unknown
+
     def capacity_of(self, entry: RosterEntry) -> int:
         return entry.capacity or self.queue.agent_capacity
 

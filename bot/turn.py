@@ -112,8 +112,7 @@ class Turn:
         return self.settings.staff(staff_id)
 
     def staff_name(self, staff_id: str | None) -> str:
-        entry = self.settings.staff(staff_id) if staff_id else None
-        return entry.name if entry else "An advisor"
+        return self.settings.name_of(staff_id, unknown="An advisor")
 
     def agents_taking_chats(self, *, with_free_slot: bool = False) -> list[RosterEntry]:
         """Tier I agents who are online and available (and, if asked, below their capacity)."""

@@ -86,7 +86,7 @@ class AgentConsole:
                 "case": self._case_json(case, me),
                 "transcript": messages,
                 "notes": [
-                    {"author": self._name(n.author_id), "text": n.text, "tags": list(n.tags), "at": n.at} for n in notes
+                    {"author": self.settings.name_of(n.author_id), "text": n.text, "tags": list(n.tags), "at": n.at} for n in notes
                 ],
                 "tickets": await self.runtime.store.records("tickets", case.id),
                 "consults": consults,
@@ -107,9 +107,9 @@ class AgentConsole:
                 "classification": c.classification,
                 "group": c.group,
                 "state": c.state.value,
-                "agent": self._name(c.agent_id),
+                "agent": self.settings.name_of(c.agent_id),
                 "agent_id": c.agent_id,
-                "sme": self._name(c.sme_id),
+                "sme": self.settings.name_of(c.sme_id),
                 "sme_id": c.sme_id,
                 "notes": c.notes,
                 "fields": c.fields,
@@ -121,7 +121,7 @@ class AgentConsole:
                 "last_agent_at": c.last_agent_at,
                 "last_sme_at": c.last_sme_at,
                 "messages": [
-                    {"author": self._name(m["author_id"]) or "supportbot", "author_id": m["author_id"], "text": m["text"], "at": m["at"]}
+                    {"author": self.settings.name_of(m["author_id"]) or "supportbot", "author_id": m["author_id"], "text": m["text"], "at": m["at"]}
                     for m in lines
                     if m["consult"] == c.number
                 ],
@@ -129,17 +129,13 @@ class AgentConsole:
             for c in visible
         ]
 
-    def _name(self, staff_id: str | None) -> str:
-        entry = self.settings.staff(staff_id) if staff_id else None
-        return entry.name if entry else ""
-
     def _case_json(self, case: Case, me: RosterEntry) -> dict[str, Any]:
         return {
             "id": case.id,
             "number": case.number,
             "state": case.state.value,
             "tier": case.tier,
-            "agent": self._name(case.agent_id),
+            "agent": self.settings.name_of(case.agent_id),
             "agent_id": case.agent_id,
             "problem": for_role(me.role, case.problem),
             "details": {k: for_role(me.role, v) for k, v in sorted(case.details.items())},
@@ -248,7 +244,7 @@ class AgentConsole:
                         "label": f"{case.number}/{consult.number}",
                         "classification": consult.classification,
                         "state": consult.state.value,
-                        "agent": self._name(consult.agent_id),
+                        "agent": self.settings.name_of(consult.agent_id),
                         "notes": consult.notes,
                         "created_at": consult.created_at,
                     }
