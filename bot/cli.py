@@ -75,7 +75,7 @@ def report(args: argparse.Namespace) -> int:
         await store.open()
         try:
             return numbers.build(
-                await store.all_cases(), await store.every("surveys"), await store.every("offers"),
+                await store.all_cases(), await store.records("surveys"), await store.records("offers"),
                 timezone=settings.business_hours.timezone,
             )
         finally:

@@ -35,7 +35,7 @@ async def test_report_counts_volume_resolution_csat_articles_and_repeat_consults
         await desk.press(consulted, "2")
 
         numbers = report.build(
-            await desk.store.all_cases(), await desk.store.every("surveys"), await desk.store.every("offers"),
+            await desk.store.all_cases(), await desk.store.records("surveys"), await desk.store.records("offers"),
             timezone=settings.business_hours.timezone,
         )
     finally:

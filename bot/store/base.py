@@ -166,12 +166,9 @@ class Store(Protocol):
         """Live chats per staff member (cases with an agent)."""
         ...
 
-    async def records(self, table: str, case_id: int) -> list[dict[str, Any]]:
-        """A case's tickets, offers, surveys or consult_messages (the `table`), oldest first."""
-        ...
-
-    async def every(self, table: str) -> list[dict[str, Any]]:
-        """All rows of a record table (as `records`), for reports."""
+    async def records(self, table: str, case_id: int | None = None) -> list[dict[str, Any]]:
+        """A case's tickets, offers, surveys or consult_messages (the `table`), oldest first;
+        every case's when `case_id` is None (for reports)."""
         ...
 
     async def all_cases(self) -> list[Case]: ...

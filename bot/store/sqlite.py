@@ -386,12 +386,15 @@ class SQLiteStore:
 
         return await self._run(job)
 
-    async def records(self, table: str, case_id: int) -> list[dict[str, Any]]:
+    async def records(self, table: str, case_id: int | None = None) -> list[dict[str, Any]]:
         if table not in _RECORD_TABLES:
             raise StoreError(f"no record table {table!r}")
 
         def job(db: sqlite3.Connection) -> list[dict[str, Any]]:
-            cursor = db.execute(f"SELECT * FROM {table} WHERE case_id = ? ORDER BY rowid", (case_id,))
+            if case_id is None:
+                cursor = db.execute(f"SELECT * FROM {table} ORDER BY rowid")
+            else:
+                cursor = db.execute(f"SELECT * FROM {table} WHERE case_id = ? ORDER BY rowid", (case_id,))
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
@@ -405,17 +408,6 @@ class SQLiteStore:
 
     async def active_chats(self) -> dict[str, int]:
         return await self._run(_active_chats)
-
-    async def every(self, table: str) -> list[dict[str, Any]]:
-        if table not in _RECORD_TABLES:
-            raise StoreError(f"no record table {table!r}")
-
-        def job(db: sqlite3.Connection) -> list[dict[str, Any]]:
-            cursor = db.execute(f"SELECT * FROM {table} ORDER BY rowid")
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-        return await self._run(job)
 
     async def all_cases(self) -> list[Case]:
         def job(db: sqlite3.Connection) -> list[Case]:
