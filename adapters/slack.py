@@ -341,18 +341,25 @@ class SlackAdapter:
         await self.runtime.store.create_conversation(conversation, secret_hash="")
         return [ConversationStarted(conversation_id)]
 
-    async def _staff_thread_message(self, staff: RosterEntry, thread_ts: str, raw: str) -> list[Event]:
-        case_ref = await self.runtime.store.get_ref(SOURCE, f"thread:{thread_ts}")
+    async def _thread_text(self, staff: RosterEntry, ref_key: str, raw: str) -> tuple[int, str] | None:
+        """The case a staff thread belongs to and the cleaned text; None when it is not ours, empty
+        or too long (the writer is told, ephemerally)."""
+        case_ref = await self.runtime.store.get_ref(SOURCE, ref_key)
         if case_ref is None:
-            return []
+            return None
         try:
             text = clean(raw, limit=self.settings.server.max_message_chars).strip()
         except TextTooLong as exc:
             await self._ephemeral(staff, self.settings.spiels.too_long.format(length=exc.length, limit=exc.limit))
+            return None
+        return (int(case_ref.partition(":")[0]), text) if text else None
+
+    async def _staff_thread_message(self, staff: RosterEntry, thread_ts: str, raw: str) -> list[Event]:
+        """The agent's side of a customer chat, in its queue card's thread: notes, !commands, replies."""
+        found = await self._thread_text(staff, f"thread:{thread_ts}", raw)
+        if found is None:
             return []
-        if not text:
-            return []
-        case_id = int(case_ref)
+        case_id, text = found
         prefix = self.slack.note_prefix
         if prefix and text.lower().startswith(prefix.lower()):
             return [StaffCommand(staff.id, "note", case_id, text[len(prefix):].strip())]
@@ -362,13 +369,10 @@ class SlackAdapter:
 
     async def _consult_thread_message(self, staff: RosterEntry, thread_ts: str, raw: str) -> list[Event]:
         """Agent and SME talk in the consult card's thread; '!endconsult' and '!pause' end it."""
-        case_ref = await self.runtime.store.get_ref(SOURCE, f"consult_thread:{thread_ts}")
-        if case_ref is None:
+        found = await self._thread_text(staff, f"consult_thread:{thread_ts}", raw)
+        if found is None:
             return []
-        text = clean(raw, limit=self.settings.server.max_message_chars).strip()
-        if not text:
-            return []
-        case_id = int(case_ref.partition(":")[0])
+        case_id, text = found
         prefix = self.slack.command_prefix
         if prefix and text.startswith(prefix):
             name, _, rest = text[len(prefix):].partition(" ")
