@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import psutil
 
 BENCH = Path(__file__).resolve().parent
@@ -79,3 +82,23 @@ class Child:
         with contextlib.suppress(OSError):
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         return ""
+
+
+async def wait_until_healthy(
+    session: aiohttp.ClientSession, child: Child, base: str, *, name: str, started: float, timeout: float
+) -> float:
+    """Seconds from `started` (a perf_counter reading) to the first 200 from GET /healthz; a child
+    that exits or stays unhealthy past `timeout` is stopped and reported with its log's tail."""
+    probe = aiohttp.ClientTimeout(total=2)
+    while True:
+        if child.proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {child.proc.returncode} during start-up:\n{child.log_tail()}")
+        if time.perf_counter() - started > timeout:
+            child.stop()
+            raise RuntimeError(f"{name}: no 200 from /healthz within {timeout:.0f} s:\n{child.log_tail()}")
+        with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
+            async with session.get(f"{base}/healthz", timeout=probe) as resp:
+                await resp.read()
+                if resp.status == 200:
+                    return time.perf_counter() - started
+        await asyncio.sleep(0.005)

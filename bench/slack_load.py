@@ -72,7 +72,7 @@ from typing import Any
 import aiohttp
 import psutil
 
-from bench.common import Child, core_busy_seconds, free_port, percentile, verdict
+from bench.common import Child, core_busy_seconds, free_port, percentile, verdict, wait_until_healthy
 from bench.common import supportbot_command as common_supportbot_command
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -284,20 +284,8 @@ async def spawn(
     if not taskset:
         ps.cpu_affinity([core])
     p = Proc(proc, ps, log, name=name, base=base)
-    probe = aiohttp.ClientTimeout(total=2)
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{name} exited with {proc.returncode} during start-up:\n{p.log_tail()}")
-        if time.perf_counter() - started > timeout:
-            p.stop()
-            raise RuntimeError(f"{name}: no 200 from /healthz within {timeout:.0f} s:\n{p.log_tail()}")
-        with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
-            async with session.get(f"{base}/healthz", timeout=probe) as resp:
-                await resp.read()
-                if resp.status == 200:
-                    p.startup_s = time.perf_counter() - started
-                    return p
-        await asyncio.sleep(0.01)
+    p.startup_s = await wait_until_healthy(session, p, base, name=name, started=started, timeout=timeout)
+    return p
 
 
 def base_env() -> dict[str, str]:

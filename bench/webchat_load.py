@@ -47,7 +47,7 @@ from typing import Any
 import aiohttp
 import psutil
 
-from bench.common import Child, core_busy_seconds, free_port, percentile, supportbot_command, verdict
+from bench.common import Child, core_busy_seconds, free_port, percentile, supportbot_command, verdict, wait_until_healthy
 from bench.customers import CustomerScript
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,20 +182,8 @@ async def start_server(
     server = Server(
         proc, ps, log, base=base, workdir=workdir, pinned_with="taskset" if taskset else "psutil.cpu_affinity", started_at=started
     )
-    probe = aiohttp.ClientTimeout(total=2)
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"supportbot exited with {proc.returncode} during start-up:\n{server.log_tail()}")
-        if time.perf_counter() - started > timeout:
-            server.stop()
-            raise RuntimeError(f"no 200 from /healthz within {timeout:.0f} s:\n{server.log_tail()}")
-        with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
-            async with session.get(f"{base}/healthz", timeout=probe) as resp:
-                await resp.read()
-                if resp.status == 200:
-                    server.startup_s = time.perf_counter() - started
-                    return server
-        await asyncio.sleep(0.005)
+    server.startup_s = await wait_until_healthy(session, server, base, name="supportbot", started=started, timeout=timeout)
+    return server
 
 
 # ----- the HTTP customer ------------------------------------------------------------------------
