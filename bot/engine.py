@@ -56,8 +56,8 @@ class ConversationManager:
                 self._greet(turn)
             case CustomerMessage(text=text):
                 self._customer_message(turn, text)
-            case CustomerAction(action_id=action_id, value=value):
-                self._customer_action(turn, action_id, value)
+            case CustomerAction():
+                self._customer_action(turn, event)
             case CustomerTyping():
                 case = world.current_case()
                 if case is not None and case.state is CaseState.WITH_AGENT:
@@ -211,10 +211,11 @@ class ConversationManager:
         else:
             turn.actions.append(Say(conversation.id, case.id if case else None, turn.spiel("help_customer")))
 
-    def _customer_action(self, turn: Turn, action_id: str, value: str) -> None:
+    def _customer_action(self, turn: Turn, event: CustomerAction) -> None:
         conversation = _conversation(turn)
-        case_part, _, rest = value.partition(":")
-        case = turn.world.cases.get(int(case_part)) if case_part.isdigit() else None
+        action_id = event.action_id
+        case_id, rest = event.case_and_detail()
+        case = turn.world.cases.get(case_id) if case_id is not None else None
         if case is None or case.conversation_id != conversation.id:
             turn.actions.append(Say(conversation.id, None, turn.spiel("stale_button")))
             return

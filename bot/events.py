@@ -27,11 +27,18 @@ class CustomerMessage:
 
 @dataclass(frozen=True)
 class CustomerAction:
-    """A button press: `action_id` names the button, `value` what it carries."""
+    """A button press: `action_id` names the button, `value` what it carries.
+
+    The engine's buttons carry "<case id>:<detail>", so a stale button is recognised as such.
+    """
 
     conversation_id: str
     action_id: str
     value: str
+
+    def case_and_detail(self) -> tuple[int | None, str]:
+        head, _, detail = self.value.partition(":")
+        return (int(head) if head.isdigit() and len(head) < 12 else None), detail
 
 
 @dataclass(frozen=True)

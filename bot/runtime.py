@@ -181,8 +181,8 @@ def _cases_of(event: Event) -> list[int]:
     if isinstance(event, (StaffCommand, TimerFired)) and event.case_id is not None:
         return [event.case_id]
     if isinstance(event, CustomerAction):
-        head = event.value.partition(":")[0]
-        return [int(head)] if head.isdigit() and len(head) < 12 else []
+        case_id, _ = event.case_and_detail()
+        return [case_id] if case_id is not None else []
     return []
 
 
