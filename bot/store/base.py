@@ -8,6 +8,7 @@ changes it, and `commit` writes the changes, the records, the timers and the out
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -88,6 +89,11 @@ class Store(Protocol):
     async def close(self) -> None: ...
 
     async def ping(self) -> bool: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        """Groups units of work into one durable commit (the runtime's group commit); a `commit()`
+        inside that fails undoes only its own writes."""
+        ...
 
     async def create_conversation(self, conversation: Conversation, *, secret_hash: str) -> None: ...
 

@@ -10,10 +10,11 @@ async signatures keep the protocol the same as a networked store's.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -106,6 +107,7 @@ class SQLiteStore:
         self.path = path
         self._window = handle_time_window
         self._db: sqlite3.Connection | None = None
+        self._in_transaction = False
 
     @classmethod
     def from_url(cls, url: str, *, handle_time_window: int = 20) -> SQLiteStore:
@@ -138,6 +140,29 @@ class SQLiteStore:
             return await self._run(lambda db: db.execute("SELECT 1").fetchone() == (1,))
         except (StoreError, sqlite3.Error):
             return False
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """One transaction around several units of work (group commit); each `commit()` inside is
+        a savepoint, so a unit that fails is undone alone."""
+        if self._db is None:
+            raise StoreError("the store is not open")
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        self._in_transaction = True
+        try:
+            yield
+        except BaseException:
+            self._in_transaction = False
+            db.execute("ROLLBACK")
+            raise
+        self._in_transaction = False
+        try:
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
     async def create_conversation(self, conversation: Conversation, *, secret_hash: str) -> None:
         def job(db: sqlite3.Connection) -> None:
@@ -224,7 +249,12 @@ class SQLiteStore:
         def job(db: sqlite3.Connection) -> list[tuple[str, dict[str, Any]]]:
             now = world.now
             live: list[tuple[str, dict[str, Any]]] = []
-            db.execute("BEGIN IMMEDIATE")
+            begin, end, undo = (
+                ("SAVEPOINT unit", "RELEASE unit", "ROLLBACK TO unit")
+                if self._in_transaction
+                else ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+            )
+            db.execute(begin)
             try:
                 if fired_timer is not None:  # first, so a handler may schedule the same key again
                     db.execute("DELETE FROM timers WHERE key = ?", (fired_timer,))
@@ -244,9 +274,11 @@ class SQLiteStore:
                 if inbound is not None:
                     db.execute("INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?)", (*inbound, now))
                     db.execute("DELETE FROM inbox WHERE source = ? AND event_id = ?", inbound)
-                db.execute("COMMIT")
+                db.execute(end)
             except BaseException:
-                db.execute("ROLLBACK")
+                db.execute(undo)
+                if undo != "ROLLBACK":
+                    db.execute(end)
                 raise
             return live
 
@@ -275,9 +307,8 @@ class SQLiteStore:
 
     async def finish_inbound(self, source: str, event_id: str, *, now: float) -> None:
         def job(db: sqlite3.Connection) -> None:
-            with db:
-                db.execute("INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?)", (source, event_id, now))
-                db.execute("DELETE FROM inbox WHERE source = ? AND event_id = ?", (source, event_id))
+            db.execute("INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?)", (source, event_id, now))
+            db.execute("DELETE FROM inbox WHERE source = ? AND event_id = ?", (source, event_id))
 
         await self._run(job)
 
