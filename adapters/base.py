@@ -11,6 +11,8 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from bot.events import CaseChanged, NotifyStaff
+
 
 class Adapter(Protocol):
     name: str
@@ -20,6 +22,10 @@ class Adapter(Protocol):
 
     def setup(self, app: web.Application) -> None:
         """Adds the adapter's routes (and start-up/clean-up hooks) to the application."""
+        ...
+
+    def wants(self, action: NotifyStaff | CaseChanged) -> bool:
+        """Whether this staff-facing adapter acts on the notice (else it is never routed to it)."""
         ...
 
     async def deliver(self, payload: dict[str, Any]) -> None:

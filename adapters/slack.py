@@ -18,6 +18,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -32,10 +33,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.base import json_error
 from adapters.slack_blocks import ACCEPT, CLAIM, consult_card, escape, message_parts, queue_card
+from adapters.slack_api import SlackCalls
 from adapters.slack_credentials import SlackCredentials
+from adapters.slack_names import CustomerNames
 from bot.config import RosterEntry, Settings
 from bot.domain import Case, CaseState, Conversation, Role
-from bot.events import ConversationStarted, CustomerAction, CustomerMessage, Event, StaffCommand
+from bot.events import CaseChanged, CustomerAction, CustomerMessage, CustomerNamed, Event, NotifyStaff, StaffCommand
 from bot.pii import TRUSTED_ROLES, for_role
 from bot.runtime import DeliveryError, Runtime
 from bot.text import TextTooLong, clean
@@ -55,6 +58,16 @@ IGNORED_SUBTYPES = frozenset(
 )
 _MENTION = re.compile(r"<@[A-Z0-9]+>")
 _CASE_NUMBER = re.compile(r"^[A-Z]{1,5}-\d{1,10}$")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One event a delivery turns into; `opening` is the customer's conversation, opened first if
+    it is new, and `user` who wrote (for the name lookup)."""
+
+    event: Event
+    opening: Conversation | None = None
+    user: str = ""
 
 
 class ChannelPacer:
@@ -94,6 +107,7 @@ class SlackAdapter:
             kwargs["base_url"] = credentials.api_url
         self.client = AsyncWebClient(**kwargs)
         self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
+        self.calls = SlackCalls(self.client.base_url, credentials.bot_token)
         self.verifier = SignatureVerifier(credentials.signing_secret)
         self.pacer = ChannelPacer(float(self.slack.channel_pace))
         self.by_slack_id = {e.slack: e for e in settings.roster if e.slack}
@@ -101,6 +115,7 @@ class SlackAdapter:
         self.bot_user_id = ""
         self.bot_id = ""
         self._inbox_ready = asyncio.Event()
+        self.names = CustomerNames(self.client, self._named)
         self.bolt = self._bolt_app()
 
     # ----- wiring ---------------------------------------------------------------------------------
@@ -111,9 +126,9 @@ class SlackAdapter:
 
     async def _lifecycle(self, app: web.Application) -> AsyncIterator[None]:
         # one keep-alive session for every Web API call (slack_sdk opens one per call otherwise)
-        self.client.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        self.client.session = self.calls.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         await self._identify()
-        tasks = [asyncio.create_task(self.run_inbox()), asyncio.create_task(self._refresh_waiting())]
+        tasks = [asyncio.create_task(job) for job in (self.run_inbox(), self._refresh_waiting(), self.names.run())]
         socket_mode = None
         if self.credentials.app_token:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -202,7 +217,8 @@ class SlackAdapter:
 
     async def record(self, event_id: str, item: dict[str, Any]) -> bool:
         """Stores a delivery before it is acknowledged; a retry of one already seen is dropped."""
-        fresh = await self.runtime.store.accept_inbound(SOURCE, event_id, item, now=self.runtime.clock.now())
+        store, now = self.runtime.store, self.runtime.clock.now()
+        fresh = await self.runtime.unit(lambda: store.accept_inbound(SOURCE, event_id, item, now=now))
         if fresh:
             self._inbox_ready.set()
         else:
@@ -249,33 +265,49 @@ class SlackAdapter:
                 log.exception("slack inbox iteration failed")
 
     async def process_inbox(self) -> int:
-        handled = 0
-        for entry in await self.runtime.store.inbound(SOURCE, limit=INBOX_BATCH):
+        """Handles up to a batch of recorded deliveries. Each is translated first (which may read
+        the store), then all their events go to the runtime together, so they share one commit;
+        a delivery's events stay in order. A delivery that fails is logged and dropped."""
+        entries = await self.runtime.store.inbound(SOURCE, limit=INBOX_BATCH)
+        plans: list[tuple[str, list[Step]]] = []
+        for entry in entries:
             try:
-                events = await self.translate(entry.payload)
-                marker = (SOURCE, entry.event_id)
-                for index, event in enumerate(events):
-                    last = index == len(events) - 1
-                    await self.runtime.handle(event, inbound=marker if last else None)
-                if not events:
-                    await self.runtime.store.finish_inbound(SOURCE, entry.event_id, now=self.runtime.clock.now())
+                plans.append((entry.event_id, await self.translate(entry.payload)))
             except Exception:
-                log.exception("slack delivery could not be processed; dropped", extra={"event_id": entry.event_id})
-                await self.runtime.store.finish_inbound(SOURCE, entry.event_id, now=self.runtime.clock.now())
-            handled += 1
-        return handled
+                log.exception("slack delivery could not be translated; dropped", extra={"event_id": entry.event_id})
+                plans.append((entry.event_id, []))
+        outcomes = await asyncio.gather(*(self._run_steps(event_id, steps) for event_id, steps in plans), return_exceptions=True)
+        for (event_id, _), outcome in zip(plans, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                log.error("slack delivery could not be processed; dropped", exc_info=outcome, extra={"event_id": event_id})
+                await self._finish(event_id)
+        return len(entries)
 
-    async def translate(self, item: dict[str, Any]) -> list[Event]:
+    async def _run_steps(self, event_id: str, steps: list[Step]) -> None:
+        if not steps:
+            await self._finish(event_id)
+            return
+        for index, step in enumerate(steps):
+            last = index == len(steps) - 1
+            await self.runtime.handle(step.event, inbound=(SOURCE, event_id) if last else None, opening=step.opening)
+            if step.opening is not None and not step.opening.customer_name:
+                self.names.look_up(step.user, step.opening.id)
+
+    async def _finish(self, event_id: str) -> None:
+        store, now = self.runtime.store, self.runtime.clock.now()
+        await self.runtime.unit(lambda: store.finish_inbound(SOURCE, event_id, now=now))
+
+    async def translate(self, item: dict[str, Any]) -> list[Step]:
         kind = item.get("kind")
         if kind == "event":
             return await self._translate_event(item["event"])
         if kind == "action":
-            return await self._translate_action(item["body"])
+            return [Step(event) for event in await self._translate_action(item["body"])]
         if kind == "command":
-            return await self._translate_command(item["body"])
+            return [Step(event) for event in await self._translate_command(item["body"])]
         return []
 
-    async def _translate_event(self, event: dict[str, Any]) -> list[Event]:
+    async def _translate_event(self, event: dict[str, Any]) -> list[Step]:
         kind, subtype = event.get("type"), event.get("subtype")
         if kind not in ("message", "app_mention") or subtype in IGNORED_SUBTYPES:
             return []
@@ -292,17 +324,17 @@ class SlackAdapter:
         thread_ts = str(event.get("thread_ts") or "")
         if channel == self.slack.queue_channel:
             if kind == "message" and thread_ts and user in self.by_slack_id:
-                return await self._staff_thread_message(self.by_slack_id[user], thread_ts, text)
+                return [Step(e) for e in await self._staff_thread_message(self.by_slack_id[user], thread_ts, text)]
             return []
         if channel in self.consult_channels:
             if kind == "message" and thread_ts and user in self.by_slack_id:
-                return await self._consult_thread_message(self.by_slack_id[user], thread_ts, text)
+                return [Step(e) for e in await self._consult_thread_message(self.by_slack_id[user], thread_ts, text)]
             return []
         if kind == "message" and event.get("channel_type") == "im":
-            return await self._customer_text(f"{SOURCE}:{channel}", user, text)
+            return await self._customer_text(f"{SOURCE}:{channel}", event, text)
         if kind == "app_mention" and self.slack.customer_mentions:
             conversation_id = f"{SOURCE}:{channel}:{thread_ts or event.get('ts', '')}"
-            return await self._customer_text(conversation_id, user, _MENTION.sub("", text).strip())
+            return await self._customer_text(conversation_id, event, _MENTION.sub("", text).strip())
         return []
 
     def _from_a_bot(self, event: dict[str, Any]) -> bool:
@@ -312,7 +344,7 @@ class SlackAdapter:
             return True
         return bool(bot_id or event.get("subtype") == "bot_message") and not self.slack.allow_bots
 
-    async def _customer_text(self, conversation_id: str, user: str, raw: str) -> list[Event]:
+    async def _customer_text(self, conversation_id: str, event: dict[str, Any], raw: str) -> list[Step]:
         try:
             text = clean(raw, limit=self.settings.server.max_message_chars)
         except TextTooLong as exc:
@@ -320,26 +352,14 @@ class SlackAdapter:
             return []
         if not text.strip():
             return []
-        return [*await self._conversation(conversation_id, user), CustomerMessage(conversation_id, text)]
-
-    async def _first_name(self, user: str) -> str:
-        """The customer's first name for spiels ("Hi Jo, just checking you're with me?"); never required."""
-        try:
-            profile = (await self.client.users_info(user=user)).get("user") or {}
-        except (SlackApiError, OSError, asyncio.TimeoutError):
-            return ""
-        name = str((profile.get("profile") or {}).get("display_name") or profile.get("real_name") or "")
-        return name.split(" ")[0][:40]
-
-    async def _conversation(self, conversation_id: str, user: str) -> list[Event]:
-        """Opens the conversation on first contact: the greeting comes before the first reply."""
-        if await self.runtime.store.conversation(conversation_id) is not None:
-            return []
-        conversation = Conversation(
-            conversation_id, SOURCE, customer_name=await self._first_name(user), created_at=self.runtime.clock.now()
+        user = str(event["user"])
+        opening = Conversation(
+            conversation_id, SOURCE, customer_name=self.names.known(user, event), created_at=self.runtime.clock.now()
         )
-        await self.runtime.store.create_conversation(conversation, secret_hash="")
-        return [ConversationStarted(conversation_id)]
+        return [Step(CustomerMessage(conversation_id, text), opening, user)]
+
+    async def _named(self, conversation_id: str, name: str) -> None:
+        await self.runtime.handle(CustomerNamed(conversation_id, name))
 
     async def _thread_text(self, staff: RosterEntry, ref_key: str, raw: str) -> tuple[int, str] | None:
         """The case a staff thread belongs to and the cleaned text; None when it is not ours, empty
@@ -437,6 +457,12 @@ class SlackAdapter:
 
     # ----- outbound ---------------------------------------------------------------------------------
 
+    def wants(self, action: NotifyStaff | CaseChanged) -> bool:
+        """Not new-chat notices (the queue card shows those) nor changes to a case without a card."""
+        if isinstance(action, CaseChanged):
+            return action.queue_card
+        return action.kind != "queue_new"
+
     async def deliver(self, payload: dict[str, Any]) -> None:
         kind = payload.get("type")
         try:
@@ -465,12 +491,14 @@ class SlackAdapter:
         if wait > 0:
             raise DeliveryError("pacing", retry_after=wait)
         for part in parts:
-            await self.client.chat_postMessage(channel=channel, text=part["text"], blocks=part["blocks"], thread_ts=thread_ts or None)
+            await self.calls.post_message(channel=channel, text=part["text"], blocks=part["blocks"], thread_ts=thread_ts or None)
 
     async def _post_direct(self, conversation_id: str, text: str) -> None:
         channel, thread_ts = _address(conversation_id)
-        with contextlib.suppress(SlackApiError, OSError):
+        try:
             await self._post(channel, escape(text), [], thread_ts=thread_ts)
+        except DeliveryError as exc:
+            log.warning("direct slack reply not delivered", extra={"error": str(exc)})
 
     async def _ephemeral(self, staff: RosterEntry, text: str) -> None:
         if staff.slack and self.slack.queue_channel:
@@ -513,11 +541,11 @@ class SlackAdapter:
         if kind in ("consult_new", "consult_claimed"):
             card = consult_card(case, consult, sme_name=self.settings.name_of(consult.sme_id), agent_name=self.settings.name_of(consult.agent_id))
             if thread is None:
-                response = await self.client.chat_postMessage(channel=group.slack_channel, **card)
+                response = await self.calls.post_message(channel=group.slack_channel, **card)
                 await self.runtime.store.set_ref(SOURCE, key, str(response["ts"]))
                 await self.runtime.store.set_ref(SOURCE, f"consult_thread:{response['ts']}", f"{case.id}:{consult.number}")
             else:
-                await self.client.chat_update(channel=group.slack_channel, ts=thread, **card)
+                await self.calls.update(channel=group.slack_channel, ts=thread, **card)
             return
         if thread is None or (kind == "consult_message" and payload.get("origin") == SOURCE):
             return  # typed in the thread already: no echo
@@ -542,12 +570,12 @@ class SlackAdapter:
             wait = self.pacer.wait_for(self.slack.queue_channel, time.monotonic())
             if wait > 0:
                 raise DeliveryError("pacing", retry_after=wait)
-            response = await self.client.chat_postMessage(channel=self.slack.queue_channel, **card)
+            response = await self.calls.post_message(channel=self.slack.queue_channel, **card)
             ts = str(response["ts"])
             await self.runtime.store.set_ref(SOURCE, f"case:{case.id}", ts)
             await self.runtime.store.set_ref(SOURCE, f"thread:{ts}", str(case.id))
         else:
-            await self.client.chat_update(channel=self.slack.queue_channel, ts=ts, **card)
+            await self.calls.update(channel=self.slack.queue_channel, ts=ts, **card)
 
     def _card(self, case: Case) -> dict[str, Any]:
         agent = self.settings.staff(case.agent_id) if case.agent_id else None
@@ -563,7 +591,7 @@ class SlackAdapter:
                 for case in await self.runtime.store.cases_in([CaseState.QUEUED]):
                     ts = await self.runtime.store.get_ref(SOURCE, f"case:{case.id}")
                     if ts is not None:
-                        await self.client.chat_update(channel=self.slack.queue_channel, ts=ts, **self._card(case))
+                        await self.calls.update(channel=self.slack.queue_channel, ts=ts, **self._card(case))
             except Exception:
                 log.exception("refreshing slack queue cards failed")
 

@@ -13,6 +13,7 @@ from bot.events import (
     ConversationStarted,
     CustomerAction,
     CustomerMessage,
+    CustomerNamed,
     CustomerTyping,
     Event,
     Heard,
@@ -58,6 +59,8 @@ class ConversationManager:
                 self._customer_message(turn, text)
             case CustomerAction():
                 self._customer_action(turn, event)
+            case CustomerNamed(name=name):
+                self._named(turn, name)
             case CustomerTyping():
                 case = world.current_case()
                 if case is not None and case.state is CaseState.WITH_AGENT:
@@ -74,6 +77,15 @@ class ConversationManager:
         return turn.finish()
 
     # ----- customers ----------------------------------------------------------------------------
+
+    def _named(self, turn: Turn, name: str) -> None:
+        """A name learnt late fills in what is still blank; a name already known is kept."""
+        conversation = _conversation(turn)
+        if not conversation.customer_name:
+            conversation.customer_name = name
+        case = turn.world.current_case()
+        if case is not None and not case.customer_name:
+            case.customer_name = _first_name(name)
 
     def _greet(self, turn: Turn) -> None:
         turn.actions.append(Say(_conversation(turn).id, None, turn.spiel("greeting")))
@@ -173,7 +185,7 @@ class ConversationManager:
             conversation_id=conversation.id,
             created_at=turn.now,
             previous_case_id=previous.id if previous else None,
-            customer_name=conversation.customer_name.split(" ")[0] if conversation.customer_name else "",
+            customer_name=_first_name(conversation.customer_name),
             problem=problem,
         )
         world.next_case_id += 1
@@ -254,3 +266,7 @@ def _button_label(turn: Turn, action_id: str, rest: str) -> str:
         survey.SKIP: spiels.survey_skip_button,
     }
     return rest if action_id == survey.RATE else labels.get(action_id, action_id)
+
+
+def _first_name(name: str) -> str:
+    return name.split(" ")[0] if name else ""

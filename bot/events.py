@@ -66,6 +66,15 @@ class CustomerTyping:
 
 
 @dataclass(frozen=True)
+class CustomerNamed:
+    """The platform told us the customer's name after the conversation opened (Slack's user
+    lookup runs off the hot path); spiels address them by it from then on."""
+
+    conversation_id: str
+    name: str
+
+
+@dataclass(frozen=True)
 class StaffPresence:
     """A staff member's console connected (online) or its last connection closed."""
 
@@ -81,7 +90,14 @@ class TimerFired:
 
 
 Event = (
-    ConversationStarted | CustomerMessage | CustomerAction | CustomerTyping | StaffCommand | StaffPresence | TimerFired
+    ConversationStarted
+    | CustomerMessage
+    | CustomerAction
+    | CustomerTyping
+    | CustomerNamed
+    | StaffCommand
+    | StaffPresence
+    | TimerFired
 )
 
 

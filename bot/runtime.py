@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from bot.clock import Clock
@@ -27,6 +28,7 @@ from bot.events import (
     ConversationStarted,
     CustomerAction,
     CustomerMessage,
+    CustomerNamed,
     CustomerTyping,
     Event,
     Heard,
@@ -65,6 +67,10 @@ class Outlet(Protocol):
     shows_customer_messages: bool
     durable: bool  # deliveries go through the outbox (retried); else pushed once after the commit
 
+    def wants(self, action: NotifyStaff | CaseChanged) -> bool:
+        """Whether this staff-facing outlet acts on the notice (else no outbox row is written)."""
+        ...
+
     async def deliver(self, payload: dict[str, Any]) -> None:
         """Sends one outbox payload; raises DeliveryError to have it retried."""
         ...
@@ -102,7 +108,7 @@ class Runtime:
         yet: an adapter that learns of a conversation from its first message needs no lookup.
         """
         if opening is None:
-            outcome = await self.unit(lambda: self._run(event, inbound, fired_timer))
+            outcome = await self.unit(lambda: self._run([event], inbound, fired_timer))
         else:
             outcome = await self.unit(lambda: self._open_and_run(opening, "", (event, inbound)))
         return await self._push(outcome)
@@ -141,23 +147,26 @@ class Runtime:
     async def _open_and_run(
         self, conversation: Conversation, secret_hash: str, then: tuple[Event, tuple[str, str] | None] | None
     ) -> _Outcome:
-        actions: list[Action] = []
-        routed: list[Routed] = []
-        live: list[tuple[str, dict[str, Any]]] = []
+        """Opens the conversation if it is new, greeting in the same turn as its first event (so
+        the greeting and the first answer can reach a chat platform as one message)."""
+        events: list[Event] = []
         if await self.store.conversation(conversation.id) is None:
             await self.store.create_conversation(conversation, secret_hash=secret_hash)
-            actions, routed, live = await self._run(ConversationStarted(conversation.id), None, None)
+            events.append(ConversationStarted(conversation.id))
+        inbound = None
         if then is not None:
-            more = await self._run(then[0], then[1], None)
-            actions, routed, live = actions + more[0], routed + more[1], live + more[2]
-        return actions, routed, live
+            events.append(then[0])
+            inbound = then[1]
+        return await self._run(events, inbound, None) if events else ([], [], [])
 
-    async def _run(self, event: Event, inbound: tuple[str, str] | None, fired_timer: str | None) -> _Outcome:
+    async def _run(self, events: Sequence[Event], inbound: tuple[str, str] | None, fired_timer: str | None) -> _Outcome:
+        """Events of one conversation (or case) handled on one loaded world and committed together."""
+        case_ids = [case_id for event in events for case_id in _cases_of(event)]
         world, loaded = await self.store.load_world(
-            now=self.clock.now(), conversation_id=_conversation_of(event), case_ids=_cases_of(event)
+            now=self.clock.now(), conversation_id=_conversation_of(events[0]), case_ids=case_ids
         )
-        actions = self.engine.handle(event, world)
-        routed = [r for a in actions for r in self._route(a)]
+        actions = [action for event in events for action in self.engine.handle(event, world)]
+        routed = _merge_says([r for a in actions for r in self._route(a)])
         live = await self.store.commit(world, loaded, actions, routed, inbound=inbound, fired_timer=fired_timer)
         return actions, routed, live
 
@@ -180,7 +189,7 @@ class Runtime:
                 return []
             return [Routed(outlet.name, action, outlet.durable)]
         if isinstance(action, (NotifyStaff, CaseChanged)):
-            return [Routed(o.name, action, o.durable) for o in self.outlets.values() if o.serves_staff]
+            return [Routed(o.name, action, o.durable) for o in self.outlets.values() if o.serves_staff and o.wants(action)]
         return []
 
     async def fire_due_timers(self) -> int:
@@ -246,8 +255,36 @@ class Runtime:
                 log.exception("outbox dispatcher iteration failed")
 
 
+def _merge_says(routed: list[Routed]) -> list[Routed]:
+    """A turn's bot lines to one chat, for an outlet that posts each delivery as a message (Slack),
+    become one message: a greeting, a case number and a question arrive together, one notification
+    instead of three, one Web API call instead of three. A line with buttons ends a message (the
+    buttons stay at its end), as does a line from another sender. Other deliveries in between go
+    elsewhere (the dispatcher keeps order per chat, not across chats), so they do not split it."""
+    merged: list[Routed] = []
+    open_at: dict[tuple[str, str], int] = {}  # (adapter, chat) → index of a message taking more lines
+    for entry in routed:
+        say = entry.action
+        if not entry.durable or not isinstance(say, Say):
+            merged.append(entry)
+            continue
+        key = (entry.adapter, say.conversation_id)
+        at = open_at.get(key)
+        earlier = merged[at].action if at is not None else None
+        if at is not None and isinstance(earlier, Say) and (earlier.sender, earlier.sender_name) == (say.sender, say.sender_name):
+            merged[at] = Routed(entry.adapter, dataclasses.replace(say, text=f"{earlier.text}\n\n{say.text}"), True)
+        else:
+            merged.append(entry)
+            at = len(merged) - 1
+        if say.buttons:
+            open_at.pop(key, None)
+        else:
+            open_at[key] = at
+    return merged
+
+
 def _conversation_of(event: Event) -> str | None:
-    if isinstance(event, (ConversationStarted, CustomerMessage, CustomerAction, CustomerTyping)):
+    if isinstance(event, (ConversationStarted, CustomerMessage, CustomerAction, CustomerTyping, CustomerNamed)):
         return event.conversation_id
     return None
 

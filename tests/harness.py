@@ -12,7 +12,7 @@ from bot.clock import FakeClock
 from bot.config import Settings, build_settings
 from bot.domain import AgentStatus, Case, Conversation
 from bot.engine import ConversationManager
-from bot.events import CustomerAction, CustomerMessage, StaffCommand, StaffPresence
+from bot.events import CaseChanged, CustomerAction, CustomerMessage, NotifyStaff, StaffCommand, StaffPresence
 from bot.hours import BusinessCalendar
 from bot.language import Cues
 from bot.runtime import DeliveryError, Runtime
@@ -71,6 +71,9 @@ class Outlet:
     durable: bool = True
     delivered: list[dict[str, Any]] = field(default_factory=list)
     fail_next: int = 0
+
+    def wants(self, action: NotifyStaff | CaseChanged) -> bool:
+        return True
 
     async def deliver(self, payload: dict[str, Any]) -> None:
         if self.fail_next > 0:

@@ -210,8 +210,8 @@ async def test_failed_posts_stay_in_the_outbox_and_are_retried(sender: SlackSend
     await said_to(slack, DM, "could you tell me", timeout=10)
     opened = [t for t in texts_to(slack, DM) if "I've opened case" in t]
     assert len(opened) == 1
-    order = texts_to(slack, DM)
-    assert order.index(opened[0]) < next(i for i, t in enumerate(order) if "could you tell me" in t)
+    said = "\n".join(texts_to(slack, DM))
+    assert said.index("I've opened case") < said.index("could you tell me")
 
 
 async def test_long_text_is_split_at_slacks_limits(sender: SlackSender, slack: FakeSlack, app_client: TestClient[Any, Any]) -> None:
@@ -247,3 +247,48 @@ async def test_mentions_in_a_shared_channel_get_threaded_replies(sender: SlackSe
     assert response.status == 200
     reply = await said_to(slack, "CSHARED", "I've opened case CS-000001")
     assert reply.params.get("thread_ts") == "1700000000.000500"
+
+
+async def test_a_first_message_is_answered_in_one_post(sender: SlackSender, slack: FakeSlack) -> None:
+    """Greeting, case number and the intake question arrive as one message: one notification."""
+    await sender.dm(CUSTOMER, "I forgot my password", channel=DM)
+    reply = await said_to(slack, DM, "I've opened case CS-000001")
+    assert "could you tell me" in str(reply.params["text"])
+    await asyncio.sleep(0.3)
+    assert len(texts_to(slack, DM)) == 1
+
+
+async def test_the_customer_name_comes_from_the_event_profile(
+    sender: SlackSender, slack: FakeSlack, app_client: TestClient[Any, Any]
+) -> None:
+    await sender.dm(CUSTOMER, "I forgot my password", channel=DM, user_profile={"display_name": "", "real_name": "Jo Bloggs"})
+    await said_to(slack, DM, "CS-000001")
+
+    conversation = await runtime(app_client).store.conversation(f"slack:{DM}")
+    case = await runtime(app_client).store.case(1)
+    assert conversation is not None and conversation.customer_name == "Jo"
+    assert case is not None and case.customer_name == "Jo"
+    assert not slack.calls_to("users.info")  # nothing to look up
+
+
+async def test_a_name_missing_from_the_event_is_looked_up_after_the_reply(
+    sender: SlackSender, slack: FakeSlack, app_client: TestClient[Any, Any]
+) -> None:
+    slack.set_user(CUSTOMER, real_name="Ada Lovelace", display_name="")
+    await sender.dm(CUSTOMER, "I forgot my password", channel=DM)
+    await said_to(slack, DM, "CS-000001")
+
+    store = runtime(app_client).store
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        case = await store.case(1)
+        if case is not None and case.customer_name:
+            break
+        await asyncio.sleep(0.02)
+    conversation = await store.conversation(f"slack:{DM}")
+    assert case is not None and case.customer_name == "Ada"
+    assert conversation is not None and conversation.customer_name == "Ada"
+
+    await sender.dm(CUSTOMER, DETAILS, channel=DM)  # known now: no second lookup
+    await said_to(slack, DM, "Reset a forgotten password")
+    assert len(slack.calls_to("users.info")) == 1

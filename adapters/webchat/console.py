@@ -21,7 +21,7 @@ from adapters.base import json_error
 from adapters.webchat.customer import entry_json
 from bot.config import RosterEntry, Settings
 from bot.domain import Case, CaseState, ConsultState, Role
-from bot.events import StaffCommand, StaffPresence
+from bot.events import CaseChanged, NotifyStaff, StaffCommand, StaffPresence
 from bot.pii import for_role
 from bot.runtime import Runtime
 from bot.text import TextTooLong, clean
@@ -274,6 +274,9 @@ class AgentConsole:
         ):
             raise ValueError("'fields' must be an object of up to 20 short string values.")
         return StaffCommand(me.id, name.lower(), case_id, cleaned, tuple(tags), tuple(fields.items()), self.name)
+
+    def wants(self, action: NotifyStaff | CaseChanged) -> bool:
+        return True  # the console shows every notice and every case change
 
     async def deliver(self, payload: dict[str, Any]) -> None:
         if payload.get("type") == "notify":

@@ -20,7 +20,7 @@ from aiohttp import WSMsgType, web
 
 from adapters.base import json_error
 from bot.domain import Conversation
-from bot.events import CustomerAction, CustomerMessage, CustomerTyping, Event
+from bot.events import CaseChanged, CustomerAction, CustomerMessage, CustomerTyping, Event, NotifyStaff
 from bot.runtime import Runtime
 from bot.store.base import TranscriptEntry
 from bot.text import TextTooLong, clean
@@ -249,6 +249,9 @@ class WebChat:
             return
         self._typing_at[conversation_id] = now
         await self.runtime.handle(CustomerTyping(conversation_id))
+
+    def wants(self, action: NotifyStaff | CaseChanged) -> bool:
+        return False  # customers' pages get no staff notices
 
     async def deliver(self, payload: dict[str, Any]) -> None:
         """Web messages are already in the transcript; delivery pushes them to open sockets."""

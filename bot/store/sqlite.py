@@ -14,7 +14,7 @@ import contextlib
 import dataclasses
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -164,6 +164,26 @@ class SQLiteStore:
                 db.execute("ROLLBACK")
             raise
 
+    @contextlib.contextmanager
+    def _atomic(self, db: sqlite3.Connection) -> Iterator[None]:
+        """Several statements that succeed or fail together: a transaction of their own, or a
+        savepoint inside the open group's. Without it each statement would commit alone (the
+        connection autocommits), e.g. one commit per row of an executemany."""
+        begin, end, undo = (
+            ("SAVEPOINT unit", "RELEASE unit", "ROLLBACK TO unit")
+            if self._in_transaction
+            else ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+        )
+        db.execute(begin)
+        try:
+            yield
+        except BaseException:
+            db.execute(undo)
+            if self._in_transaction:
+                db.execute(end)
+            raise
+        db.execute(end)
+
     async def create_conversation(self, conversation: Conversation, *, secret_hash: str) -> None:
         def job(db: sqlite3.Connection) -> None:
             db.execute(
@@ -249,20 +269,14 @@ class SQLiteStore:
         def job(db: sqlite3.Connection) -> list[tuple[str, dict[str, Any]]]:
             now = world.now
             live: list[tuple[str, dict[str, Any]]] = []
-            begin, end, undo = (
-                ("SAVEPOINT unit", "RELEASE unit", "ROLLBACK TO unit")
-                if self._in_transaction
-                else ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
-            )
-            db.execute(begin)
-            try:
+            with self._atomic(db):
                 if fired_timer is not None:  # first, so a handler may schedule the same key again
                     db.execute("DELETE FROM timers WHERE key = ?", (fired_timer,))
                 _write_world(db, world, loaded)
                 seqs = _write_actions(db, now, actions)
                 for entry in routed:
                     payload = action_payload(entry.action)
-                    if isinstance(entry.action, (Say, Heard)):
+                    if id(entry.action) in seqs:  # a transcript line (not several merged into one post)
                         payload["seq"], payload["at"] = seqs[id(entry.action)], now
                     if not entry.durable:
                         live.append((entry.adapter, payload))
@@ -274,12 +288,6 @@ class SQLiteStore:
                 if inbound is not None:
                     db.execute("INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?)", (*inbound, now))
                     db.execute("DELETE FROM inbox WHERE source = ? AND event_id = ?", inbound)
-                db.execute(end)
-            except BaseException:
-                db.execute(undo)
-                if undo != "ROLLBACK":
-                    db.execute(end)
-                raise
             return live
 
         return await self._run(job)
@@ -307,15 +315,17 @@ class SQLiteStore:
 
     async def finish_inbound(self, source: str, event_id: str, *, now: float) -> None:
         def job(db: sqlite3.Connection) -> None:
-            db.execute("INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?)", (source, event_id, now))
-            db.execute("DELETE FROM inbox WHERE source = ? AND event_id = ?", (source, event_id))
+            with self._atomic(db):
+                db.execute("INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?)", (source, event_id, now))
+                db.execute("DELETE FROM inbox WHERE source = ? AND event_id = ?", (source, event_id))
 
         await self._run(job)
 
     async def forget_seen(self, *, before: float) -> int:
         def job(db: sqlite3.Connection) -> int:
-            db.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?", (before,))
-            return db.execute("DELETE FROM seen_events WHERE at < ?", (before,)).rowcount
+            with self._atomic(db):
+                db.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?", (before,))
+                return db.execute("DELETE FROM seen_events WHERE at < ?", (before,)).rowcount
 
         return await self._run(job)
 
@@ -375,7 +385,8 @@ class SQLiteStore:
             return
 
         def job(db: sqlite3.Connection) -> None:
-            db.executemany("UPDATE outbox SET delivered_at = ? WHERE id = ?", [(now, i) for i in ids])
+            with self._atomic(db):
+                db.executemany("UPDATE outbox SET delivered_at = ? WHERE id = ?", [(now, i) for i in ids])
 
         await self._run(job)
 
@@ -448,10 +459,11 @@ class SQLiteStore:
 
     async def reset_presence(self) -> None:
         def job(db: sqlite3.Connection) -> None:
-            for agent_id, data in db.execute("SELECT id, data FROM agents").fetchall():
-                raw = json.loads(data)
-                raw["online"] = False
-                db.execute("UPDATE agents SET data = ? WHERE id = ?", (json.dumps(raw), agent_id))
+            with self._atomic(db):
+                for agent_id, data in db.execute("SELECT id, data FROM agents").fetchall():
+                    raw = json.loads(data)
+                    raw["online"] = False
+                    db.execute("UPDATE agents SET data = ? WHERE id = ?", (json.dumps(raw), agent_id))
 
         await self._run(job)
 

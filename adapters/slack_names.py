@@ -1,0 +1,96 @@
+"""Slack customers' first names, for spiels ("Hi Jo, just checking you're with me?").
+
+Slack includes a `user_profile` in most message events; when it does, the name costs nothing.
+When it does not, `users.info` is asked in the background, never on the way from an event to its
+reply (a Web API round trip per new customer would cost as much as the reply itself), and the
+name reaches the engine as a `CustomerNamed` event. Lookups wait in a bounded queue: a burst of
+new customers sheds lookups instead of piling up tasks, because a name is a nicety, never needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+log = logging.getLogger(__name__)
+
+NAME_CHARS = 40
+
+
+def first_name(profile: dict[str, Any]) -> str:
+    """The first word of the display name, else of the real name ('' when neither is set)."""
+    name = str(profile.get("display_name") or profile.get("real_name") or profile.get("first_name") or "")
+    return name.strip().split(" ")[0][:NAME_CHARS]
+
+
+class CustomerNames:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        on_found: Callable[[str, str], Awaitable[None]],
+        *,
+        remember: int = 10_000,
+        pending: int = 256,
+    ) -> None:
+        self.client = client
+        self.on_found = on_found  # (conversation id, first name)
+        self._names: OrderedDict[str, str] = OrderedDict()
+        self._remember = remember
+        self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue(maxsize=pending)
+        self._queued: set[str] = set()
+
+    def known(self, user: str, event: dict[str, Any]) -> str:
+        """The name the event carries (remembered for later events), else one learnt before."""
+        profile = event.get("user_profile")
+        name = first_name(profile) if isinstance(profile, dict) else ""
+        if name:
+            self._remember_name(user, name)
+            return name
+        if user in self._names:
+            self._names.move_to_end(user)
+            return self._names[user]
+        return ""
+
+    def look_up(self, user: str, conversation_id: str) -> None:
+        """Asks Slack for the name in the background; dropped when the queue is full."""
+        if user in self._queued or user in self._names:
+            return
+        try:
+            self._queue.put_nowait((user, conversation_id))
+        except asyncio.QueueFull:
+            log.debug("customer name lookup skipped: queue full")
+            return
+        self._queued.add(user)
+
+    async def run(self) -> None:
+        """The background worker: one lookup at a time."""
+        while True:
+            user, conversation_id = await self._queue.get()
+            self._queued.discard(user)
+            try:
+                answer = await self.client.users_info(user=user)
+            except (SlackApiError, OSError, asyncio.TimeoutError) as exc:
+                log.info("customer name lookup failed", extra={"error": type(exc).__name__})
+                continue
+            profile = (answer.get("user") or {}).get("profile") or {}
+            real_name = (answer.get("user") or {}).get("real_name")
+            name = first_name({"real_name": real_name, **profile})
+            if not name:
+                continue
+            self._remember_name(user, name)
+            try:
+                await self.on_found(conversation_id, name)
+            except Exception:  # a name must never take the worker down
+                log.exception("customer name could not be stored")
+
+    def _remember_name(self, user: str, name: str) -> None:
+        self._names[user] = name
+        self._names.move_to_end(user)
+        while len(self._names) > self._remember:
+            self._names.popitem(last=False)
