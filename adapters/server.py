@@ -76,7 +76,8 @@ class KnowledgeLoader:
         gc.set_threshold(50_000, 20, 100)  # requests make many short-lived objects and few cycles
 
     def suggest(self, text: str, *, limit: int = 3) -> Sequence[ArticleSuggestion]:
-        self._ready.wait()
+        if not self._ready.is_set():  # wait() takes a lock even when set: measurable per message
+            self._ready.wait()
         return self._finder.suggest(text, limit=limit) if self._finder is not None else []
 
 

@@ -34,6 +34,7 @@ from bot.events import (
     Schedule,
     action_payload,
 )
+from bot.store.checkpoint import Checkpointer
 from bot.store.base import DueTimer, InboundEntry, NoteEntry, OutboxEntry, Routed, StoreError, TranscriptEntry
 from bot.world import Loaded, World
 
@@ -103,11 +104,14 @@ _RECORD_TABLES = {"tickets", "offers", "surveys", "consult_messages"}
 
 
 class SQLiteStore:
-    def __init__(self, path: Path, *, handle_time_window: int = 20) -> None:
+    def __init__(self, path: Path, *, handle_time_window: int = 20, checkpoint_interval: float = 1.0) -> None:
         self.path = path
         self._window = handle_time_window
+        self._checkpoint_interval = checkpoint_interval
         self._db: sqlite3.Connection | None = None
         self._in_transaction = False
+        self._checkpointer: Checkpointer | None = None
+        self.commits = 0  # transactions committed (a group of units counts once)
 
     @classmethod
     def from_url(cls, url: str, *, handle_time_window: int = 20) -> SQLiteStore:
@@ -119,7 +123,11 @@ class SQLiteStore:
     async def _run(self, job: Callable[[sqlite3.Connection], T]) -> T:
         if self._db is None:
             raise StoreError("the store is not open")
-        return job(self._db)
+        changes = self._db.total_changes
+        result = job(self._db)
+        if not self._in_transaction and self._db.total_changes != changes:
+            self._wrote()
+        return result
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,13 +135,19 @@ class SQLiteStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=5000")
+        db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it (see checkpoint.py)
         db.executescript(_SCHEMA)
         self._db = db
+        self._checkpointer = Checkpointer(self.path, interval=self._checkpoint_interval)
+        self._checkpointer.start()
 
     async def close(self) -> None:
         if self._db is not None:
             db, self._db = self._db, None
             db.close()
+        if self._checkpointer is not None:
+            checkpointer, self._checkpointer = self._checkpointer, None
+            checkpointer.stop()
 
     async def ping(self) -> bool:
         try:
@@ -163,6 +177,7 @@ class SQLiteStore:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+        self._wrote()
 
     @contextlib.contextmanager
     def _atomic(self, db: sqlite3.Connection) -> Iterator[None]:
@@ -183,6 +198,16 @@ class SQLiteStore:
                 db.execute(end)
             raise
         db.execute(end)
+
+    @property
+    def checkpoints(self) -> int:
+        """WAL checkpoints the background thread has run."""
+        return self._checkpointer.done if self._checkpointer is not None else 0
+
+    def _wrote(self) -> None:
+        self.commits += 1
+        if self._checkpointer is not None:
+            self._checkpointer.wrote()
 
     async def create_conversation(self, conversation: Conversation, *, secret_hash: str) -> None:
         def job(db: sqlite3.Connection) -> None:

@@ -1,0 +1,83 @@
+"""Group commit: units of work that arrive together share one transaction, yet stay independent."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.domain import Conversation
+from bot.events import CustomerMessage
+from bot.store.sqlite import SQLiteStore
+from tests.harness import Desk
+
+
+def conversation(n: int) -> Conversation:
+    return Conversation(f"web:g{n}", "web", created_at=time.time())
+
+
+async def test_concurrent_events_are_committed_together_and_all_answered(desk: Desk) -> None:
+    opened = [conversation(n) for n in range(40)]
+    await asyncio.gather(*(desk.runtime.open_conversation(c, secret_hash="h") for c in opened))
+    commits_before = desk.store.commits
+
+    replies = await asyncio.gather(
+        *(desk.runtime.handle(CustomerMessage(c.id, "My export is broken")) for c in opened)
+    )
+
+    assert all(any(a.__class__.__name__ == "Say" for a in actions) for actions in replies)
+    assert desk.store.commits - commits_before < len(opened) / 4  # grouped, not one commit each
+    for c in opened:  # every reply is durable once its caller hears back
+        senders = [e.sender for e in await desk.store.transcript(c.id)]
+        assert "customer" in senders and senders[-1] == "bot"
+
+
+async def test_a_failing_unit_is_undone_alone(desk: Desk) -> None:
+    store = desk.store
+    first, second = conversation(1), conversation(2)
+    await store.create_conversation(first, secret_hash="h")
+
+    results = await asyncio.gather(
+        desk.runtime.unit(lambda: store.create_conversation(first, secret_hash="again")),  # duplicate id
+        desk.runtime.unit(lambda: store.create_conversation(second, secret_hash="h")),
+        return_exceptions=True,
+    )
+
+    assert isinstance(results[0], sqlite3.IntegrityError) and results[1] is None
+    assert await store.conversation(second.id) is not None
+    assert await store.conversation_secret(first.id) == "h"
+
+
+async def test_a_caller_that_went_away_does_not_stop_the_group(desk: Desk) -> None:
+    store = desk.store
+    gone = asyncio.ensure_future(desk.runtime.unit(lambda: store.create_conversation(conversation(1), secret_hash="h")))
+    kept = asyncio.ensure_future(desk.runtime.unit(lambda: store.create_conversation(conversation(2), secret_hash="h")))
+    await asyncio.sleep(0)  # both are queued
+    gone.cancel()
+
+    await kept
+    with pytest.raises(asyncio.CancelledError):
+        await gone
+    assert await store.conversation("web:g1") is not None  # its work was committed all the same
+    assert await store.conversation("web:g2") is not None
+
+
+async def test_the_write_ahead_log_is_checkpointed_off_the_event_loop(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "wal.db", checkpoint_interval=0.05)
+    await store.open()
+    try:
+        for n in range(50):
+            await store.create_conversation(conversation(n), secret_hash="h")
+        deadline = time.monotonic() + 5
+        while store.checkpoints == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert store.checkpoints > 0
+        probe = sqlite3.connect(tmp_path / "wal.db", isolation_level=None)
+        busy, log_frames, copied = probe.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        probe.close()
+        assert (busy, copied) == (0, log_frames)  # everything written is in the database file
+    finally:
+        await store.close()
