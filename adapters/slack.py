@@ -63,11 +63,10 @@ _CASE_NUMBER = re.compile(r"^[A-Z]{1,5}-\d{1,10}$")
 @dataclass(frozen=True)
 class Step:
     """One event a delivery turns into; `opening` is the customer's conversation, opened first if
-    it is new, and `user` who wrote (for the name lookup)."""
+    it is new."""
 
     event: Event
     opening: Conversation | None = None
-    user: str = ""
 
 
 class ChannelPacer:
@@ -290,8 +289,6 @@ class SlackAdapter:
         for index, step in enumerate(steps):
             last = index == len(steps) - 1
             await self.runtime.handle(step.event, inbound=(SOURCE, event_id) if last else None, opening=step.opening)
-            if step.opening is not None and not step.opening.customer_name:
-                self.names.look_up(step.user, step.opening.id)
 
     async def _finish(self, event_id: str) -> None:
         store, now = self.runtime.store, self.runtime.clock.now()
@@ -354,9 +351,13 @@ class SlackAdapter:
             return []
         user = str(event["user"])
         opening = Conversation(
-            conversation_id, SOURCE, customer_name=self.names.known(user, event), created_at=self.runtime.clock.now()
+            conversation_id,
+            SOURCE,
+            customer_name=self.names.known(user, event),
+            created_at=self.runtime.clock.now(),
+            customer_ref=user,
         )
-        return [Step(CustomerMessage(conversation_id, text), opening, user)]
+        return [Step(CustomerMessage(conversation_id, text), opening)]
 
     async def _named(self, conversation_id: str, name: str) -> None:
         await self.runtime.handle(CustomerNamed(conversation_id, name))
@@ -567,6 +568,7 @@ class SlackAdapter:
         card = self._card(case)
         ts = await self.runtime.store.get_ref(SOURCE, f"case:{case.id}")
         if ts is None:
+            await self._learn_name(case)
             wait = self.pacer.wait_for(self.slack.queue_channel, time.monotonic())
             if wait > 0:
                 raise DeliveryError("pacing", retry_after=wait)
@@ -576,6 +578,15 @@ class SlackAdapter:
             await self.runtime.store.set_ref(SOURCE, f"thread:{ts}", str(case.id))
         else:
             await self.calls.update(channel=self.slack.queue_channel, ts=ts, **card)
+
+    async def _learn_name(self, case: Case) -> None:
+        """A person is about to take the chat, and their spiels ("Hi Jo, ...") use the customer's
+        name: look it up now if Slack did not send it. Bot-only chats never need it."""
+        if case.customer_name:
+            return
+        conversation = await self.runtime.store.conversation(case.conversation_id)
+        if conversation is not None and conversation.customer_ref:
+            self.names.look_up(conversation.customer_ref, conversation.id)
 
     def _card(self, case: Case) -> dict[str, Any]:
         agent = self.settings.staff(case.agent_id) if case.agent_id else None

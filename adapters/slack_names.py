@@ -2,8 +2,9 @@
 
 Slack includes a `user_profile` in most message events; when it does, the name costs nothing.
 When it does not, `users.info` is asked in the background, never on the way from an event to its
-reply (a Web API round trip per new customer would cost as much as the reply itself), and the
-name reaches the engine as a `CustomerNamed` event. Lookups wait in a bounded queue: a burst of
+reply (a Web API round trip per new customer would cost as much as the reply itself), and only
+once a chat goes to a person, whose spiels use the name (the bot's own lines do not); the name
+reaches the engine as a `CustomerNamed` event. Lookups wait in a bounded queue: a burst of
 new customers sheds lookups instead of piling up tasks, because a name is a nicety, never needed.
 """
 

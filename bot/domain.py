@@ -64,6 +64,7 @@ class Conversation:
     customer_name: str = ""
     case_id: int | None = None
     created_at: float = 0.0
+    customer_ref: str = ""  # the platform's id for the customer (a Slack user id), where it has one
 
 
 class ConsultState(StrEnum):

@@ -271,24 +271,26 @@ async def test_the_customer_name_comes_from_the_event_profile(
     assert not slack.calls_to("users.info")  # nothing to look up
 
 
-async def test_a_name_missing_from_the_event_is_looked_up_after_the_reply(
+async def test_a_name_missing_from_the_event_is_looked_up_when_a_person_takes_over(
     sender: SlackSender, slack: FakeSlack, app_client: TestClient[Any, Any]
 ) -> None:
     slack.set_user(CUSTOMER, real_name="Ada Lovelace", display_name="")
+    await sender.send_command("/sb-status", "available", user=ANA, channel=QUEUE)
     await sender.dm(CUSTOMER, "I forgot my password", channel=DM)
-    await said_to(slack, DM, "CS-000001")
+    await sender.dm(CUSTOMER, DETAILS, channel=DM)
+    offer = await said_to(slack, DM, "Reset a forgotten password")
+    assert not slack.calls_to("users.info")  # the bot's own lines never use the name
 
+    more = button(offer, "I still need help")
+    await sender.send_action(CUSTOMER, more["action_id"], more["value"], channel=DM, message_ts=offer.response["ts"])
+    await queue_card(slack)
     store = runtime(app_client).store
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        case = await store.case(1)
-        if case is not None and case.customer_name:
-            break
+    case = await store.case(1)
+    while time.monotonic() < deadline and not (case and case.customer_name):
         await asyncio.sleep(0.02)
+        case = await store.case(1)
     conversation = await store.conversation(f"slack:{DM}")
     assert case is not None and case.customer_name == "Ada"
     assert conversation is not None and conversation.customer_name == "Ada"
-
-    await sender.dm(CUSTOMER, DETAILS, channel=DM)  # known now: no second lookup
-    await said_to(slack, DM, "Reset a forgotten password")
     assert len(slack.calls_to("users.info")) == 1

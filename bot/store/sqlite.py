@@ -514,6 +514,7 @@ def _conversation_json(conversation: Conversation) -> str:
             "customer_name": conversation.customer_name,
             "case_id": conversation.case_id,
             "created_at": conversation.created_at,
+            "customer_ref": conversation.customer_ref,
         }
     )
 
