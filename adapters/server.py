@@ -53,8 +53,10 @@ def load_knowledge(settings: Settings) -> ArticleFinder:
 
 class KnowledgeLoader:
     """Builds the knowledge base on a thread, so the service answers /healthz while the index
-    (spaCy's tables, the BM25 matrices) is still being built; the first article search waits
-    for it. If building fails, nothing is offered and customers go to a person."""
+    (spaCy's tables, the BM25 matrices) is still being built. The runtime holds the first events
+    until it is ready (`ready`, awaited without blocking the event loop: pages, websockets and
+    health checks go on being served). If building fails, nothing is offered and customers go to
+    a person."""
 
     def __init__(self, load: Callable[[], ArticleFinder]) -> None:
         self._load = load
@@ -75,8 +77,12 @@ class KnowledgeLoader:
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)  # requests make many short-lived objects and few cycles
 
+    async def ready(self) -> None:
+        if not self._ready.is_set():
+            await asyncio.to_thread(self._ready.wait)
+
     def suggest(self, text: str, *, limit: int = 3) -> Sequence[ArticleSuggestion]:
-        if not self._ready.is_set():  # wait() takes a lock even when set: measurable per message
+        if not self._ready.is_set():  # only before `ready` was awaited (wait() locks even when set)
             self._ready.wait()
         return self._finder.suggest(text, limit=limit) if self._finder is not None else []
 
@@ -104,6 +110,7 @@ def create_app(
         store=store,
         clock=clock,
         poll_interval=settings.server.timer_poll_interval,
+        warm_up=finder.ready if isinstance(finder, KnowledgeLoader) else None,
     )
     app = web.Application(client_max_size=1 << 20)
     app[RUNTIME] = runtime

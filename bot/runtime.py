@@ -77,7 +77,18 @@ class Outlet(Protocol):
 
 
 class Runtime:
-    def __init__(self, *, engine: ConversationManager, store: Store, clock: Clock, poll_interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        *,
+        engine: ConversationManager,
+        store: Store,
+        clock: Clock,
+        poll_interval: float = 0.5,
+        warm_up: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """`warm_up` is awaited before the first unit of work: what the engine needs loaded (the
+        help-article index) is then ready without the engine ever blocking the event loop."""
+        self._warm_up = warm_up
         self.engine = engine
         self.store = store
         self.clock = clock
@@ -123,6 +134,9 @@ class Runtime:
         return await done
 
     async def _write_groups(self) -> None:
+        if self._warm_up is not None:
+            await self._warm_up()
+            self._warm_up = None
         while self._waiting:
             group, self._waiting = self._waiting[:MAX_GROUP], self._waiting[MAX_GROUP:]
             results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []

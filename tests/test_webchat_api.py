@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from adapters.server import RUNTIME, create_app
+from adapters.server import RUNTIME, KnowledgeLoader, create_app
 from bot.clock import FakeClock
 from bot.runtime import Runtime
 from bot.store.sqlite import SQLiteStore
@@ -303,3 +305,26 @@ async def test_console_rejects_malformed_commands(live: TestClient[Any, Any]) ->
     assert (await live.get("/api/agent/cases/abc", params={"staff": "ana"})).status == 400
     assert (await live.get("/api/agent/cases/99", params={"staff": "ana"})).status == 404
     assert (await live.get("/api/agent/cases/1", params={"staff": "nobody"})).status == 403
+
+
+async def test_the_service_keeps_answering_while_the_article_index_builds(tmp_path: Path, aiohttp_client: AiohttpClient) -> None:
+    """Conversations wait for the index without blocking the event loop: health checks answer."""
+    built = threading.Event()
+
+    def slow_build() -> KeywordFinder:
+        built.wait(10)
+        return KeywordFinder(dict(DEFAULT_ARTICLES))
+
+    app = create_app(desk_settings(), clock=FakeClock(), store=SQLiteStore(tmp_path / "slow.db"), articles=KnowledgeLoader(slow_build), background=False)
+    client = await aiohttp_client(app)
+    opening = asyncio.ensure_future(client.post("/api/conversations", json={}))
+    await asyncio.sleep(0.2)
+    assert not opening.done()  # held until the index is ready
+
+    started = time.monotonic()
+    assert (await client.get("/healthz")).status == 200
+    assert time.monotonic() - started < 1.0
+
+    built.set()
+    response = await asyncio.wait_for(opening, 10)
+    assert response.status == 201
