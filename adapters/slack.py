@@ -133,7 +133,8 @@ class SlackAdapter:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
             socket_mode = AsyncSocketModeHandler(self.bolt, self.credentials.app_token)
-            await socket_mode.connect_async()  # type: ignore[no-untyped-call]
+            # in the background: its connect() retries until Slack answers, and start-up must not wait
+            tasks.append(asyncio.create_task(socket_mode.connect_async()))  # type: ignore[no-untyped-call]
         yield
         if socket_mode is not None:
             await socket_mode.close_async()  # type: ignore[no-untyped-call]
@@ -159,11 +160,11 @@ class SlackAdapter:
             signing_secret=self.credentials.signing_secret,
             client=self.client,
             raise_error_for_unhandled_request=False,
+            process_before_response=True,  # else Bolt acks events before our listener has recorded them
         )
         bolt.action(re.compile(r".*"))(self._on_action)
         bolt.command(re.compile(r".*"))(self._on_command)
-        bolt.event("message")(self._on_event)
-        bolt.event("app_mention")(self._on_event)
+        bolt.event(re.compile(r".*"))(self._on_event)  # every event is acked, as over HTTP; unknown ones are dropped later
         return bolt
 
     # ----- inbound: acknowledge fast, after recording ------------------------------------------
@@ -225,7 +226,7 @@ class SlackAdapter:
         return fresh
 
     async def _on_event(self, body: dict[str, Any], ack: AsyncAck) -> None:
-        """Socket Mode deliveries of message and app_mention events (HTTP ones take the fast path)."""
+        """Socket Mode deliveries of events (HTTP ones take the fast path)."""
         event = body.get("event")
         if isinstance(event, dict) and body.get("event_id"):
             await self.record(str(body["event_id"]), {"kind": "event", "event": event})

@@ -5,7 +5,10 @@ Two halves:
 * :class:`FakeSlack` is the Slack Web API (``https://slack.com/api/``) served by aiohttp on
   127.0.0.1 at a free port. Point the real ``AsyncWebClient`` at ``slack.api_url`` (this is what
   ``SLACK_API_URL`` is set to) and it answers like Slack, records every call, and can be told to
-  rate-limit, fail or stall chosen methods.
+  rate-limit, fail or stall chosen methods. It is also Slack's Socket Mode side: with an app-level
+  token (``xapp-``), ``apps.connections.open`` hands out a ``ws://`` URL on the same server, and
+  the fake then plays Slack on that websocket (``hello``, envelopes, ``disconnect``) and records
+  the app's acks. slack_sdk's aiohttp Socket Mode client connects to it unchanged.
 * :class:`SlackSender` plays Slack's side of the inbound traffic: it posts properly signed Events
   API deliveries, interactivity payloads and slash commands to the app under test.
 
@@ -26,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession, WSCloseCode, WSMsgType, web
 from aiohttp.test_utils import TestClient
 from slack_sdk.signature import SignatureVerifier
 
@@ -66,6 +69,16 @@ class Call:
 
 
 @dataclass(frozen=True)
+class Ack:
+    """The app's answer to one Socket Mode envelope: which one, the optional response payload (a
+    slash command's reply text, for instance) and when it arrived."""
+
+    envelope_id: str
+    payload: dict[str, Any] | None
+    at: float
+
+
+@dataclass(frozen=True)
 class _Fault:
     status: int
     error: str
@@ -78,6 +91,9 @@ class FakeSlack:
     ``calls`` holds requests answered the way Slack would (including Slack-level errors such as
     ``channel_not_found``, ``unknown_method`` or ``invalid_auth``); ``attempts`` holds every request
     received, including those answered by an injected fault (``rate_limit``/``fail``).
+
+    Socket Mode: ``acks`` holds every acknowledgement the app sent, in order of arrival, and
+    ``socket_connections`` counts the websocket connections accepted so far (a reconnect adds one).
     """
 
     def __init__(self, host: str = "127.0.0.1") -> None:
@@ -92,6 +108,11 @@ class FakeSlack:
         self._ts = itertools.count(100, 100)
         self._hooks = itertools.count(1)
         self._runner: web.AppRunner | None = None
+        self.acks: list[Ack] = []
+        self.socket_connections = 0
+        self._sockets: list[web.WebSocketResponse] = []
+        self._tickets: set[str] = set()
+        self._waiting_acks: dict[str, asyncio.Future[Ack]] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -101,6 +122,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_api)
         app.router.add_post("/{kind:actions|commands}/{team}/{hook}/{secret}", self._handle_hook)
+        app.router.add_get("/link/", self._handle_socket)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.host, 0)
@@ -111,6 +133,7 @@ class FakeSlack:
     async def stop(self) -> None:
         runner, self._runner = self._runner, None
         if runner is not None:
+            await self.close_sockets()  # or cleanup would wait for their handlers
             await runner.cleanup()
 
     async def __aenter__(self) -> FakeSlack:
@@ -175,9 +198,11 @@ class FakeSlack:
             self._delays.pop(method, None)
 
     def clear(self) -> None:
-        """Forget recorded calls and attempts (faults, delays, users and messages stay)."""
+        """Forget recorded calls, attempts and acks (faults, delays, users, messages and Socket Mode
+        connections stay)."""
         self.calls.clear()
         self.attempts.clear()
+        self.acks.clear()
 
     def reset(self) -> None:
         """Forget everything: recordings, pending faults, delays, users and messages."""
@@ -242,6 +267,136 @@ class FakeSlack:
         """A fresh response_url served by this fake; posts to it are recorded as method ``response_url``."""
         return f"{self.base_url}/{kind}/{TEAM_ID}/{next(self._hooks)}/{uuid.uuid4().hex[:24]}"
 
+    # -- Socket Mode -------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        """Whether an app holds an open Socket Mode connection."""
+        return any(not ws.closed for ws in self._sockets)
+
+    @property
+    def open_sockets(self) -> int:
+        """Socket Mode connections open right now (two, briefly, while a client reconnects)."""
+        return sum(not ws.closed for ws in self._sockets)
+
+    async def wait_connected(self, connections: int = 1, timeout: float = 5.0) -> None:
+        """Wait until ``connections`` websockets have been accepted in all and one is open."""
+        deadline = time.monotonic() + timeout
+        while not (self.connected and self.socket_connections >= connections):
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"FakeSlack.wait_connected timed out after {timeout}s: {self.socket_connections} "
+                    f"connection(s) accepted, {self.open_sockets} open, wanted {connections}"
+                )
+            await asyncio.sleep(0.01)
+
+    async def socket_send(self, message: Mapping[str, Any] | str) -> None:
+        """Send one frame (a dict as JSON, a str as is) on the newest open connection; no waiting
+        for an ack, so malformed frames can be sent too."""
+        sockets = [ws for ws in self._sockets if not ws.closed]
+        if not sockets:
+            raise AssertionError("no Socket Mode client is connected")
+        text = message if isinstance(message, str) else json.dumps(message)
+        await sockets[-1].send_str(text)
+
+    async def push_envelope(
+        self,
+        kind: str,
+        payload: Mapping[str, Any],
+        *,
+        envelope_id: str | None = None,
+        retry_attempt: int = 0,
+        retry_reason: str = "",
+        timeout: float = 3.0,
+    ) -> Ack:
+        """Deliver ``payload`` the way Slack does in Socket Mode and return the app's ack.
+
+        ``kind`` is ``events_api`` (payload: an ``event_callback`` body, see
+        ``SlackSender.envelope``), ``interactive`` (a ``block_actions`` payload) or
+        ``slash_commands`` (the command's fields); only slash commands get
+        ``accepts_response_payload``: they may answer in the ack, block actions may not. Redeliver
+        an event with its ``event_id`` and ``retry_attempt=1`` to play Slack's retry. Fails if no
+        ack arrives within ``timeout`` (Slack's own limit is 3 s).
+        """
+        eid = envelope_id or str(uuid.uuid4())
+        envelope: dict[str, Any] = {
+            "envelope_id": eid,
+            "type": kind,
+            "accepts_response_payload": kind == "slash_commands",
+            "payload": dict(payload),
+        }
+        if kind == "events_api":
+            envelope.update(retry_attempt=retry_attempt, retry_reason=retry_reason)
+        waiter: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
+        self._waiting_acks[eid] = waiter
+        try:
+            await self.socket_send(envelope)
+            return await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            raise AssertionError(f"no ack for {kind} envelope {eid} within {timeout}s") from None
+        finally:
+            self._waiting_acks.pop(eid, None)
+
+    async def disconnect(self, reason: str = "refresh_requested") -> None:
+        """Ask the connected client to reconnect, as Slack does every few hours (``warning``,
+        ``refresh_requested``) or when the app is turned off (``link_disabled``). Slack keeps the
+        old socket open meanwhile; the client closes it once its new one is up."""
+        await self.socket_send({"type": "disconnect", "reason": reason, "debug_info": {"host": "fake-slack"}})
+
+    async def close_sockets(self) -> None:
+        """Close every open connection from Slack's side (a restart of Slack's edge, a network cut)."""
+        for ws in list(self._sockets):
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"closed by FakeSlack")
+
+    async def _handle_socket(self, request: web.Request) -> web.StreamResponse:
+        """One Socket Mode connection: only URLs handed out by ``apps.connections.open`` are
+        accepted; ``hello`` first, then every text frame the app sends is taken as an ack. Pings
+        are answered (aiohttp's autoping), as slack_sdk's client checks the link with them."""
+        if request.query.get("ticket") not in self._tickets:
+            return web.json_response({"ok": False, "error": "invalid_ticket"}, status=401)
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        self.socket_connections += 1
+        try:
+            await ws.send_json(
+                {
+                    "type": "hello",
+                    "num_connections": self.open_sockets,
+                    "debug_info": {"host": "fake-slack", "build_number": 1, "approximate_connection_time": 18060},
+                    "connection_info": {"app_id": APP_ID},
+                }
+            )
+            async for frame in ws:
+                if frame.type == WSMsgType.TEXT:
+                    self._take_ack(frame.data)
+        finally:
+            self._sockets.remove(ws)
+        return ws
+
+    def _take_ack(self, text: str) -> None:
+        """Records an ``{"envelope_id", "payload"?}`` frame; Slack ignores anything else, and so do we."""
+        try:
+            message = json.loads(text)
+        except ValueError:
+            return
+        if not isinstance(message, dict) or not isinstance(message.get("envelope_id"), str):
+            return
+        payload = message.get("payload")
+        ack = Ack(message["envelope_id"], payload if isinstance(payload, dict) else None, time.time())
+        self.acks.append(ack)
+        waiter = self._waiting_acks.get(ack.envelope_id)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(ack)
+
+    def _open_connection(self, token: str) -> dict[str, Any]:
+        """``apps.connections.open``: only an app-level token may open one; the URL is this server's."""
+        if not token.startswith("xapp-"):
+            return {"ok": False, "error": "not_allowed_token_type"}
+        ticket = uuid.uuid4().hex
+        self._tickets.add(ticket)
+        return {"ok": True, "url": f"ws://{self.host}:{self.port}/link/?ticket={ticket}&app_id={APP_ID}"}
+
     # -- HTTP --------------------------------------------------------------------------------
 
     def _next_ts(self) -> str:
@@ -274,6 +429,8 @@ class FakeSlack:
             body = {"ok": False, "error": "not_authed"}
         elif not token.startswith(TOKEN_PREFIXES):
             body = {"ok": False, "error": "invalid_auth"}
+        elif method == "apps.connections.open":
+            body = self._open_connection(token)
         else:
             body = self._answer(method, params)
         call = Call(method, params, token, at, 200, body)

@@ -10,13 +10,17 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import pytest
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession, WSServerHandshakeError, web
 from aiohttp.test_utils import TestClient
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncApp, AsyncSay
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from tests.fake_slack import FakeSlack, SlackSender, sign
@@ -352,6 +356,116 @@ async def test_sender_with_own_session_against_real_server(slack: FakeSlack) -> 
         assert json.loads(received[0][1])["event"]["text"] == "<@UBOT> hi"
     finally:
         await runner.cleanup()
+
+
+# -- Socket Mode -----------------------------------------------------------------------------------
+
+
+async def test_only_an_app_level_token_opens_a_socket_mode_url(slack: FakeSlack, client: AsyncWebClient) -> None:
+    with pytest.raises(SlackApiError) as err:
+        await client.apps_connections_open(app_token="xoxb-test")
+    assert err.value.response["error"] == "not_allowed_token_type"
+
+    opened = await client.apps_connections_open(app_token="xapp-1-test")
+    assert opened["url"].startswith(f"ws://127.0.0.1:{slack.port}/link/?ticket=")
+    assert slack.calls_to("apps.connections.open")[-1].token == "xapp-1-test"
+    async with ClientSession() as http:
+        async with http.ws_connect(opened["url"]) as ws:
+            hello = await ws.receive_json(timeout=2)
+            assert hello["type"] == "hello" and hello["connection_info"]["app_id"] == "A0001"
+            assert slack.connected and slack.socket_connections == 1
+        with pytest.raises(WSServerHandshakeError) as refused:
+            await http.ws_connect(opened["url"].replace("ticket=", "ticket=forged"))
+        assert refused.value.status == 401
+    deadline = time.monotonic() + 2
+    while slack.connected and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert not slack.connected
+    with pytest.raises(AssertionError, match="no Socket Mode client"):
+        await slack.socket_send({"type": "hello"})
+
+
+@pytest.fixture
+async def socket_client(slack: FakeSlack) -> AsyncIterator[tuple[SocketModeClient, list[SocketModeRequest], list[dict[str, Any]]]]:
+    """slack_sdk's own aiohttp Socket Mode client against the fake: it acks every envelope except
+    events of type ``ignored``, answering slash commands with a text; it keeps what it received."""
+    requests: list[SocketModeRequest] = []
+    messages: list[dict[str, Any]] = []
+
+    async def on_message(_: AsyncBaseSocketModeClient, message: dict[str, Any], raw: str | None) -> None:
+        messages.append(message)
+
+    async def on_request(client: AsyncBaseSocketModeClient, request: SocketModeRequest) -> None:
+        requests.append(request)
+        if request.payload.get("event", {}).get("type") == "ignored":
+            return
+        answer = {"text": f"ran {request.payload['command']}"} if request.type == "slash_commands" else None
+        await client.send_socket_mode_response(SocketModeResponse(request.envelope_id, answer))
+
+    client = SocketModeClient(app_token="xapp-1-test", web_client=AsyncWebClient(base_url=slack.api_url))
+    client.message_listeners.append(on_message)
+    client.socket_mode_request_listeners.append(on_request)
+    await client.connect()  # type: ignore[no-untyped-call]
+    yield client, requests, messages
+    await client.close()  # type: ignore[no-untyped-call]
+
+
+async def test_socket_mode_envelopes_are_acknowledged_by_slack_sdks_client(
+    slack: FakeSlack, socket_client: tuple[SocketModeClient, list[SocketModeRequest], list[dict[str, Any]]]
+) -> None:
+    _, requests, messages = socket_client
+    await slack.wait_connected()
+    sender = SlackSender(None, SECRET, slack=slack)
+
+    event = sender.envelope(sender.dm_event("U123", "hello"), event_id="Ev1")
+    ack = await slack.push_envelope("events_api", event, envelope_id="env-1")
+    assert (ack.envelope_id, ack.payload) == ("env-1", None)
+    assert ack.at == pytest.approx(time.time(), abs=5)
+    [request] = requests
+    assert (request.type, request.envelope_id, request.accepts_response_payload) == ("events_api", "env-1", False)
+    assert request.payload["event"]["text"] == "hello"
+    assert (request.retry_attempt, request.retry_reason) == (0, "")
+
+    retry = await slack.push_envelope("events_api", event, retry_attempt=1, retry_reason="timeout")
+    assert (requests[-1].retry_attempt, requests[-1].retry_reason, requests[-1].payload["event_id"]) == (1, "timeout", "Ev1")
+
+    command = await slack.push_envelope("slash_commands", sender.command_form("/sb-status", "away", user="U123", channel="C1"))
+    assert command.payload == {"text": "ran /sb-status"}
+    assert requests[-1].accepts_response_payload is True
+    action = await slack.push_envelope("interactive", sender.action_payload("U123", "resolve", "c1", channel="D123"))
+    assert requests[-1].payload["actions"][0]["action_id"] == "resolve"
+    assert slack.acks == [ack, retry, command, action]
+
+    with pytest.raises(AssertionError, match="no ack for events_api envelope"):
+        await slack.push_envelope("events_api", {"type": "event_callback", "event": {"type": "ignored"}}, timeout=0.2)
+    assert messages[0]["type"] == "hello"
+    slack.clear()
+    assert slack.acks == []
+
+
+async def test_socket_mode_client_reconnects_on_disconnect_and_on_close(
+    slack: FakeSlack, socket_client: tuple[SocketModeClient, list[SocketModeRequest], list[dict[str, Any]]]
+) -> None:
+    client, requests, _ = socket_client
+    await slack.wait_connected()
+    await slack.disconnect("refresh_requested")
+    await slack.wait_connected(connections=2)
+    assert len(slack.calls_to("apps.connections.open")) == 2  # a fresh URL for every connection
+    deadline = time.monotonic() + 2
+    while slack.open_sockets > 1 and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert slack.open_sockets == 1  # the client closed the old socket
+    await slack.push_envelope("interactive", {"type": "block_actions", "actions": []})
+
+    await slack.close_sockets()
+    await slack.wait_connected(connections=3)
+    await slack.push_envelope("interactive", {"type": "block_actions", "actions": []})
+    assert len(requests) == 2
+
+    await client.close()  # type: ignore[no-untyped-call]
+    assert not slack.connected
+    with pytest.raises(AssertionError, match="timed out"):
+        await slack.wait_connected(connections=4, timeout=0.1)
 
 
 # -- the whole loop with a real Bolt app -----------------------------------------------------------
