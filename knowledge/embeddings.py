@@ -46,8 +46,6 @@ INSTALL_HINT = "pip install 'supportbot[embeddings]' (in a checkout: make test-e
 BATCH_SIZE = 64
 # Default cohesion (mean cosine of a question with the rest of its article) when no article has two questions.
 DEFAULT_COHESION = 0.5
-# Texts kept in an encoder's cache (for reloads); a bound, so a long-running bot's memory stays flat.
-CACHE_MAX = 500_000
 
 
 class EmbeddingsUnavailable(RuntimeError):
@@ -99,7 +97,6 @@ class SentenceEncoder:
         self.batch_size = batch_size
         self._st: Any = None
         self._lock = threading.Lock()
-        self._cache: dict[str, npt.NDArray[np.float32]] = {}
 
     @property
     def name(self) -> str:
@@ -133,35 +130,13 @@ class SentenceEncoder:
                 ) from exc
 
     def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        """Normalised vectors of the texts; texts seen before come from the cache."""
+        """L2-normalised float32 vectors of the texts, one row each (batched)."""
         if self._st is None:
             self.load()
-        todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        if todo:
-            vectors = self._st.encode(
-                todo, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-            )
-            if len(self._cache) + len(todo) > CACHE_MAX:
-                self._cache.clear()
-            self._cache.update(zip(todo, np.asarray(vectors, dtype=np.float32)))
-        if not texts:
-            return np.zeros((0, self.dimension()), dtype=np.float32)
-        return np.stack([self._cache[t] for t in texts])
-
-    def encode_query(self, text: str) -> npt.NDArray[np.float32]:
-        """One message's vector, not cached (messages rarely repeat; articles do on every reload)."""
-        if self._st is None:
-            self.load()
-        return self._encode_one(text)
-
-    def _encode_one(self, text: str) -> npt.NDArray[np.float32]:
-        vector = self._st.encode([text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
-        return np.asarray(vector[0], dtype=np.float32)
-
-    def dimension(self) -> int:
-        if self._st is None:
-            self.load()
-        return int(self._st.get_sentence_embedding_dimension())
+        vectors = self._st.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
 
 
 class UnitVectors:
@@ -171,19 +146,30 @@ class UnitVectors:
     the same layout as the TF-IDF units in knowledge/index.py.
     """
 
-    def __init__(self, encoder: Encoder, groups: Sequence[Sequence[str]]) -> None:
-        texts = [t for group in groups for t in group]
-        counts = np.array([len(g) for g in groups], dtype=np.int64)
+    def __init__(
+        self, encoder: Encoder, texts: Sequence[str], unit_start: npt.NDArray[np.int64], previous: UnitVectors | None = None
+    ) -> None:
+        """Encodes the units' `texts`; those already in `previous` (the index before a reload) are reused,
+        so editing one article re-encodes only its texts."""
+        counts = np.diff(unit_start)
         if (counts < 1).any():
             raise ValueError("every article needs at least its title")
-        self.unit_start = np.r_[0, np.cumsum(counts)].astype(np.int64)
+        self.unit_start = np.asarray(unit_start, dtype=np.int64)
+        # Unit row of each distinct text, for the next reload to reuse.
+        self.unit_of: dict[str, int] = {}
+        for i, text in enumerate(texts):
+            self.unit_of.setdefault(text, i)
+        old, old_vectors = (previous.unit_of, previous.vectors) if previous is not None else ({}, None)
+        fresh = [t for t in self.unit_of if t not in old]
+        encoded = dict(zip(fresh, encoder.encode(fresh))) if fresh else {}
+        if old_vectors is not None:
+            encoded.update((t, old_vectors[old[t]]) for t in self.unit_of if t in old)
         self.vectors: npt.NDArray[np.float32] = (
-            np.ascontiguousarray(encoder.encode(texts), dtype=np.float32) if texts else np.zeros((0, 0), np.float32)
+            np.stack([encoded[t] for t in texts]).astype(np.float32) if texts else np.zeros((0, 0), dtype=np.float32)
         )
         n = counts.size
-        dim = self.vectors.shape[1] if texts else 0
         owner = np.repeat(np.arange(n, dtype=np.int64), counts)
-        sums = np.add.reduceat(self.vectors.astype(np.float64), self.unit_start[:-1]) if texts else np.zeros((n, dim))
+        sums = np.add.reduceat(self.vectors.astype(np.float64), self.unit_start[:-1]) if texts else np.zeros((n, 0))
         norms = np.linalg.norm(sums, axis=1)
         norms[norms == 0] = 1.0
         # The centroid: the normalised sum of an article's unit vectors.

@@ -22,10 +22,13 @@ import numpy as np
 import numpy.typing as npt
 
 from knowledge import ranking as R
-from knowledge.embeddings import SentenceEncoder, UnitVectors
-from knowledge.evaluate import LabelledQuery
-from knowledge.index import KnowledgeBase, split_body
-from knowledge.tune import OFF_TOPIC_CHAT, build_dev, fit_listwise, fit_logistic
+from knowledge.embeddings import SentenceEncoder
+from knowledge.evaluate import LabelledQuery, evaluate
+from knowledge.index import DEFAULT_THRESHOLD, KnowledgeBase
+from knowledge.tune import CHAT_WEIGHT, OFF_TOPIC_CHAT, OOS_WEIGHTS, _shipped_off_topic, build_dev, fit_listwise, fit_logistic
+
+# The extra's abstention target (issue 5): declining >= 82% of out-of-scope messages.
+DECLINE_GOAL = 0.82
 
 F = npt.NDArray[np.float64]
 
@@ -60,20 +63,9 @@ class DiskCachedEncoder:
             self.dirty = False
 
 
-def article_groups(kb: KnowledgeBase) -> list[list[str]]:
-    """Per article: its questions (front matter, then the body's list) and its title with tags, as index.py's units."""
-    groups = []
-    for a in kb.articles:
-        listed, _ = split_body(a.body)
-        seen = {" ".join(q.lower().split()) for q in a.questions}
-        qs = list(a.questions) + [q for q in listed if " ".join(q.lower().split()) not in seen]
-        groups.append(qs + [" ".join([a.title, *(t.replace("-", " ") for t in a.tags)])])
-    return groups
-
-
 @dataclass
 class Record:
-    """One query's candidates and their raw signals (in BM25 candidate order)."""
+    """One query's candidates and their raw signals (in candidate order, as `KnowledgeBase.search` builds them)."""
 
     text: str
     expected: str | None
@@ -82,33 +74,26 @@ class Record:
     coverage: F
 
 
-def collect(kb: KnowledgeBase, vectors: UnitVectors, encoder: DiskCachedEncoder, queries: Sequence[LabelledQuery],
-            extra: int) -> list[Record]:
-    """Candidates (BM25 top R.CANDIDATES, plus the `extra` nearest centroids) and all signals per query."""
+def collect(kb: KnowledgeBase, queries: Sequence[LabelledQuery]) -> list[Record]:
+    """Per query: the candidates `search` would re-rank (BM25 plus nearest in meaning) and every signal."""
     index = kb._index
-    qvecs = encoder.encode([q.text for q in queries])
+    assert index.vectors is not None, "build the knowledge base with an encoder"
     mask = index.mask(("customer",), None)
     out = []
-    for lq, qvec in zip(queries, qvecs):
+    for lq in queries:
         q = index.query(lq.text)
-        if q is None:
+        qvec = index.message_vector(lq.text)
+        if q is None or qvec is None:
             out.append(Record(lq.text, lq.expected, [], {}, np.zeros(0)))
             continue
-        doc = np.asarray(index.bm25.get_scores(q.known), dtype=np.float64)
-        best_q = np.zeros_like(doc)
-        per_question = np.asarray(index.q_bm25.get_scores(q.known), dtype=np.float64)
-        best_q[index.q_articles] = np.maximum.reduceat(per_question, index.q_runs)
-        cand, _, _ = index.candidates(q, mask, R.CANDIDATES)
-        if extra:
-            more = vectors.nearest_articles(qvec, mask, extra)
-            cand = np.concatenate([cand, more[~np.isin(more, cand)]])
+        cand, doc, best_q = index.candidates(q, mask, R.CANDIDATES, index.nearest_by_meaning(qvec, mask))
         if cand.size == 0:
             out.append(Record(lq.text, lq.expected, [], {}, np.zeros(0)))
             continue
         signals = index.similarities(q, cand)
-        signals["bm25"] = doc[cand]
-        signals["bm25_question"] = best_q[cand]
-        signals.update(vectors.signals(qvec, cand))
+        signals["bm25"] = doc
+        signals["bm25_question"] = best_q
+        signals.update(index.vectors.signals(qvec, cand))
         out.append(Record(lq.text, lq.expected, [index.articles[int(d)].id for d in cand], signals, index.coverage(q, cand)))
     return out
 
@@ -136,7 +121,8 @@ def fit_rank(records: Sequence[Record], names: Sequence[str], l2: float = 1e-3) 
             groups.append((rank_features(r.signals, names), r.ids.index(r.expected)))
     scale = np.abs(np.vstack([x for x, _ in groups])).max(axis=0)
     scale[scale == 0] = 1.0
-    return fit_listwise([(x / scale, right) for x, right in groups], l2=l2) / scale
+    weights: F = fit_listwise([(x / scale, right) for x, right in groups], l2=l2) / scale
+    return weights
 
 
 def ranked(r: Record, names: Sequence[str], w: F) -> tuple[list[str], F, dict[str, F], F]:
@@ -205,31 +191,71 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--make-kb", type=Path, default=Path("../shared/tools/make_kb.py"))
     ap.add_argument("--data", type=Path, default=Path("../shared/data/banking77"))
-    ap.add_argument("--work", type=Path, required=True, help="folder for the dev KBs and the vector cache (kept)")
-    ap.add_argument("--extra", type=int, default=0, help="candidates added from the nearest centroids")
+    ap.add_argument("--work", type=Path, required=True, help="folder for the dev KBs and the vector cache (kept between runs)")
+    ap.add_argument("--model", default="", help="sentence-transformers model folder or cached name (default: the bundled MiniLM)")
     args = ap.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
-    encoder = DiskCachedEncoder(args.work / "vectors.pkl")
+    encoder = DiskCachedEncoder(args.work / "vectors.pkl", args.model)
+    kbs: dict[str, tuple[KnowledgeBase, list[LabelledQuery]]] = {}
     records: dict[str, list[Record]] = {}
     for seed in (1, 2, 3):
         for unseen in (0, 15):
             name = f"seed{seed}" + (f"-unseen{unseen}" if unseen else "")
             start = time.perf_counter()
             queries = build_dev(args.make_kb, args.data, args.work / name, seed, unseen)
-            kb = KnowledgeBase.from_folder(args.work / name / "articles", reload_interval=None)
-            vectors = UnitVectors(encoder, article_groups(kb))
-            records[name] = collect(kb, vectors, encoder, queries, args.extra)
-            if name == "seed1-unseen15":
-                records["chat"] = collect(kb, vectors, encoder, [LabelledQuery(t, None) for t in OFF_TOPIC_CHAT], args.extra)
+            kb = KnowledgeBase.from_folder(args.work / name / "articles", reload_interval=None, embeddings=encoder)
+            kbs[name] = (kb, queries)
+            records[name] = collect(kb, queries)
             encoder.save()
-            print(name, len(queries), f"{time.perf_counter() - start:.1f}s", flush=True)
-    with (args.work / f"records-extra{args.extra}.pkl").open("wb") as f:
-        pickle.dump(records, f)
-    lexical = list(R.SIGNALS)
-    for names in (lexical, lexical + ["emb_near", "emb_cent", "emb_title"]):
-        w = fit_rank(records["seed1"], names)
-        dev = [ranking_scores(records[s], names, w) for s in ("seed2", "seed3")]
-        print(len(names), json.dumps({k: round(float(np.mean([d[k] for d in dev])), 4) for k in dev[0]}))
+            print(f"{name}: {len(queries)} queries, {time.perf_counter() - start:.1f}s", flush=True)
+    chat = collect(kbs["seed1-unseen15"][0], [LabelledQuery(t, None) for t in OFF_TOPIC_CHAT])
+    encoder.save()
+
+    # 1. Re-ranker: conditional logit on seed 1; reported against the lexical signals alone.
+    names = list(R.SIGNALS_WITH_EMBEDDINGS)
+    for label, signals in (("lexical signals only", list(R.SIGNALS)), ("with embeddings", names)):
+        w = fit_rank(records["seed1"], signals)
+        dev = [ranking_scores(records[s], signals, w) for s in ("seed2", "seed3")]
+        print(f"re-ranker, {label}: dev", json.dumps({k: round(float(np.mean([d[k] for d in dev])), 4) for k in dev[0]}))
+    R.RANK_WEIGHTS_WITH_EMBEDDINGS = w
+
+    # 2. Confidence: as knowledge/tune.py (best hit of seed 1 with 15 unseen intents, plus
+    #    off-topic chat weighted CHAT_WEIGHT; out-of-scope weighted up): the smallest OOS
+    #    weight for which seeds 2-3 decline >= DECLINE_GOAL at the default threshold and the
+    #    shipped articles offer nothing for the off-topic phrasings their tests keep.
+    conf_names = list(R.CONF_FEATURES_WITH_EMBEDDINGS)
+    x1, y1, o1, _ = conf_matrix(records["seed1-unseen15"], names, w, conf_names)
+    xc, yc, oc, _ = conf_matrix(chat, names, w, conf_names)
+    x, y, oos = np.vstack([x1, xc]), np.r_[y1, yc], np.r_[o1, oc]
+    is_chat = np.r_[np.zeros(y1.size, dtype=bool), np.ones(yc.size, dtype=bool)]
+    shipped = KnowledgeBase.from_folder(Path(__file__).resolve().parent / "articles", reload_interval=None, embeddings=encoder)
+    shipped_off_topic = _shipped_off_topic()
+    chosen: tuple[float, F, float] | None = None
+    for weight in OOS_WEIGHTS:
+        wc, bc = fit_logistic(x, y, l2=1e-3, weights=np.where(is_chat, CHAT_WEIGHT, np.where(oos, weight, 1.0)))
+        R.CONF_WEIGHTS_WITH_EMBEDDINGS, R.CONF_BIAS_WITH_EMBEDDINGS = wc, bc
+        held = [abstention(records[s], names, w, conf_names, wc, bc, DEFAULT_THRESHOLD) for s in ("seed2-unseen15", "seed3-unseen15")]
+        answered = float(np.mean([h["answered_correctly"] for h in held]))
+        declined = float(np.mean([h["declined_out_of_scope"] for h in held]))
+        offered = [t for t in shipped_off_topic if shipped.suggest(t)]
+        print(f"OOS weight {weight}: dev at threshold {DEFAULT_THRESHOLD}: answered correctly {answered:.3f}, "
+              f"declined {declined:.3f}; shipped articles offered for off-topic: {offered}")
+        chosen = (weight, wc, bc)
+        if declined >= DECLINE_GOAL and not offered:
+            break
+    assert chosen is not None
+    _, R.CONF_WEIGHTS_WITH_EMBEDDINGS, R.CONF_BIAS_WITH_EMBEDDINGS = chosen
+
+    print("\n# ---- paste into knowledge/ranking.py ----")
+    print(f"RANK_WEIGHTS_WITH_EMBEDDINGS = np.array({np.round(R.RANK_WEIGHTS_WITH_EMBEDDINGS, 5).tolist()})")
+    print(f"OOS_WEIGHT_WITH_EMBEDDINGS = {chosen[0]}")
+    print(f"CONF_WEIGHTS_WITH_EMBEDDINGS = np.array({np.round(R.CONF_WEIGHTS_WITH_EMBEDDINGS, 5).tolist()})")
+    print(f"CONF_BIAS_WITH_EMBEDDINGS = {round(R.CONF_BIAS_WITH_EMBEDDINGS, 5)}\n")
+    # Through the real search path (knowledge.evaluate), with the weights just fitted.
+    for name, (kb, queries) in kbs.items():
+        report = evaluate(kb, queries)
+        print(name, json.dumps({k: v for k, v in report.as_dict().items()
+                                if k in ("top1", "top3", "mrr", "answered_correctly", "declined_out_of_scope", "mean_ms")}))
     return 0
 
 
