@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 3978
 
-.PHONY: run test bench bench-knowledge lint clean
+.PHONY: run test test-embeddings bench bench-knowledge bench-embeddings lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,19 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-test
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The optional embeddings extra: torch's 2.13 CPU build first, so pip never pulls a CUDA build.
+$(VENV)/.installed-embeddings: $(VENV)/.installed-test pyproject.toml
+	$(BIN)/pip install --quiet 'torch==2.13.0'
+	$(BIN)/pip install --quiet -e '.[test,embeddings]'
+	touch $@
+
+test-embeddings: $(VENV)/.installed-embeddings
+	$(BIN)/mypy
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests/test_knowledge_embeddings.py $(PYTEST_ARGS)
+
+bench-embeddings: $(VENV)/.installed-embeddings
+	HF_HUB_OFFLINE=1 $(BIN)/python -m bench.knowledge_embeddings_bench
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench

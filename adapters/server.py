@@ -48,7 +48,18 @@ def load_knowledge(settings: Settings) -> ArticleFinder:
     from knowledge.index import KnowledgeBase  # spaCy and bm25s: imported by the loader thread
 
     folder = Path(settings.knowledge.folder) if settings.knowledge.folder else ARTICLES
-    return KnowledgeBase.from_folder(folder, threshold=settings.knowledge.threshold)
+    encoder = None
+    if settings.knowledge.embeddings:
+        from knowledge.embeddings import EmbeddingsUnavailable, SentenceEncoder
+
+        encoder = SentenceEncoder(settings.knowledge.embeddings_model)
+        try:
+            encoder.load()  # now, on the loader thread, rather than on the first search
+        except EmbeddingsUnavailable as exc:
+            # Customers still get the lexical ranking; the log says what to install.
+            log.error("knowledge.embeddings is on but %s; ranking without embeddings", exc)
+            encoder = None
+    return KnowledgeBase.from_folder(folder, threshold=settings.knowledge.threshold, embeddings=encoder)
 
 
 class KnowledgeLoader:

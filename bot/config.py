@@ -146,6 +146,8 @@ class KnowledgeSettings:
     folder: str = ""
     threshold: float = 0.4
     max_offers: int = 3
+    embeddings: bool = False  # sentence-embedding re-ranking: needs the optional `embeddings` extra
+    embeddings_model: str = ""  # "" = the bundled all-MiniLM-L6-v2; else a local folder or a locally cached name
 
 
 @dataclass(frozen=True)

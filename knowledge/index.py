@@ -43,7 +43,7 @@ import time
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import bm25s
 import numpy as np
@@ -52,6 +52,7 @@ import spacy
 import yaml
 
 from knowledge import ranking as R
+from knowledge.embeddings import Encoder, UnitVectors
 
 __all__ = ["Article", "ArticleError", "ArticleHit", "KnowledgeBase", "load_articles"]
 
@@ -641,7 +642,7 @@ class _Query:
 class _Index:
     """An immutable ranking index over one list of articles (swapped whole on reload)."""
 
-    def __init__(self, articles: Sequence[Article]) -> None:
+    def __init__(self, articles: Sequence[Article], encoder: Encoder | None = None, previous: UnitVectors | None = None) -> None:
         self.articles: tuple[Article, ...] = tuple(articles)
         self.by_id: dict[str, Article] = {}
         for article in self.articles:
@@ -733,6 +734,9 @@ class _Index:
                 self.spaces[name] = _Space.of_char_grams(unit_char)
         # Units of article k are rows unit_start[k]..unit_start[k + 1] - 1, the last one its title.
         self.unit_start = np.array(unit_start, dtype=np.int64)
+        # With the embeddings extra: sentence vectors of the same units (see knowledge/embeddings.py).
+        self.encoder = encoder
+        self.vectors = UnitVectors(encoder, unit_char, self.unit_start, previous) if encoder is not None else None
         # An article's centroid is the normalised sum of its units' vectors; its
         # cosine with a message is the sum of the units' cosines over this norm.
         self.norms: dict[str, npt.NDArray[np.float64]] = {}
@@ -800,8 +804,13 @@ class _Index:
             vectors[name] = space.query(_word_features(tokens)) if name == "word" else space.query_chars(text)
         return _Query(known=known, n_unknown=len(terms) - len(known), vectors=vectors)
 
-    def candidates(self, q: _Query, mask: npt.NDArray[np.bool_], depth: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-        """Top BM25 candidates: (article numbers, whole-article BM25, best-question BM25)."""
+    def candidates(
+        self, q: _Query, mask: npt.NDArray[np.bool_], depth: int, extra: npt.NDArray[np.int64] | None = None
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Top BM25 candidates: (article numbers, whole-article BM25, best-question BM25).
+
+        `extra` (allowed articles found otherwise, e.g. by sentence embeddings) are appended after them.
+        """
         doc = np.asarray(self.bm25.get_scores(q.known), dtype=np.float64)
         best_q = np.zeros_like(doc)
         if self.q_bm25 is not None:
@@ -813,7 +822,19 @@ class _Index:
         if cand.size > depth:
             cand = cand[np.argpartition(-total[cand], depth - 1)[:depth]]
         cand = cand[np.lexsort((cand, -total[cand]))]
+        if extra is not None:
+            cand = np.concatenate([cand, extra[~np.isin(extra, cand)]])
         return cand, doc[cand], best_q[cand]
+
+    def message_vector(self, text: str) -> npt.NDArray[np.float32] | None:
+        """The message's sentence vector when the embeddings extra is on (one encode per search), else None."""
+        return None if self.encoder is None else self.encoder.encode([text])[0]
+
+    def nearest_by_meaning(self, qvec: npt.NDArray[np.float32] | None, mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64] | None:
+        """Extra candidates closest in meaning (embeddings extra): paraphrases BM25 cannot find."""
+        if qvec is None or self.vectors is None:
+            return None
+        return self.vectors.nearest_articles(qvec, mask, R.EMBEDDING_CANDIDATES)
 
     def similarities(self, q: _Query, cand: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[np.float64]]:
         """TF-IDF cosines of the message with each candidate's centroid, nearest question and title."""
@@ -904,9 +925,29 @@ class _Index:
         return result
 
 
-def _rank_features(signals: dict[str, npt.NDArray[np.float64]]) -> npt.NDArray[np.float64]:
-    """Per candidate: each signal raw, relative to the best candidate, and as 1/(1 + rank)."""
-    v = np.stack([np.asarray(signals[name], dtype=np.float64) for name in R.SIGNALS])  # (signals, candidates)
+class _Fitted(NamedTuple):
+    """The re-ranker's signals and weights and the confidence's features and weights in use."""
+
+    signals: tuple[str, ...]
+    rank_weights: npt.NDArray[np.float64]
+    conf_features: tuple[str, ...]
+    conf_weights: npt.NDArray[np.float64]
+    conf_bias: float
+
+
+def _fitted(index: _Index) -> _Fitted:
+    """The lexical settings, or those fitted with the sentence-embedding signals when the extra is on
+    (read at call time, so the tuning modules can swap them)."""
+    if index.vectors is None:
+        return _Fitted(R.SIGNALS, R.RANK_WEIGHTS, R.CONF_FEATURES, R.CONF_WEIGHTS, R.CONF_BIAS)
+    return _Fitted(R.SIGNALS_WITH_EMBEDDINGS, R.RANK_WEIGHTS_WITH_EMBEDDINGS, R.CONF_FEATURES_WITH_EMBEDDINGS,
+                   R.CONF_WEIGHTS_WITH_EMBEDDINGS, R.CONF_BIAS_WITH_EMBEDDINGS)
+
+
+def _rank_features(signals: dict[str, npt.NDArray[np.float64]], names: Sequence[str] | None = None) -> npt.NDArray[np.float64]:
+    """Per candidate: each signal (default: R.SIGNALS) raw, relative to the best candidate, and as 1/(1 + rank)."""
+    names = R.SIGNALS if names is None else names
+    v = np.stack([np.asarray(signals[name], dtype=np.float64) for name in names])  # (signals, candidates)
     n_sig, n = v.shape
     out = np.empty((n, 3 * n_sig), dtype=np.float64)
     if n == 0:
@@ -941,10 +982,12 @@ class KnowledgeBase:
     changed articles are re-indexed and swapped in without a restart.
     """
 
-    def __init__(self, articles: Sequence[Article], *, threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(
+        self, articles: Sequence[Article], *, threshold: float = DEFAULT_THRESHOLD, embeddings: Encoder | None = None
+    ) -> None:
         self.threshold = threshold
         self.problems: list[str] = []
-        self._index = _Index(articles)
+        self._index = _Index(articles, embeddings)
         self._folder: Path | None = None
         self._signature: tuple[tuple[str, int, int], ...] = ()
         self.reload_interval = 2.0
@@ -955,19 +998,26 @@ class KnowledgeBase:
 
     @classmethod
     def from_folder(
-        cls, folder: Path, *, threshold: float = DEFAULT_THRESHOLD, reload_interval: float | None = 2.0
+        cls,
+        folder: Path,
+        *,
+        threshold: float = DEFAULT_THRESHOLD,
+        reload_interval: float | None = 2.0,
+        embeddings: Encoder | None = None,
     ) -> KnowledgeBase:
         """Loads and indexes a folder; bad files are logged (by name) and kept in `problems`.
 
         With a `reload_interval` (seconds; None turns watching off), searches
         notice edited, added and removed files and re-index in the background.
+        With an `embeddings` encoder (the optional extra, knowledge/embeddings.py),
+        sentence-embedding signals join the ranking and the confidence.
         """
         folder = Path(folder)
         signature = _folder_signature(folder)
         articles, problems = load_articles(folder)
         for problem in problems:
             logger.warning("skipped help article %s", problem)
-        kb = cls(articles, threshold=threshold)
+        kb = cls(articles, threshold=threshold, embeddings=embeddings)
         kb.problems = problems
         kb._folder = folder
         kb._signature = signature
@@ -1007,7 +1057,7 @@ class KnowledgeBase:
                 return False
             articles, problems = load_articles(self._folder)
             try:
-                index = _Index(articles)
+                index = _Index(articles, self._index.encoder, self._index.vectors)
             except ValueError as exc:  # e.g. duplicate ids can't happen from one folder, but be safe
                 logger.error("help articles not reloaded: %s", exc)
                 return False
@@ -1079,14 +1129,19 @@ class KnowledgeBase:
         q = index.query(text)
         if q is None:
             return []
-        cand, doc, best_q = index.candidates(q, index.mask(audiences, today), max(limit, R.CANDIDATES))
+        fitted = _fitted(index)
+        mask = index.mask(audiences, today)
+        qvec = index.message_vector(text)
+        cand, doc, best_q = index.candidates(q, mask, max(limit, R.CANDIDATES), index.nearest_by_meaning(qvec, mask))
         if cand.size == 0:
             return []
         signals = index.similarities(q, cand)
         signals["bm25"] = doc
         signals["bm25_question"] = best_q
-        features = _rank_features(signals)
-        scores = features @ R.RANK_WEIGHTS
+        if qvec is not None and index.vectors is not None:
+            signals.update(index.vectors.signals(qvec, cand))
+        features = _rank_features(signals, fitted.signals)
+        scores = features @ fitted.rank_weights
         order = np.lexsort((np.arange(cand.size), -scores))
         cand, scores = cand[order], scores[order]
         signals = {k: v[order] for k, v in signals.items()}
@@ -1106,8 +1161,9 @@ class KnowledgeBase:
         limit: int,
     ) -> npt.NDArray[np.float64]:
         """Calibrated probability that each of the first `limit` hits is the right article (see knowledge/ranking.py)."""
-        x = _calibration_features(index, q, cand, scores, signals, limit)
-        return _sigmoid(x @ R.CONF_WEIGHTS + R.CONF_BIAS)
+        fitted = _fitted(index)
+        x = _calibration_features(index, q, cand, scores, signals, limit, fitted.conf_features)
+        return _sigmoid(x @ fitted.conf_weights + fitted.conf_bias)
 
     def suggest(self, text: str, *, limit: int = 3, today: dt.date | None = None) -> list[ArticleHit]:
         """Customer-facing hits whose confidence is >= threshold; [] when unsure (never offer an article the ranking is unsure of)."""
@@ -1125,8 +1181,10 @@ def _calibration_features(
     scores: npt.NDArray[np.float64],
     signals: dict[str, npt.NDArray[np.float64]],
     n: int | None = None,
+    names: Sequence[str] | None = None,
 ) -> npt.NDArray[np.float64]:
-    """For the first `n` hits (default all): what the confidence is computed from (names in R.CONF_FEATURES)."""
+    """For the first `n` hits (default all): what the confidence is computed from (`names`, default R.CONF_FEATURES)."""
+    names = R.CONF_FEATURES if names is None else names
     n = cand.size if n is None else min(n, cand.size)
     head = scores[: min(cand.size, R.CONF_DEPTH)]
     z = np.exp((head - head[0]) / R.CONF_TAU)
@@ -1135,9 +1193,9 @@ def _calibration_features(
     cols = {
         "log_share": np.log(np.maximum(share[:n], 1e-6)),
         "coverage": index.coverage(q, cand[:n]),
-        **{name: signals[name][:n] for name in R.CONF_FEATURES if name in signals},
+        **{name: signals[name][:n] for name in names if name in signals},
     }
-    return np.stack([cols[name] for name in R.CONF_FEATURES], axis=1)
+    return np.stack([cols[name] for name in names], axis=1)
 
 
 def iter_signals(kb: KnowledgeBase, texts: Iterable[str], *, audiences: Collection[str] = ("customer",)) -> Iterable[tuple[list[str], npt.NDArray[np.float64], npt.NDArray[np.float64]]]:
