@@ -107,7 +107,8 @@ class SlackAdapter:
         self.client = AsyncWebClient(**kwargs)
         self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
         self.calls = SlackCalls(self.client.base_url, credentials.bot_token)
-        self.verifier = SignatureVerifier(credentials.signing_secret)
+        # over HTTP only; Socket Mode deliveries come over the app-token websocket, unsigned
+        self.verifier = SignatureVerifier(credentials.signing_secret) if credentials.signing_secret else None
         self.pacer = ChannelPacer(float(self.slack.channel_pace))
         self.by_slack_id = {e.slack: e for e in settings.roster if e.slack}
         self.consult_channels = {g.slack_channel for g in settings.sme_groups if g.slack_channel}
@@ -120,7 +121,9 @@ class SlackAdapter:
     # ----- wiring ---------------------------------------------------------------------------------
 
     def setup(self, app: web.Application) -> None:
-        app.router.add_post("/slack/events", self.handle_http)
+        # Without a signing secret nothing posted there could be verified: Socket Mode only.
+        if self.credentials.signing_secret:
+            app.router.add_post("/slack/events", self.handle_http)
         app.cleanup_ctx.append(self._lifecycle)
 
     async def _lifecycle(self, app: web.Application) -> AsyncIterator[None]:
@@ -158,6 +161,7 @@ class SlackAdapter:
     def _bolt_app(self) -> AsyncApp:
         bolt = AsyncApp(
             signing_secret=self.credentials.signing_secret,
+            request_verification_enabled=bool(self.credentials.signing_secret),  # our handler verifies HTTP first
             client=self.client,
             raise_error_for_unhandled_request=False,
             process_before_response=True,  # else Bolt acks events before our listener has recorded them
@@ -177,7 +181,7 @@ class SlackAdapter:
             return json_error(413, "Request body too large.")
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
         signature = request.headers.get("X-Slack-Signature", "")
-        if not timestamp or not signature or not self.verifier.is_valid(body, timestamp, signature):
+        if self.verifier is None or not timestamp or not signature or not self.verifier.is_valid(body, timestamp, signature):
             return json_error(401, "Invalid or expired Slack signature.")
         content_type = request.headers.get("Content-Type", "")
         if content_type.startswith("application/json"):

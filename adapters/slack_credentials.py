@@ -16,8 +16,10 @@ class SlackCredentials:
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> SlackCredentials | None:
+        """Slack is on with a bot token and a way in: the signing secret (Slack posts events to
+        /slack/events) and/or an app-level token (Socket Mode, no public URL needed)."""
         env = os.environ if environ is None else environ
-        token, secret = env.get("SLACK_BOT_TOKEN", ""), env.get("SLACK_SIGNING_SECRET", "")
-        if not token or not secret:
+        token, secret, app_token = (env.get(k, "") for k in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"))
+        if not token or not (secret or app_token):
             return None
-        return cls(token, secret, env.get("SLACK_APP_TOKEN", ""), env.get("SLACK_API_URL", ""))
+        return cls(token, secret, app_token, env.get("SLACK_API_URL", ""))

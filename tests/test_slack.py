@@ -294,3 +294,17 @@ async def test_a_name_missing_from_the_event_is_looked_up_when_a_person_takes_ov
     assert case is not None and case.customer_name == "Ada"
     assert conversation is not None and conversation.customer_name == "Ada"
     assert len(slack.calls_to("users.info")) == 1
+
+
+@pytest.mark.parametrize(
+    ("environ", "on"),
+    [
+        ({}, False),
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, False),  # no way in
+        ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}, True),  # events over HTTP
+        ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}, True),  # Socket Mode only
+        ({"SLACK_SIGNING_SECRET": "s", "SLACK_APP_TOKEN": "xapp-1"}, False),  # nothing to answer with
+    ],
+)
+def test_slack_is_on_with_a_bot_token_and_a_way_in(environ: dict[str, str], on: bool) -> None:
+    assert (SlackCredentials.from_environment(environ) is not None) is on

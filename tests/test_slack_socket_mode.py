@@ -24,7 +24,7 @@ from tests.harness import DEFAULT_ARTICLES, KeywordFinder
 from tests.test_slack import ANA, CUSTOMER, DETAILS, DM, QUEUE, button, queue_card, said_to, texts_to
 
 AiohttpClient = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
-SECRET = "unused-in-socket-mode"
+SECRET = ""  # Socket Mode needs no signing secret
 
 
 def socket_mode_app(db: Path, slack: FakeSlack) -> web.Application:
@@ -201,3 +201,11 @@ async def test_start_up_does_not_wait_for_slacks_websocket(tmp_path: Path, slack
     assert (await client.get("/healthz")).status == 200
     assert not slack.connected  # serving already, while Slack is still handing out the URL
     await slack.wait_connected(timeout=10)
+
+
+async def test_without_a_signing_secret_nothing_is_taken_over_http(app_client: TestClient[Any, Any], slack: FakeSlack, sender: SlackSender) -> None:
+    """Socket Mode alone: no HTTP endpoint that would accept unverifiable requests."""
+    response = await app_client.post("/slack/events", json={"type": "url_verification", "challenge": "x"})
+    assert response.status == 404
+    await dm(slack, sender, "I forgot my password")
+    await said_to(slack, DM, "CS-000001")
