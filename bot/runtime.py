@@ -144,8 +144,9 @@ class Runtime:
                 async with self.store.transaction():
                     for work, done in group:
                         try:
-                            results.append((done, await work(), None))
-                        except Exception as exc:  # this unit failed alone; the others still commit
+                            async with self.store.savepoint():
+                                results.append((done, await work(), None))
+                        except Exception as exc:  # this unit is undone alone; the others still commit
                             results.append((done, None, exc))
             except Exception as exc:  # the commit itself failed: nothing in the group happened
                 log.exception("store transaction failed", extra={"units": len(group)})

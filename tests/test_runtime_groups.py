@@ -51,6 +51,24 @@ async def test_a_failing_unit_is_undone_alone(desk: Desk) -> None:
     assert await store.conversation_secret(first.id) == "h"
 
 
+async def test_a_unit_that_fails_halfway_leaves_none_of_its_writes(desk: Desk) -> None:
+    store = desk.store
+
+    async def half_done() -> None:
+        await store.create_conversation(conversation(1), secret_hash="h")
+        raise RuntimeError("failed after its first write")
+
+    results = await asyncio.gather(
+        desk.runtime.unit(half_done),
+        desk.runtime.unit(lambda: store.create_conversation(conversation(2), secret_hash="h")),
+        return_exceptions=True,
+    )
+
+    assert isinstance(results[0], RuntimeError) and results[1] is None
+    assert await store.conversation("web:g1") is None
+    assert await store.conversation("web:g2") is not None
+
+
 async def test_a_caller_that_went_away_does_not_stop_the_group(desk: Desk) -> None:
     store = desk.store
     gone = asyncio.ensure_future(desk.runtime.unit(lambda: store.create_conversation(conversation(1), secret_hash="h")))

@@ -209,6 +209,14 @@ class SQLiteStore:
         if self._checkpointer is not None:
             self._checkpointer.wrote()
 
+    @contextlib.asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """One unit of work: inside `transaction()` a savepoint, undone alone if it fails."""
+        if self._db is None:
+            raise StoreError("the store is not open")
+        with self._atomic(self._db):
+            yield
+
     async def create_conversation(self, conversation: Conversation, *, secret_hash: str) -> None:
         def job(db: sqlite3.Connection) -> None:
             db.execute(
