@@ -45,7 +45,7 @@ CONTENT_PAIRS = 6
 
 # Character n-grams of each whitespace-separated word, as scikit-learn's
 # analyzer="char_wb": 2-5 and 3-5 tied on dev; stripping punctuation first did not help.
-CHAR_MIN = 2
+CHAR_MIN = 3
 CHAR_MAX = 5
 
 # ---------------------------------------------------------------- stage 1: BM25 candidates
@@ -67,20 +67,52 @@ CANDIDATES = 20
 # TF-IDF spaces (sublinear tf, smoothed idf, L2; fitted on questions and titles):
 # per candidate, the cosine with its centroid (normalised sum of its questions and
 # title), with its nearest question, and with its title. Alone on dev: BM25 0.68,
-# char centroid 0.69, word centroid 0.68, a logistic regression on word+char 0.74;
-# the combination below 0.747 / 0.888 (a global logistic-regression classifier as a
-# further signal added 0.5 but does not scale to 10,000 articles; a kNN vote, the
-# mean of the best two questions, per-article typicality and spelling correction of
-# unknown words added nothing).
+# char centroid 0.69, word centroid 0.68, a logistic regression on word+char 0.74.
 SPACES = ("word", "char")
 KINDS = ("cent", "near", "title")
-SIGNALS = ("bm25", "bm25_question") + tuple(f"{kind}_{space}" for space in SPACES for kind in KINDS)
+
+# Naive Bayes per TF-IDF space (multinomial, over each article's summed TF-IDF
+# vectors, smoothed by NB_ALPHA): TODO evidence.
+NB_ALPHA = 0.01
+
+# LSA per term set ("word": the word features above; "lemma": content lemmas):
+# TODO evidence.
+LSA_TERMS = ("word", "lemma")
+LSA_ARTICLES_PER_DIM = 10
+LSA_MAX_DIMS = 16
+LSA_DENSE_TERMS = 2048
+LSA_SAMPLE = 1000
+LSA_OVERSAMPLE = 10
+LSA_POWER_ITERATIONS = 4
+
+SIGNALS = (
+    ("bm25", "bm25_question")
+    + tuple(f"{kind}_{space}" for space in SPACES for kind in KINDS)
+    + tuple(f"nb_{space}" for space in SPACES)
+    + tuple(f"lsa_{kind}_{terms}" for terms in LSA_TERMS for kind in ("cent", "near"))
+)
 
 # Linear re-ranker over 3 features per signal (raw, relative to the best candidate's
 # value, 1 / (1 + rank among the candidates)), fitted as a conditional logit (softmax
 # over each query's candidates; 0.3 better than a pointwise logistic regression;
-# squares and products of the features did not help).
-RANK_WEIGHTS = np.array([0.08704, 1.64964, 0.46154, 0.06458, -0.63957, -0.10803, 1.79157, 2.06384, 0.17882, 0.66664, 0.59825, 0.20255, 0.8467, 0.61523, -0.34883, 1.33481, 1.7572, -0.04811, 0.73216, 0.33975, 0.1523, 0.39887, -0.30004, 0.35427])
+# squares and products of the features did not help). Keyed by signal name, so a
+# weight set may name further signals (e.g. from an optional embeddings extra).
+RANK_WEIGHTS: dict[str, tuple[float, float, float]] = {
+    "bm25": (0.054306, 0.97251, 0.36741),
+    "bm25_question": (0.05652, -0.42698, -0.20158),
+    "cent_word": (1.0944, 0.68876, 0.15301),
+    "near_word": (0.21192, 0.21693, 0.29724),
+    "title_word": (0.74829, 0.26142, -0.28424),
+    "cent_char": (1.0012, 0.87604, -0.17243),
+    "near_char": (0.6198, 0.37263, 0.059968),
+    "title_char": (0.78807, -0.16169, 0.5961),
+    "nb_word": (0.06776, 0, 0.31195),
+    "nb_char": (0.031232, 0, 0.38154),
+    "lsa_cent_word": (0.95159, 0.89543, 0.16072),
+    "lsa_near_word": (0.8351, 0.83911, 0.4401),
+    "lsa_cent_lemma": (0.28383, 0.1531, 0.001561),
+    "lsa_near_lemma": (0.86121, 0.89373, 0.45729),
+}
 
 # ---------------------------------------------------------------- confidence
 
@@ -98,11 +130,11 @@ RANK_WEIGHTS = np.array([0.08704, 1.64964, 0.46154, 0.06458, -0.63957, -0.10803,
 DEFAULT_COHESION = 0.5  # for a knowledge base without two questions in any article
 CONF_DEPTH = 10  # the softmax is over this many top scores
 CONF_TAU = 1.0  # its temperature: 1 gives the conditional logit's probabilities
-OOS_WEIGHT = 6.0
+OOS_WEIGHT = 5.0
 # The re-ranker's raw score and margin, and the share of unknown words, were left out:
 # with them the fit was no better on seeds 2-3 and offered articles for off-topic
 # messages on the shipped articles (a rare word matching one article gives it a large
 # margin in a small knowledge base).
-CONF_FEATURES = ("log_share", "near_char", "near_word", "cent_char", "cent_word", "coverage", "fit_char", "fit_word")
-CONF_WEIGHTS = np.array([3.2934, 0.4051, 0.67609, 0.60377, -0.01289, 0.45389, 2.12941, 2.20469])
-CONF_BIAS = -0.46078
+CONF_FEATURES = ("log_share", "near_char", "near_word", "cent_char", "cent_word", "coverage", "matched", "fit_char", "fit_word")
+CONF_WEIGHTS = np.array([3.36328, 0.35369, 0.94816, 0.92876, -0.10854, 0.18302, 0.15543, 1.96693, 1.8058])
+CONF_BIAS = -0.60777

@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from knowledge import ranking as R
 from knowledge.evaluate import LabelledQuery, evaluate
-from knowledge.index import DEFAULT_THRESHOLD, KnowledgeBase, iter_signals
+from knowledge.index import DEFAULT_THRESHOLD, KnowledgeBase, iter_signals, rank_features
 
 PER_INTENT = 40
 CHAT_WEIGHT = 5.0
@@ -131,13 +131,21 @@ def fit_logistic(
     return w[:-1], float(w[-1])
 
 
-def rank_groups(kb: KnowledgeBase, queries: Sequence[LabelledQuery]) -> list[tuple[npt.NDArray[np.float64], int]]:
-    """Per in-scope query whose article is among the candidates: (candidates' features, its position)."""
+def rank_groups(kb: KnowledgeBase, queries: Sequence[LabelledQuery], names: Sequence[str]) -> list[tuple[npt.NDArray[np.float64], int]]:
+    """Per in-scope query whose article is among the candidates: (candidates' features of the named signals, its position)."""
     groups = []
-    for q, (ids, feats, _) in zip(queries, iter_signals(kb, [q.text for q in queries])):
+    for q, (ids, signals, _) in zip(queries, iter_signals(kb, [q.text for q in queries])):
         if q.expected is not None and q.expected in ids:
-            groups.append((feats, ids.index(q.expected)))
+            groups.append((rank_features(signals, names), ids.index(q.expected)))
     return groups
+
+
+def fit_rank_weights(groups: Sequence[tuple[npt.NDArray[np.float64], int]], names: Sequence[str], l2: float = 1e-3) -> dict[str, tuple[float, float, float]]:
+    """Conditional-logit weights of each named signal's three features (fitted on features scaled to at most 1)."""
+    scale = np.abs(np.vstack([x for x, _ in groups])).max(axis=0)
+    scale[scale == 0] = 1.0
+    w = fit_listwise([(x / scale, right) for x, right in groups], l2=l2) / scale
+    return {name: (float(w[3 * i]), float(w[3 * i + 1]), float(w[3 * i + 2])) for i, name in enumerate(names)}
 
 
 def conf_data(
@@ -170,10 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                 sets[name] = (KnowledgeBase.from_folder(work / name / "articles", reload_interval=None), queries)
 
         # 1. Re-ranker: conditional logit (softmax over each query's candidates) on seed 1's queries.
-        groups = rank_groups(*sets["seed1"])
-        scale = np.abs(np.vstack([x for x, _ in groups])).max(axis=0)
-        scale[scale == 0] = 1.0
-        R.RANK_WEIGHTS = fit_listwise([(x / scale, right) for x, right in groups], l2=1e-3) / scale
+        R.RANK_WEIGHTS = fit_rank_weights(rank_groups(*sets["seed1"], R.SIGNALS), R.SIGNALS)
 
         # 2. Confidence: logistic regression on the best hit of seed 1 with unseen intents
         #    (label: it is the expected article), plus OFF_TOPIC_CHAT messages (chit-chat,
@@ -210,7 +215,10 @@ def main(argv: list[str] | None = None) -> int:
         R.OOS_WEIGHT, R.CONF_WEIGHTS, R.CONF_BIAS = chosen
 
         print("\n# ---- paste into knowledge/ranking.py ----")
-        print(f"RANK_WEIGHTS = np.array({np.round(R.RANK_WEIGHTS, 5).tolist()})")
+        print("RANK_WEIGHTS: dict[str, tuple[float, float, float]] = {")
+        for name, weights in R.RANK_WEIGHTS.items():
+            print(f'    "{name}": ({", ".join(f"{w:.5g}" for w in weights)}),')
+        print("}")
         print(f"CONF_TAU = {R.CONF_TAU}")
         print(f"OOS_WEIGHT = {R.OOS_WEIGHT}")
         print(f"CONF_WEIGHTS = np.array({np.round(R.CONF_WEIGHTS, 5).tolist()})")
