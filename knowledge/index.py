@@ -9,20 +9,28 @@ choice and `knowledge/tune.py` for how they were fitted):
 1. Candidates: BM25 (bm25s) over spaCy lemmas without stop words, each article
    indexed as one document with field weights (title x3, questions x2, tags x2,
    summary, body) plus half the BM25 score of its best-matching question.
-2. Re-ranking: for the top 20 candidates, TF-IDF cosine similarities of the
-   message with each article's questions (nearest question and centroid) and
-   title, on lemma unigrams+bigrams with stop words kept ("why" and "how long"
-   separate intents) plus pairs of nearby content lemmas, and on character
-   2-5-grams (spelling variants, typos); combined by a linear re-ranker
-   (conditional logit) fitted on held-out questions.
+2. Re-ranking: for the top 20 candidates, named signals combined by a linear
+   re-ranker (conditional logit) fitted on held-out questions:
+   * TF-IDF cosines of the message with each article's questions (nearest question
+     and centroid) and title, on lemma unigrams+bigrams with stop words kept ("why"
+     and "how long" separate intents) plus pairs of nearby content lemmas, and on
+     character 3-5-grams (spelling variants, typos);
+   * naive Bayes in the same two spaces: how likely the message's features are
+     under the article's (rewards covering many of them, not matching a few well);
+   * LSA over the articles' word features and content lemmas: the message's topic
+     compared with the article's and its nearest question's, so related wording
+     counts without shared words.
+   Signals are keyed by name (`R.SIGNALS`, `R.RANK_WEIGHTS`), so another weight set
+   can add signals from elsewhere, such as an optional embeddings extra.
 
 Questions come from the front matter's `questions` and from a bulleted list
 under a "Common questions"/"FAQ" heading in the body.
 
 Confidence is a logistic calibration of the re-ranker's probability, the
-absolute similarity levels, word coverage and how typical the message is of
-the article's own questions; it estimates the probability that the hit is the
-right article, including for messages no article covers.
+absolute similarity levels, word coverage (share and number of the message's
+words the article has) and how typical the message is of the article's own
+questions; it estimates the probability that the hit is the right article,
+including for messages no article covers.
 
 Articles are reloaded when the folder changes (checked at most every
 `reload_interval` seconds, rebuilt in a background thread and swapped in
@@ -492,7 +500,7 @@ class _Rows:
     """Sparse rows in CSR form (feature ids ascending within each row)."""
 
     indptr: npt.NDArray[np.int64]
-    indices: npt.NDArray[np.int64]
+    indices: npt.NDArray[np.int32]
     data: npt.NDArray[np.float32]
 
     @property
@@ -500,10 +508,10 @@ class _Rows:
         return int(self.indptr.size - 1)
 
     @classmethod
-    def of_sorted(cls, row: npt.NDArray[np.int64], col: npt.NDArray[np.int64], data: npt.NDArray[Any], n_rows: int) -> _Rows:
+    def of_sorted(cls, row: npt.NDArray[np.integer[Any]], col: npt.NDArray[np.integer[Any]], data: npt.NDArray[Any], n_rows: int) -> _Rows:
         """From entries sorted by row, then column."""
         indptr = np.searchsorted(row, np.arange(n_rows + 1, dtype=np.int64)).astype(np.int64)
-        return cls(indptr=indptr, indices=col.astype(np.int64, copy=False), data=data.astype(np.float32, copy=False))
+        return cls(indptr=indptr, indices=col.astype(np.int32), data=data.astype(np.float32, copy=False))
 
     def row_of(self) -> npt.NDArray[np.int64]:
         """The row of each stored entry."""
@@ -566,10 +574,11 @@ def _count_ids(known: list[int]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.
 class _Space:
     """One TF-IDF feature space (sublinear tf, smoothed idf, L2 norm), as scikit-learn's TfidfVectorizer.
 
-    Rows are given as arrays of feature ids of `vocab`; `counts` keeps each stored entry's raw count.
+    Rows are given as arrays of feature ids of `vocab`; with `keep_counts`, `counts` holds each stored
+    entry's raw count (for LSA).
     """
 
-    def __init__(self, feats: npt.NDArray[np.int64], lens: npt.NDArray[np.int64], vocab: dict[str, int]) -> None:
+    def __init__(self, feats: npt.NDArray[np.int64], lens: npt.NDArray[np.int64], vocab: dict[str, int], *, keep_counts: bool = False) -> None:
         self.vocab = vocab
         n_rows, n_feats = lens.size, max(len(vocab), 1)
         row_of = np.repeat(np.arange(n_rows, dtype=np.int64), lens)
@@ -581,17 +590,17 @@ class _Space:
         norms = np.sqrt(np.bincount(r, weights=val * val, minlength=n_rows))
         norms[norms == 0] = 1.0
         self.rows = _Rows.of_sorted(r, f, val / norms[r], n_rows)
-        self.counts = self.rows.with_data(counts)
+        self.counts = self.rows.with_data(counts) if keep_counts else None
         self.idf_max_sq = float(self.idf.max()) ** 2 if self.idf.size else 0.0
         # Known feature ids and number of unknown grams of each lower-case chunk (char spaces).
         self._chunk_ids: dict[str, tuple[list[int], int]] = {}
 
     @classmethod
-    def of_features(cls, docs: Sequence[Sequence[str]]) -> _Space:
+    def of_features(cls, docs: Sequence[Sequence[str]], *, keep_counts: bool = False) -> _Space:
         vocab: dict[str, int] = {}
         lens = np.array([len(doc) for doc in docs], dtype=np.int64)
         ids = np.fromiter((vocab.setdefault(f, len(vocab)) for doc in docs for f in doc), dtype=np.int64, count=int(lens.sum()))
-        return cls(ids, lens, vocab)
+        return cls(ids, lens, vocab, keep_counts=keep_counts)
 
     @classmethod
     def of_char_grams(cls, texts: Sequence[str]) -> _Space:
@@ -978,8 +987,8 @@ class _Index:
     def _build_spaces(self, analysed: _Analysed) -> None:
         """TF-IDF spaces, naive Bayes and LSA, fitted on the questions and titles (the texts that say
         what an article is for; bodies would drown them)."""
-        word_docs = [_word_features(t) for t in analysed.unit_tokens]
-        self.spaces = {"word": _Space.of_features(word_docs), "char": _Space.of_char_grams(analysed.unit_text)}
+        word = _Space.of_features([_word_features(t) for t in analysed.unit_tokens], keep_counts=True)
+        self.spaces = {"word": word, "char": _Space.of_char_grams(analysed.unit_text)}
         # Units of article k are rows unit_start[k]..unit_start[k + 1] - 1, the last one its title.
         self.unit_start = np.array(analysed.unit_start, dtype=np.int64)
         self.unit_count: npt.NDArray[np.int64] = np.diff(self.unit_start)
@@ -991,23 +1000,29 @@ class _Index:
         # with that (a loose article's questions are far from any one phrasing).
         self.cohesion: dict[str, npt.NDArray[np.float64]] = {}
         self.nb: dict[str, _NaiveBayes] = {}
-        for name, space in self.spaces.items():
-            n_feats = len(space.vocab)
-            # Character n-grams are common to many articles: walking the candidates' rows is
-            # nearly always cheaper than their postings, so they get none (build time, memory).
-            self.units[name] = _Grouped(space.rows, self.unit_start, n_feats, postings=name == "word")
-            grouped = _group_sums(space.rows, self.unit_start, n_feats)
-            norms, cohesion = _centroid_stats(space.rows, self.unit_start, grouped)
-            known = cohesion[~np.isnan(cohesion)]
-            self.norms[name] = norms
-            self.cohesion[name] = np.where(np.isnan(cohesion), float(known.mean()) if known.size else R.DEFAULT_COHESION, cohesion)
-            self.nb[name] = _NaiveBayes(grouped.sums, n_feats)
-            if name == "word":
-                article_counts = grouped.sums.with_data(_sum_runs(space.counts.data, grouped.order, grouped.run_starts))
-                word_lsa = _Lsa(space.counts, article_counts, n_feats, self.unit_start)
-        lemma_units = _count_rows(analysed.unit_lemmas, len(self.vocab))
-        lemma_lsa = _Lsa(lemma_units, _group_sums(lemma_units, self.unit_start, len(self.vocab)).sums, len(self.vocab), self.unit_start)
-        self.lsa = {"word": word_lsa, "lemma": lemma_lsa}
+        sums = {name: self._add_space(name, space) for name, space in self.spaces.items()}
+        assert word.counts is not None
+        word_articles = sums["word"].sums.with_data(_sum_runs(word.counts.data, sums["word"].order, sums["word"].run_starts))
+        lemmas = _count_rows(analysed.unit_lemmas, len(self.vocab))
+        lemma_articles = _group_sums(lemmas, self.unit_start, len(self.vocab)).sums
+        self.lsa = {
+            "word": _Lsa(word.counts, word_articles, len(word.vocab), self.unit_start),
+            "lemma": _Lsa(lemmas, lemma_articles, len(self.vocab), self.unit_start),
+        }
+
+    def _add_space(self, name: str, space: _Space) -> _GroupSums:
+        """Per-candidate scoring, centroid norms, cohesion and naive Bayes of one TF-IDF space; returns its article sums."""
+        n_feats = len(space.vocab)
+        # Character n-grams are common to many articles: walking the candidates' rows is
+        # nearly always cheaper than their postings, so they get none (build time, memory).
+        self.units[name] = _Grouped(space.rows, self.unit_start, n_feats, postings=name == "word")
+        grouped = _group_sums(space.rows, self.unit_start, n_feats)
+        norms, cohesion = _centroid_stats(space.rows, self.unit_start, grouped)
+        known = cohesion[~np.isnan(cohesion)]
+        self.norms[name] = norms
+        self.cohesion[name] = np.where(np.isnan(cohesion), float(known.mean()) if known.size else R.DEFAULT_COHESION, cohesion)
+        self.nb[name] = _NaiveBayes(grouped.sums, n_feats)
+        return grouped
 
     # ------------------------------------------------------------ masks
 

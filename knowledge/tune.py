@@ -131,13 +131,45 @@ def fit_logistic(
     return w[:-1], float(w[-1])
 
 
-def rank_groups(kb: KnowledgeBase, queries: Sequence[LabelledQuery], names: Sequence[str]) -> list[tuple[npt.NDArray[np.float64], int]]:
+Ranked = list[tuple[list[str], dict[str, npt.NDArray[np.float64]], str | None]]
+
+
+def signal_table(kb: KnowledgeBase, queries: Sequence[LabelledQuery]) -> Ranked:
+    """Per query: its candidates' ids, their signals by name, and the expected article."""
+    return [(ids, signals, q.expected) for q, (ids, signals, _) in zip(queries, iter_signals(kb, [q.text for q in queries]))]
+
+
+def rank_groups(table: Ranked, names: Sequence[str]) -> list[tuple[npt.NDArray[np.float64], int]]:
     """Per in-scope query whose article is among the candidates: (candidates' features of the named signals, its position)."""
-    groups = []
-    for q, (ids, signals, _) in zip(queries, iter_signals(kb, [q.text for q in queries])):
-        if q.expected is not None and q.expected in ids:
-            groups.append((rank_features(signals, names), ids.index(q.expected)))
-    return groups
+    return [(rank_features(signals, names), ids.index(expected)) for ids, signals, expected in table if expected is not None and expected in ids]
+
+
+def ranking_accuracy(table: Ranked, weights: dict[str, tuple[float, float, float]]) -> tuple[float, float]:
+    """Top-1 and top-3 accuracy over the in-scope queries (a query without its article among the candidates counts wrong)."""
+    flat = np.array([w for name in weights for w in weights[name]])
+    top1 = top3 = n = 0
+    for ids, signals, expected in table:
+        if expected is None:
+            continue
+        n += 1
+        if ids:
+            scores = rank_features(signals, list(weights)) @ flat
+            ranked = [ids[i] for i in np.lexsort((np.arange(len(ids)), -scores))]
+            top1 += ranked[:1] == [expected]
+            top3 += expected in ranked[:3]
+    return top1 / max(n, 1), top3 / max(n, 1)
+
+
+def ablation(fit_on: Ranked, held_out: Sequence[Ranked]) -> None:
+    """Prints the held-out top-1 / top-3 with the re-ranker refitted without each group of signals."""
+    groups = {"": "-", "BM25": "bm25", "title cosines": "title_", "naive Bayes": "nb_", "LSA": "lsa_",
+              "word LSA": "lsa_*_word", "lemma LSA": "lsa_*_lemma", "LSA article cosines": "lsa_cent_", "LSA question cosines": "lsa_near_"}
+    for label, prefix in groups.items():
+        head, _, tail = prefix.partition("*")
+        names = [s for s in R.SIGNALS if not (s.startswith(head) and s.endswith(tail))]
+        weights = fit_rank_weights(rank_groups(fit_on, names), names)
+        top1, top3 = np.mean([ranking_accuracy(table, weights) for table in held_out], axis=0)
+        print(f"{'without ' + label if label else 'all signals':30} seeds 2-3: top-1 {top1:.4f}  top-3 {top3:.4f}")
 
 
 def fit_rank_weights(groups: Sequence[tuple[npt.NDArray[np.float64], int]], names: Sequence[str], l2: float = 1e-3) -> dict[str, tuple[float, float, float]]:
@@ -167,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--make-kb", type=Path, default=Path("../shared/tools/make_kb.py"))
     ap.add_argument("--data", type=Path, default=Path("../shared/data/banking77"))
     ap.add_argument("--work", type=Path, help="folder for the dev KBs (default: a temporary one)")
+    ap.add_argument("--ablate", action="store_true", help="also print seeds 2-3 accuracy without each group of signals")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
@@ -178,7 +211,10 @@ def main(argv: list[str] | None = None) -> int:
                 sets[name] = (KnowledgeBase.from_folder(work / name / "articles", reload_interval=None), queries)
 
         # 1. Re-ranker: conditional logit (softmax over each query's candidates) on seed 1's queries.
-        R.RANK_WEIGHTS = fit_rank_weights(rank_groups(*sets["seed1"], R.SIGNALS), R.SIGNALS)
+        seed1 = signal_table(*sets["seed1"])
+        R.RANK_WEIGHTS = fit_rank_weights(rank_groups(seed1, R.SIGNALS), R.SIGNALS)
+        if args.ablate:
+            ablation(seed1, [signal_table(*sets[name]) for name in ("seed2", "seed3")])
 
         # 2. Confidence: logistic regression on the best hit of seed 1 with unseen intents
         #    (label: it is the expected article), plus OFF_TOPIC_CHAT messages (chit-chat,
