@@ -412,11 +412,6 @@ def _analyse_many(texts: Sequence[str]) -> list[list[_Token]]:
     return out
 
 
-def _tokenize_many(texts: Sequence[str]) -> list[list[str]]:
-    """BM25 terms of each text: lower-case lemmas without stop words or punctuation."""
-    return [[lemma for lemma, content in toks if content] for toks in _analyse_many(texts)]
-
-
 def _word_features(tokens: Sequence[_Token]) -> list[str]:
     """Lemma unigrams and bigrams, stop words included (they tell "why" from "how"), and pairs of
     nearby content lemmas ("card" & "arrive" in "my card hasn't arrived yet")."""
@@ -711,6 +706,7 @@ def _sum_runs(values: npt.NDArray[Any], order: npt.NDArray[np.int64], run_starts
 
 
 def _group_sums(rows: _Rows, starts: npt.NDArray[np.int64], n_features: int) -> _GroupSums:
+    """Sums each article's rows (article k: rows starts[k]..starts[k + 1] - 1): centroids, naive Bayes, LSA."""
     n_groups = starts.size - 1
     n_feats = max(n_features, 1)
     group_of_row = np.repeat(np.arange(n_groups, dtype=np.int64), np.diff(starts))
@@ -821,6 +817,7 @@ class _Lsa:
 
 
 def _row_normalised(x: _Rows) -> _Rows:
+    """Each row scaled to length 1, so every article weighs alike in the decomposition."""
     norms = np.sqrt(np.bincount(x.row_of(), weights=x.data.astype(np.float64) ** 2, minlength=x.n))
     return x.with_data(x.data / np.where(norms > 0, norms, 1.0)[x.row_of()])
 
