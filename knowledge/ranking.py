@@ -145,7 +145,8 @@ SIGNALS = (
 # the first-pass best one, a second pass over the top 4-10, a 2-layer network
 # instead of the linear re-ranker (8-32 units) or a pairwise loss, all -0.2..0 /
 # 0..+0.1; squares and products of the features, z-scores among the candidates,
-# log-sum-exp pooling of question cosines and the second-best question, 0.0;
+# log-sum-exp pooling of question cosines and the second-best question, and
+# products of the signals with the message's length (log words), 0.0;
 # fitting on seeds 1 and 2 and testing on 3, no better than seed 1 alone.
 RANK_WEIGHTS: dict[str, tuple[float, float, float]] = {
     "bm25": (0.054306, 0.97251, 0.36741),
