@@ -24,13 +24,20 @@ import numpy.typing as npt
 from knowledge import ranking as R
 from knowledge.embeddings import SentenceEncoder
 from knowledge.evaluate import LabelledQuery, evaluate
-from knowledge.index import DEFAULT_THRESHOLD, KnowledgeBase
-from knowledge.tune import CHAT_WEIGHT, OFF_TOPIC_CHAT, OOS_WEIGHTS, _shipped_off_topic, build_dev, fit_listwise, fit_logistic
+from knowledge.index import DEFAULT_THRESHOLD, KnowledgeBase, _rerank, rank_features
+from knowledge.tune import CHAT_WEIGHT, OFF_TOPIC_CHAT, _shipped_off_topic, build_dev, fit_logistic, fit_rank_weights
 
 # The extra's abstention target (issue 5): declining >= 82% of out-of-scope messages.
 DECLINE_GOAL = 0.82
+# Out-of-scope weights tried for the confidence, smallest first (a finer grid than knowledge/tune.py's:
+# the goal falls between 6 and 7).
+OOS_WEIGHTS = tuple(np.arange(3.0, 8.01, 0.5).round(1).tolist())
 
 F = npt.NDArray[np.float64]
+Weights = dict[str, tuple[float, float, float]]
+
+# The embedding signals the re-ranker may use (emb_fit is a confidence feature only).
+EMBEDDING_SIGNALS = ("emb_near", "emb_cent", "emb_title", "emb_clf")
 
 
 class DiskCachedEncoder:
@@ -72,6 +79,7 @@ class Record:
     ids: list[str]
     signals: dict[str, F]
     coverage: F
+    matched: F
 
 
 def collect(kb: KnowledgeBase, queries: Sequence[LabelledQuery]) -> list[Record]:
@@ -84,55 +92,34 @@ def collect(kb: KnowledgeBase, queries: Sequence[LabelledQuery]) -> list[Record]
         q = index.query(lq.text)
         qvec = index.message_vector(lq.text)
         if q is None or qvec is None:
-            out.append(Record(lq.text, lq.expected, [], {}, np.zeros(0)))
+            out.append(Record(lq.text, lq.expected, [], {}, np.zeros(0), np.zeros(0)))
             continue
         cand, doc, best_q = index.candidates(q, mask, R.CANDIDATES, index.nearest_by_meaning(qvec, mask))
         if cand.size == 0:
-            out.append(Record(lq.text, lq.expected, [], {}, np.zeros(0)))
+            out.append(Record(lq.text, lq.expected, [], {}, np.zeros(0), np.zeros(0)))
             continue
-        signals = index.similarities(q, cand)
-        signals["bm25"] = doc
-        signals["bm25_question"] = best_q
-        signals.update(index.vectors.signals(qvec, cand))
-        out.append(Record(lq.text, lq.expected, [index.articles[int(d)].id for d in cand], signals, index.coverage(q, cand)))
+        signals = index.signals(q, cand, doc, best_q, qvec)
+        coverage, matched = index.coverage(q, cand)
+        out.append(Record(lq.text, lq.expected, [index.articles[int(d)].id for d in cand], signals, coverage, matched))
     return out
 
 
-def rank_features(signals: dict[str, F], names: Sequence[str]) -> F:
-    """As index._rank_features, for any list of signal names: raw, relative to the best, 1/(1 + rank)."""
-    v = np.stack([signals[name] for name in names])
-    n_sig, n = v.shape
-    out = np.empty((n, 3 * n_sig))
-    top = v.max(axis=1)
-    rank = (v[:, None, :] > v[:, :, None]).sum(axis=2)
-    pos = top > 0
-    rel = np.zeros_like(v)
-    rel[pos] = v[pos] / top[pos, None]
-    out[:, 0::3] = v.T
-    out[:, 1::3] = rel.T
-    out[:, 2::3] = (1.0 / (1.0 + rank)).T
-    return out
+def fit_rank(records: Sequence[Record], names: Sequence[str], l2: float = 1e-3) -> Weights:
+    """Conditional-logit weights of the named signals, fitted on the records (as knowledge/tune.py)."""
+    groups = [(rank_features(r.signals, names), r.ids.index(r.expected))
+              for r in records if r.expected is not None and r.expected in r.ids]
+    return fit_rank_weights(groups, names, l2=l2)
 
 
-def fit_rank(records: Sequence[Record], names: Sequence[str], l2: float = 1e-3) -> F:
-    groups = []
-    for r in records:
-        if r.expected is not None and r.expected in r.ids:
-            groups.append((rank_features(r.signals, names), r.ids.index(r.expected)))
-    scale = np.abs(np.vstack([x for x, _ in groups])).max(axis=0)
-    scale[scale == 0] = 1.0
-    weights: F = fit_listwise([(x / scale, right) for x, right in groups], l2=l2) / scale
-    return weights
-
-
-def ranked(r: Record, names: Sequence[str], w: F) -> tuple[list[str], F, dict[str, F], F]:
-    """The record's candidates best first: ids, scores, signals, coverage."""
-    scores = rank_features(r.signals, names) @ w
+def ranked(r: Record, w: Weights) -> tuple[list[str], F, dict[str, F]]:
+    """The record's candidates best first: ids, scores, signals (with coverage and matched)."""
+    scores = _rerank(r.signals, w)
     order = np.lexsort((np.arange(scores.size), -scores))
-    return [r.ids[i] for i in order], scores[order], {k: v[order] for k, v in r.signals.items()}, r.coverage[order]
+    signals = {**r.signals, "coverage": r.coverage, "matched": r.matched}
+    return [r.ids[i] for i in order], scores[order], {k: v[order] for k, v in signals.items()}
 
 
-def ranking_scores(records: Sequence[Record], names: Sequence[str], w: F) -> dict[str, float]:
+def ranking_scores(records: Sequence[Record], w: Weights) -> dict[str, float]:
     top1 = top3 = rr = 0.0
     n = 0
     for r in records:
@@ -141,43 +128,40 @@ def ranking_scores(records: Sequence[Record], names: Sequence[str], w: F) -> dic
         n += 1
         if not r.ids:
             continue
-        ids = ranked(r, names, w)[0][:10]
+        ids = ranked(r, w)[0][:10]
         top1 += ids[:1] == [r.expected]
         top3 += r.expected in ids[:3]
         rr += 1.0 / (ids.index(r.expected) + 1) if r.expected in ids else 0.0
     return {"top1": top1 / n, "top3": top3 / n, "mrr": rr / n}
 
 
-def conf_features(r: Record, names: Sequence[str], w: F, conf_names: Sequence[str]) -> tuple[F, str]:
+def conf_features(r: Record, w: Weights, conf_names: Sequence[str]) -> tuple[F, str]:
     """Calibration features of the best hit (as index._calibration_features) and its id."""
-    ids, scores, signals, coverage = ranked(r, names, w)
+    ids, scores, signals = ranked(r, w)
     head = scores[: R.CONF_DEPTH]
-    z = np.exp(head - head[0])
-    cols = {"log_share": np.log(max(z[0] / z.sum(), 1e-6)), "coverage": coverage[0],
-            **{k: v[0] for k, v in signals.items()}}
-    for space in R.SPACES:
-        cols[f"fit_{space}"] = signals[f"fit_{space}"][0]
+    z = np.exp((head - head[0]) / R.CONF_TAU)
+    cols = {"log_share": np.log(max(z[0] / z.sum(), 1e-6)), **{k: v[0] for k, v in signals.items()}}
     return np.array([cols[c] for c in conf_names]), ids[0]
 
 
-def conf_matrix(records: Sequence[Record], names: Sequence[str], w: F, conf_names: Sequence[str]) -> tuple[F, F, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+def conf_matrix(records: Sequence[Record], w: Weights, conf_names: Sequence[str]) -> tuple[F, F, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
     """Per query with a hit: features, whether the best hit is right, out of scope; and which queries had a hit."""
     xs, ys, oos, has = [], [], [], []
     for r in records:
         has.append(bool(r.ids))
         if not r.ids:
             continue
-        x, top = conf_features(r, names, w, conf_names)
+        x, top = conf_features(r, w, conf_names)
         xs.append(x)
         ys.append(float(top == r.expected))
         oos.append(r.expected is None)
     return np.array(xs), np.array(ys), np.array(oos), np.array(has)
 
 
-def abstention(records: Sequence[Record], names: Sequence[str], w: F, conf_names: Sequence[str], wc: F, bc: float,
+def abstention(records: Sequence[Record], w: Weights, conf_names: Sequence[str], wc: F, bc: float,
                threshold: float) -> dict[str, float]:
     """Share of in-scope queries answered with the right article at the threshold, share of out-of-scope declined."""
-    x, y, oos, has = conf_matrix(records, names, w, conf_names)
+    x, y, oos, has = conf_matrix(records, w, conf_names)
     p = 1.0 / (1.0 + np.exp(-(x @ wc + bc)))
     confident = p >= threshold
     n_in = sum(r.expected is not None for r in records)
@@ -212,10 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     encoder.save()
 
     # 1. Re-ranker: conditional logit on seed 1; reported against the lexical signals alone.
-    names = list(R.SIGNALS_WITH_EMBEDDINGS)
-    for label, signals in (("lexical signals only", list(R.SIGNALS)), ("with embeddings", names)):
+    names = list(R.SIGNALS) + list(EMBEDDING_SIGNALS)
+    for label, signals in (("lexical signals only", list(R.SIGNALS)), ("embedding signals only", list(EMBEDDING_SIGNALS)),
+                           ("with embeddings but no classifier", names[:-1]), ("with embeddings", names)):
         w = fit_rank(records["seed1"], signals)
-        dev = [ranking_scores(records[s], signals, w) for s in ("seed2", "seed3")]
+        dev = [ranking_scores(records[s], w) for s in ("seed2", "seed3")]
         print(f"re-ranker, {label}: dev", json.dumps({k: round(float(np.mean([d[k] for d in dev])), 4) for k in dev[0]}))
     R.RANK_WEIGHTS_WITH_EMBEDDINGS = w
 
@@ -224,8 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     #    weight for which seeds 2-3 decline >= DECLINE_GOAL at the default threshold and the
     #    shipped articles offer nothing for the off-topic phrasings their tests keep.
     conf_names = list(R.CONF_FEATURES_WITH_EMBEDDINGS)
-    x1, y1, o1, _ = conf_matrix(records["seed1-unseen15"], names, w, conf_names)
-    xc, yc, oc, _ = conf_matrix(chat, names, w, conf_names)
+    x1, y1, o1, _ = conf_matrix(records["seed1-unseen15"], w, conf_names)
+    xc, yc, oc, _ = conf_matrix(chat, w, conf_names)
     x, y, oos = np.vstack([x1, xc]), np.r_[y1, yc], np.r_[o1, oc]
     is_chat = np.r_[np.zeros(y1.size, dtype=bool), np.ones(yc.size, dtype=bool)]
     shipped = KnowledgeBase.from_folder(Path(__file__).resolve().parent / "articles", reload_interval=None, embeddings=encoder)
@@ -234,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     for weight in OOS_WEIGHTS:
         wc, bc = fit_logistic(x, y, l2=1e-3, weights=np.where(is_chat, CHAT_WEIGHT, np.where(oos, weight, 1.0)))
         R.CONF_WEIGHTS_WITH_EMBEDDINGS, R.CONF_BIAS_WITH_EMBEDDINGS = wc, bc
-        held = [abstention(records[s], names, w, conf_names, wc, bc, DEFAULT_THRESHOLD) for s in ("seed2-unseen15", "seed3-unseen15")]
+        held = [abstention(records[s], w, conf_names, wc, bc, DEFAULT_THRESHOLD) for s in ("seed2-unseen15", "seed3-unseen15")]
         answered = float(np.mean([h["answered_correctly"] for h in held]))
         declined = float(np.mean([h["declined_out_of_scope"] for h in held]))
         offered = [t for t in shipped_off_topic if shipped.suggest(t)]
@@ -247,7 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     _, R.CONF_WEIGHTS_WITH_EMBEDDINGS, R.CONF_BIAS_WITH_EMBEDDINGS = chosen
 
     print("\n# ---- paste into knowledge/ranking.py ----")
-    print(f"RANK_WEIGHTS_WITH_EMBEDDINGS = np.array({np.round(R.RANK_WEIGHTS_WITH_EMBEDDINGS, 5).tolist()})")
+    print("RANK_WEIGHTS_WITH_EMBEDDINGS: dict[str, tuple[float, float, float]] = {")
+    for name, weights in R.RANK_WEIGHTS_WITH_EMBEDDINGS.items():
+        print(f'    "{name}": ({", ".join(f"{v:.5g}" for v in weights)}),')
+    print("}")
     print(f"OOS_WEIGHT_WITH_EMBEDDINGS = {chosen[0]}")
     print(f"CONF_WEIGHTS_WITH_EMBEDDINGS = np.array({np.round(R.CONF_WEIGHTS_WITH_EMBEDDINGS, 5).tolist()})")
     print(f"CONF_BIAS_WITH_EMBEDDINGS = {round(R.CONF_BIAS_WITH_EMBEDDINGS, 5)}\n")

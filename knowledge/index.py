@@ -9,20 +9,28 @@ choice and `knowledge/tune.py` for how they were fitted):
 1. Candidates: BM25 (bm25s) over spaCy lemmas without stop words, each article
    indexed as one document with field weights (title x3, questions x2, tags x2,
    summary, body) plus half the BM25 score of its best-matching question.
-2. Re-ranking: for the top 20 candidates, TF-IDF cosine similarities of the
-   message with each article's questions (nearest question and centroid) and
-   title, on lemma unigrams+bigrams with stop words kept ("why" and "how long"
-   separate intents) plus pairs of nearby content lemmas, and on character
-   2-5-grams (spelling variants, typos); combined by a linear re-ranker
-   (conditional logit) fitted on held-out questions.
+2. Re-ranking: for the top 20 candidates, named signals combined by a linear
+   re-ranker (conditional logit) fitted on held-out questions:
+   * TF-IDF cosines of the message with each article's questions (nearest question
+     and centroid) and title, on lemma unigrams+bigrams with stop words kept ("why"
+     and "how long" separate intents) plus pairs of nearby content lemmas, and on
+     character 3-5-grams (spelling variants, typos);
+   * naive Bayes in the same two spaces: how likely the message's features are
+     under the article's (rewards covering many of them, not matching a few well);
+   * LSA over the articles' word features and content lemmas: the message's topic
+     compared with the article's and its nearest question's, so related wording
+     counts without shared words.
+   Signals are keyed by name (`R.SIGNALS`, `R.RANK_WEIGHTS`), so another weight set
+   can add signals from elsewhere, such as an optional embeddings extra.
 
 Questions come from the front matter's `questions` and from a bulleted list
 under a "Common questions"/"FAQ" heading in the body.
 
 Confidence is a logistic calibration of the re-ranker's probability, the
-absolute similarity levels, word coverage and how typical the message is of
-the article's own questions; it estimates the probability that the hit is the
-right article, including for messages no article covers.
+absolute similarity levels, word coverage (share and number of the message's
+words the article has) and how typical the message is of the article's own
+questions; it estimates the probability that the hit is the right article,
+including for messages no article covers.
 
 Articles are reloaded when the folder changes (checked at most every
 `reload_interval` seconds, rebuilt in a background thread and swapped in
@@ -40,7 +48,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -405,11 +413,6 @@ def _analyse_many(texts: Sequence[str]) -> list[list[_Token]]:
     return out
 
 
-def _tokenize_many(texts: Sequence[str]) -> list[list[str]]:
-    """BM25 terms of each text: lower-case lemmas without stop words or punctuation."""
-    return [[lemma for lemma, content in toks if content] for toks in _analyse_many(texts)]
-
-
 def _word_features(tokens: Sequence[_Token]) -> list[str]:
     """Lemma unigrams and bigrams, stop words included (they tell "why" from "how"), and pairs of
     nearby content lemmas ("card" & "arrive" in "my card hasn't arrived yet")."""
@@ -484,10 +487,13 @@ def _char_ids(texts: Sequence[str], vocab: dict[str, int]) -> tuple[npt.NDArray[
 
 # ---------------------------------------------------------------- sparse vectors
 
+# Rows multiplied by a dense matrix at a time in `_Rows.times` (bounds the temporary products).
+_BLOCK_ENTRIES = 1 << 20
+
 
 @dataclass(frozen=True)
 class _Rows:
-    """L2-normalised TF-IDF rows in CSR form (indices sorted within each row)."""
+    """Sparse rows in CSR form (feature ids ascending within each row)."""
 
     indptr: npt.NDArray[np.int64]
     indices: npt.NDArray[np.int32]
@@ -497,14 +503,78 @@ class _Rows:
     def n(self) -> int:
         return int(self.indptr.size - 1)
 
+    @classmethod
+    def of_sorted(cls, row: npt.NDArray[np.integer[Any]], col: npt.NDArray[np.integer[Any]], data: npt.NDArray[Any], n_rows: int) -> _Rows:
+        """From entries sorted by row, then column."""
+        indptr = np.searchsorted(row, np.arange(n_rows + 1, dtype=np.int64)).astype(np.int64)
+        return cls(indptr=indptr, indices=col.astype(np.int32), data=data.astype(np.float32, copy=False))
+
+    def row_of(self) -> npt.NDArray[np.int64]:
+        """The row of each stored entry."""
+        return np.repeat(np.arange(self.n, dtype=np.int64), np.diff(self.indptr))
+
+    def with_data(self, data: npt.NDArray[Any]) -> _Rows:
+        return _Rows(indptr=self.indptr, indices=self.indices, data=data.astype(np.float32, copy=False))
+
+    def take(self, rows: npt.NDArray[np.int64]) -> _Rows:
+        """The given rows, in that order."""
+        lens = self.indptr[rows + 1] - self.indptr[rows]
+        at = _concat_ranges(self.indptr[rows], lens)
+        indptr = np.zeros(rows.size + 1, dtype=np.int64)
+        np.cumsum(lens, out=indptr[1:])
+        return _Rows(indptr=indptr, indices=self.indices[at], data=self.data[at])
+
+    def transposed(self, n_cols: int) -> _Rows:
+        order = np.argsort(self.indices, kind="stable")
+        return _Rows.of_sorted(self.indices[order], self.row_of()[order], self.data[order], n_cols)
+
+    def times(self, m: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """This matrix times the dense matrix m (of m's type), a block of rows at a time."""
+        out = np.zeros((self.n, m.shape[1]), dtype=m.dtype)
+        start = 0
+        while start < self.n:
+            end = max(int(np.searchsorted(self.indptr, self.indptr[start] + _BLOCK_ENTRIES, side="right")) - 1, start + 1)
+            lo, hi = int(self.indptr[start]), int(self.indptr[end])
+            nonempty = np.flatnonzero(np.diff(self.indptr[start : end + 1]))
+            if nonempty.size:
+                products = self.data[lo:hi, None] * m[self.indices[lo:hi]]
+                out[start + nonempty] = np.add.reduceat(products, self.indptr[start:end][nonempty] - lo, axis=0)
+            start = end
+        return out
+
+
+def _unit_rows(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float32]:
+    """Each row scaled to length 1 (zero rows stay zero)."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    out: npt.NDArray[np.float32] = (x / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    return out
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """A message in one feature space: its known feature ids (ascending, distinct), their counts and weights."""
+
+    ids: npt.NDArray[np.int64]
+    counts: npt.NDArray[np.float64]
+    weights: npt.NDArray[np.float64]
+
+
+_NO_TERMS = _Terms(np.zeros(0, np.int64), np.zeros(0, np.float64), np.zeros(0, np.float64))
+
+
+def _count_ids(known: list[int]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    ids, counts = np.unique(np.array(known, dtype=np.int64), return_counts=True)
+    return ids, counts.astype(np.float64)
+
 
 class _Space:
     """One TF-IDF feature space (sublinear tf, smoothed idf, L2 norm), as scikit-learn's TfidfVectorizer.
 
-    Rows are given as arrays of feature ids of `vocab`.
+    Rows are given as arrays of feature ids of `vocab`; with `keep_counts`, `counts` holds each stored
+    entry's raw count (for LSA).
     """
 
-    def __init__(self, feats: npt.NDArray[np.int64], lens: npt.NDArray[np.int64], vocab: dict[str, int]) -> None:
+    def __init__(self, feats: npt.NDArray[np.int64], lens: npt.NDArray[np.int64], vocab: dict[str, int], *, keep_counts: bool = False) -> None:
         self.vocab = vocab
         n_rows, n_feats = lens.size, max(len(vocab), 1)
         row_of = np.repeat(np.arange(n_rows, dtype=np.int64), lens)
@@ -515,35 +585,31 @@ class _Space:
         val = (1.0 + np.log(counts)) * self.idf[f]
         norms = np.sqrt(np.bincount(r, weights=val * val, minlength=n_rows))
         norms[norms == 0] = 1.0
-        val /= norms[r]
-        self.rows = _Rows(
-            indptr=np.searchsorted(r, np.arange(n_rows + 1, dtype=np.int64)).astype(np.int64),
-            indices=f.astype(np.int32),
-            data=val.astype(np.float32),
-        )
+        self.rows = _Rows.of_sorted(r, f, val / norms[r], n_rows)
+        self.counts = self.rows.with_data(counts) if keep_counts else None
         self.idf_max_sq = float(self.idf.max()) ** 2 if self.idf.size else 0.0
         # Known feature ids and number of unknown grams of each lower-case chunk (char spaces).
         self._chunk_ids: dict[str, tuple[list[int], int]] = {}
 
     @classmethod
-    def of_features(cls, docs: Sequence[Sequence[str]]) -> _Space:
+    def of_features(cls, docs: Sequence[Sequence[str]], *, keep_counts: bool = False) -> _Space:
         vocab: dict[str, int] = {}
         lens = np.array([len(doc) for doc in docs], dtype=np.int64)
         ids = np.fromiter((vocab.setdefault(f, len(vocab)) for doc in docs for f in doc), dtype=np.int64, count=int(lens.sum()))
-        return cls(ids, lens, vocab)
+        return cls(ids, lens, vocab, keep_counts=keep_counts)
 
     @classmethod
     def of_char_grams(cls, texts: Sequence[str]) -> _Space:
         vocab: dict[str, int] = {}
         return cls(*_char_ids(texts, vocab), vocab)
 
-    def query(self, feats: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        """The message's normalised vector as (sorted feature ids, weights); unknown features are dropped."""
+    def query(self, feats: Sequence[str]) -> _Terms:
+        """The message's normalised vector; unknown features are dropped."""
         vocab = self.vocab
         known = [vocab[f] for f in feats if f in vocab]
         return self._vector(known, len(feats) - len(known))
 
-    def query_chars(self, text: str) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    def query_chars(self, text: str) -> _Terms:
         """`query(_char_features(text))`, with each chunk's known gram ids cached."""
         cache = self._chunk_ids
         known: list[int] = []
@@ -561,56 +627,123 @@ class _Space:
             unknown += hit[1]
         return self._vector(known, unknown)
 
-    def _vector(self, known: list[int], unknown: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    def _vector(self, known: list[int], unknown: int) -> _Terms:
         if not known:
-            return np.zeros(0, np.int64), np.zeros(0, np.float64)
-        ids = np.array(known, dtype=np.int64)
-        ids.sort()
-        if ids.size > 1:
-            starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-            idx = ids[starts]
-            counts = np.diff(np.r_[starts, ids.size])
-        else:
-            idx, counts = ids, np.ones(1, dtype=np.int64)
-        val = (1.0 + np.log(counts)) * self.idf[idx]
+            return _NO_TERMS
+        ids, counts = _count_ids(known)
+        val = (1.0 + np.log(counts)) * self.idf[ids]
         # Normalised over *all* the message's features, unknown ones at the
         # highest idf, so a message that is mostly unknown words scores low.
         extra = unknown * self.idf_max_sq
         norm = math.sqrt(float(val @ val) + extra) or 1.0
-        return idx, val / norm
+        return _Terms(ids, counts, val / norm)
 
 
-def _group_stats(rows: _Rows, starts: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Per group of consecutive rows starts[k]..starts[k+1]-1 (an article's questions, then its title):
+class _Grouped:
+    """Sparse rows grouped by article (article k's rows are starts[k]..starts[k+1]-1), for dot products
+    of a message with the rows of a few candidate articles.
 
-    * the L2 norm of the rows' sum (the centroid's cosine with a message is the sum of the rows' cosines over it);
-    * cohesion: the mean cosine of each question with the centroid of the group's other rows, i.e. how
-      close a typical question of the article is to the rest; NaN for a group with fewer than 2 questions.
+    With `postings`, also indexed by feature: a message whose features occur in fewer stored entries
+    than the candidates' rows hold is scored through its features' postings instead (the same sums).
     """
+
+    def __init__(self, rows: _Rows, starts: npt.NDArray[np.int64], n_features: int, *, postings: bool) -> None:
+        self.rows = rows
+        self.starts = starts
+        self.counts = np.diff(starts)
+        self.row_nnz = np.diff(rows.indptr)
+        self.n_features = n_features
+        # Postings: the entries of feature f, in storage order, are col_ptr[f]..col_ptr[f + 1] - 1
+        # of col_data (their values) and col_row (their rows).
+        self.col_ptr: npt.NDArray[np.int64] | None = None
+        if postings:
+            col_pos = np.argsort(rows.indices, kind="stable")
+            self.col_ptr = np.searchsorted(rows.indices[col_pos], np.arange(n_features + 1)).astype(np.int64)
+            self.col_data = rows.data[col_pos]
+            self.col_row = rows.row_of()[col_pos]
+
+    def dots(self, q: _Terms, cand: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """Dot products of the message with each row of the candidates, the candidates' rows in order."""
+        rows = _concat_ranges(self.starts[cand], self.counts[cand])
+        if q.ids.size == 0:
+            return np.zeros(rows.size, dtype=np.float64)
+        lo = self.rows.indptr[self.starts[cand]]
+        lens = self.rows.indptr[self.starts[cand + 1]] - lo  # the candidates' rows are stored contiguously
+        if self.col_ptr is not None:
+            c_lo = self.col_ptr[q.ids]
+            c_lens = self.col_ptr[q.ids + 1] - c_lo
+            if int(c_lens.sum()) < int(lens.sum()):
+                at = _concat_ranges(c_lo, c_lens)
+                products = self.col_data[at] * np.repeat(q.weights, c_lens)
+                every = np.bincount(self.col_row[at], weights=products, minlength=self.rows.n)
+                return every[rows].astype(np.float64, copy=False)
+        dense = np.zeros(self.n_features, dtype=np.float64)
+        dense[q.ids] = q.weights
+        pos = _concat_ranges(lo, lens)
+        # Products row by row, with a trailing 0 so that empty rows (zeroed below) index within the array.
+        contrib = np.append(self.rows.data[pos] * dense[self.rows.indices[pos]], 0.0)
+        nnz = self.row_nnz[rows]
+        result = np.add.reduceat(contrib, np.cumsum(nnz) - nnz)
+        result[nnz == 0] = 0.0
+        return result.astype(np.float64, copy=False)
+
+
+@dataclass(frozen=True)
+class _GroupSums:
+    """The sum of each article's rows as one row per article (`sums`), and how the rows' entries map onto it:
+    `order` sorts the entries by (article, feature) and runs of equal keys start at `run_starts` in that order."""
+
+    sums: _Rows
+    order: npt.NDArray[np.int64]
+    run_starts: npt.NDArray[np.int64]
+
+
+def _sum_runs(values: npt.NDArray[Any], order: npt.NDArray[np.int64], run_starts: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """Sums of values[order] over runs starting at run_starts."""
+    if run_starts.size == 0:
+        return np.zeros(0, dtype=np.float64)
+    result: npt.NDArray[np.float64] = np.add.reduceat(values[order].astype(np.float64), run_starts)
+    return result
+
+
+def _group_sums(rows: _Rows, starts: npt.NDArray[np.int64], n_features: int) -> _GroupSums:
+    """Sums each article's rows (article k: rows starts[k]..starts[k + 1] - 1): centroids, naive Bayes, LSA."""
     n_groups = starts.size - 1
-    norms = np.ones(n_groups, dtype=np.float64)
-    cohesion = np.full(n_groups, np.nan)
-    if rows.indices.size == 0:
-        return norms, cohesion
-    n_feats = int(rows.indices.max()) + 1
-    row_of = np.repeat(np.arange(rows.n, dtype=np.int64), np.diff(rows.indptr))
+    n_feats = max(n_features, 1)
     group_of_row = np.repeat(np.arange(n_groups, dtype=np.int64), np.diff(starts))
-    key = group_of_row[row_of] * n_feats + rows.indices
+    key = group_of_row[rows.row_of()] * n_feats + rows.indices
     # Rows are sorted by feature and a group's rows are adjacent, so the keys
     # are a few sorted runs per group: a stable (merge) sort is quick here.
     order = np.argsort(key, kind="stable")
     key = key[order]
-    first = np.r_[True, key[1:] != key[:-1]]
-    run_starts = np.flatnonzero(first)
-    data = rows.data[order].astype(np.float64)
-    summed = np.add.reduceat(data, run_starts)
-    sq = np.bincount(key[first] // n_feats, weights=summed * summed, minlength=n_groups)
+    run_starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if key.size else np.zeros(0, dtype=np.int64)
+    run_key = key[run_starts]
+    sums = _Rows.of_sorted(run_key // n_feats, run_key % n_feats, _sum_runs(rows.data, order, run_starts), n_groups)
+    return _GroupSums(sums, order, run_starts)
+
+
+def _centroid_stats(rows: _Rows, starts: npt.NDArray[np.int64], grouped: _GroupSums) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Per article (its questions' rows, then its title's, consecutive from starts[k]):
+
+    * the L2 norm of the rows' sum (the centroid's cosine with a message is the sum of the rows' cosines over it);
+    * cohesion: the mean cosine of each question with the centroid of the group's other rows, i.e. how
+      close a typical question of the article is to the rest; NaN for an article with fewer than 2 questions.
+    """
+    n_groups = starts.size - 1
+    summed = grouped.sums.data.astype(np.float64)
+    sq = np.bincount(grouped.sums.row_of(), weights=summed * summed, minlength=n_groups)
     norms = np.sqrt(sq)
     norms[norms == 0] = 1.0
+    cohesion = np.full(n_groups, np.nan)
+    if rows.indices.size == 0:
+        return norms, cohesion
     # Leave-one-out cosine of each row u with S - u (S: its group's sum): (u.S - |u|^2) / |S - u|.
-    run_len = np.diff(np.r_[run_starts, key.size])
-    u_dot_s = np.bincount(row_of[order], weights=data * np.repeat(summed, run_len), minlength=rows.n)
-    u_sq = np.bincount(row_of, weights=rows.data.astype(np.float64) ** 2, minlength=rows.n)
+    row_of = rows.row_of()
+    group_of_row = np.repeat(np.arange(n_groups, dtype=np.int64), np.diff(starts))
+    data = rows.data.astype(np.float64)
+    run_len = np.diff(np.r_[grouped.run_starts, row_of.size])
+    u_dot_s = np.bincount(row_of[grouped.order], weights=data[grouped.order] * np.repeat(summed, run_len), minlength=rows.n)
+    u_sq = np.bincount(row_of, weights=data * data, minlength=rows.n)
     rest = np.sqrt(np.maximum(sq[group_of_row] - 2.0 * u_dot_s + u_sq, 1e-12))
     loo = (u_dot_s - u_sq) / rest
     is_title = np.zeros(rows.n, dtype=bool)
@@ -621,6 +754,105 @@ def _group_stats(rows: _Rows, starts: npt.NDArray[np.int64]) -> tuple[npt.NDArra
     ok = n_q >= 2
     cohesion[ok] = total[ok] / n_q[ok]
     return norms, cohesion
+
+
+class _NaiveBayes:
+    """Multinomial naive Bayes over one TF-IDF space: the log-likelihood of the message's weighted features
+    under each article's feature distribution (the sum of its questions' and title's vectors, smoothed).
+
+    Unlike a cosine, which a few strongly matching features can dominate, it rewards an article for
+    covering many of the message's features at all, and penalises it for each one it lacks.
+    """
+
+    def __init__(self, sums: _Rows, n_features: int) -> None:
+        alpha = R.NB_ALPHA
+        total = np.bincount(sums.row_of(), weights=sums.data.astype(np.float64), minlength=sums.n)
+        # log P(f | article) = log(sum_f + alpha) - log(total + alpha * V): the part that depends on
+        # the feature is stored only where the article has it, as log(1 + sum_f / alpha).
+        self.present = _Grouped(sums.with_data(np.log1p(sums.data / alpha)), np.arange(sums.n + 1, dtype=np.int64), n_features, postings=False)
+        self.absent: npt.NDArray[np.float64] = math.log(alpha) - np.log(total + alpha * max(n_features, 1))
+
+    def scores(self, q: _Terms, cand: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        """Per candidate: its log-likelihood minus the best candidate's (<= 0)."""
+        ll = self.present.dots(q, cand) + self.absent[cand] * float(q.weights.sum())
+        return ll - ll.max() if ll.size else ll
+
+
+class _Lsa:
+    """Latent semantic analysis over the articles' questions and titles (one term set).
+
+    Articles are TF-IDF rows of their summed term counts (sublinear tf, idf over articles), reduced to
+    their top singular directions: terms that the same articles use end up close, so a message can
+    match an article's topic without sharing its words, and articles on one topic rank together.
+    The message is compared with each candidate as a whole and with its nearest question.
+    """
+
+    def __init__(self, units: _Rows, articles: _Rows, n_terms: int, starts: npt.NDArray[np.int64]) -> None:
+        n = articles.n
+        df = np.bincount(articles.indices, minlength=n_terms)
+        self.idf: npt.NDArray[np.float64] = np.log((1.0 + n) / (1.0 + df)) + 1.0
+        articles, units = self._tfidf(articles), self._tfidf(units)
+        dims = min(R.LSA_MAX_DIMS, max(1, round(n / R.LSA_ARTICLES_PER_DIM)))
+        self.basis = _svd_basis(_row_normalised(articles), df, dims)
+        # Projections are normalised afterwards, so rows need no normalising before.
+        self.articles = _unit_rows(articles.times(self.basis))
+        self.units = _unit_rows(units.times(self.basis))
+        self.starts = starts
+        self.counts = np.diff(starts)
+
+    def _tfidf(self, counts: _Rows) -> _Rows:
+        return counts.with_data((1.0 + np.log(np.maximum(counts.data, 1.0))) * self.idf[counts.indices])
+
+    def project(self, q: _Terms) -> npt.NDArray[np.float32]:
+        """The message in the reduced space, length 1 (zero when none of its terms is known)."""
+        z = ((1.0 + np.log(q.counts)) * self.idf[q.ids]).astype(np.float32) @ self.basis[q.ids]
+        norm = float(np.linalg.norm(z))
+        return z / norm if norm > 0 else np.zeros(self.basis.shape[1], dtype=np.float32)
+
+    def cosines(self, z: npt.NDArray[np.float32], cand: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Per candidate: cosine with the article, and with its nearest question or title."""
+        counts = self.counts[cand]
+        unit_cos = self.units[_concat_ranges(self.starts[cand], counts)] @ z
+        nearest = np.maximum.reduceat(unit_cos, np.cumsum(counts) - counts) if cand.size else unit_cos
+        return (self.articles[cand] @ z).astype(np.float64), nearest.astype(np.float64)
+
+
+def _row_normalised(x: _Rows) -> _Rows:
+    """Each row scaled to length 1, so every article weighs alike in the decomposition."""
+    norms = np.sqrt(np.bincount(x.row_of(), weights=x.data.astype(np.float64) ** 2, minlength=x.n))
+    return x.with_data(x.data / np.where(norms > 0, norms, 1.0)[x.row_of()])
+
+
+def _svd_basis(x: _Rows, df: npt.NDArray[np.int64], dims: int) -> npt.NDArray[np.float32]:
+    """Top `dims` right singular vectors of x (one row per term), from at most R.LSA_SAMPLE evenly spaced rows.
+
+    The decomposition is of a dense block: those rows and the R.LSA_DENSE_TERMS terms most of the articles
+    share (a randomised range finder with power iterations, Halko, Martinsson & Tropp 2011, seeded so an index
+    is rebuilt identically); every other term the rows use is then folded in (v = x^T u / s), as LSA folds in
+    new documents. A term that only unsampled articles use stays out (a zero row).
+    """
+    step = max(1, math.ceil(x.n / R.LSA_SAMPLE))
+    sample = x.take(np.arange(0, x.n, step, dtype=np.int64))
+    shared = np.argsort(-df, kind="stable")[: R.LSA_DENSE_TERMS]
+    shared = shared[df[shared] >= 2]
+    column = np.full(df.size, -1, dtype=np.int64)
+    column[shared] = np.arange(shared.size)
+    in_block = column[sample.indices] >= 0
+    block = np.zeros((sample.n, shared.size), dtype=np.float32)
+    block[sample.row_of()[in_block], column[sample.indices[in_block]]] = sample.data[in_block]
+    width = min(dims + R.LSA_OVERSAMPLE, *block.shape)
+    if width == 0:
+        return np.zeros((df.size, dims), dtype=np.float32)
+    y = block @ np.random.default_rng(0).standard_normal((shared.size, width)).astype(np.float32)
+    for _ in range(R.LSA_POWER_ITERATIONS):
+        y = block @ np.linalg.qr(block.T @ np.linalg.qr(y)[0])[0]
+    q = np.linalg.qr(y)[0]
+    u, s, _ = np.linalg.svd(q.T @ block, full_matrices=False)
+    kept = min(dims, int((s > 1e-6 * s[0]).sum()))
+    left = np.zeros((sample.n, dims), dtype=np.float32)
+    left[:, :kept] = (q @ u[:, :kept]) / s[:kept]
+    result: npt.NDArray[np.float32] = sample.transposed(df.size).times(left)
+    return result
 
 
 def _bm25_index(ids: list[list[int]], vocab: dict[str, int]) -> Any:
@@ -636,7 +868,78 @@ class _Query:
 
     known: list[int]  # BM25 term ids of its distinct content terms in the vocabulary
     n_unknown: int  # its distinct content terms missing from the vocabulary
-    vectors: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]]  # per TF-IDF space
+    vectors: dict[str, _Terms]  # per TF-IDF space
+    lemmas: _Terms  # its content terms with their counts (for the lemma LSA; no weights)
+
+
+@dataclass(frozen=True)
+class _Analysed:
+    """The articles' texts as the index needs them: BM25 documents and the TF-IDF units."""
+
+    docs: list[list[int]]  # per article: its BM25 term ids, fields repeated by weight
+    vocab: dict[str, int]  # BM25 terms (content lemmas)
+    q_ids: list[list[int]]  # per question with content terms: its BM25 term ids
+    q_owner: list[int]  # the article of each of those questions
+    unit_lemmas: list[list[int]]  # per unit: its BM25 term ids
+    unit_start: list[int]  # units of article k: unit_start[k]..unit_start[k + 1] - 1 (questions, then title)
+    unit_tokens: list[list[_Token]]
+    unit_text: list[str]
+
+
+def _analyse_articles(articles: Sequence[Article]) -> _Analysed:
+    """Analyses each field once: BM25 documents over all fields, and as TF-IDF units each article's
+    questions (front matter, then those listed in the body) and its title with tags."""
+    questions: list[tuple[str, ...]] = []
+    bodies: list[str] = []
+    for a in articles:
+        listed, rest = split_body(a.body)
+        seen = {" ".join(q.lower().split()) for q in a.questions}
+        extra = tuple(q for q in listed if " ".join(q.lower().split()) not in seen)
+        questions.append(a.questions + extra)
+        bodies.append(rest)
+    title_texts = [" ".join([a.title, *(t.replace("-", " ") for t in a.tags)]) for a in articles]
+    texts: list[str] = []
+    for a, qs, body in zip(articles, questions, bodies):
+        texts += [a.title, " ".join(t.replace("-", " ") for t in a.tags), a.summary, body, *qs]
+    texts += title_texts
+    analysed = _analyse_many(texts)
+    content = iter([[lemma for lemma, c in toks if c] for toks in analysed])
+    titles_analysed = analysed[len(analysed) - len(title_texts) :]
+
+    vocab: dict[str, int] = {}
+
+    def to_ids(field_terms: list[str]) -> list[int]:
+        return [vocab.setdefault(t, len(vocab)) for t in field_terms]
+
+    out = _Analysed(docs=[], vocab=vocab, q_ids=[], q_owner=[], unit_lemmas=[], unit_start=[0], unit_tokens=[], unit_text=[])
+    pos = 0
+    for k, qs in enumerate(questions):
+        fields = {name: to_ids(next(content)) for name in ("title", "tags", "summary", "body")}
+        qterms = [to_ids(next(content)) for _ in qs]
+        fields["questions"] = [t for q in qterms for t in q]
+        out.docs.append([t for name, weight in R.FIELD_WEIGHTS.items() for t in fields[name] * weight])
+        for q_text, q, toks in zip(qs, qterms, analysed[pos + 4 : pos + 4 + len(qs)]):
+            if q:
+                out.q_ids.append(q)
+                out.q_owner.append(k)
+            out.unit_lemmas.append(q)
+            out.unit_tokens.append(toks)
+            out.unit_text.append(q_text)
+        out.unit_lemmas.append(fields["title"] + fields["tags"])
+        out.unit_tokens.append(titles_analysed[k])
+        out.unit_text.append(title_texts[k])
+        out.unit_start.append(len(out.unit_tokens))
+        pos += 4 + len(qs)
+    return out
+
+
+def _count_rows(docs: Sequence[Sequence[int]], n_features: int) -> _Rows:
+    """Term counts of each document given as feature ids."""
+    lens = np.array([len(d) for d in docs], dtype=np.int64)
+    feats = np.fromiter((f for d in docs for f in d), dtype=np.int64, count=int(lens.sum()))
+    n_feats = max(n_features, 1)
+    key, counts = np.unique(np.repeat(np.arange(lens.size, dtype=np.int64), lens) * n_feats + feats, return_counts=True)
+    return _Rows.of_sorted(key // n_feats, key % n_feats, counts, lens.size)
 
 
 class _Index:
@@ -649,126 +952,78 @@ class _Index:
             if article.id in self.by_id:
                 raise ValueError(f"duplicate article id {article.id!r}")
             self.by_id[article.id] = article
-        n = len(self.articles)
         self.audience = np.array([a.audience for a in self.articles], dtype=object)
         self._masks: dict[frozenset[str], npt.NDArray[np.bool_]] = {}
         self._live: tuple[int, npt.NDArray[np.bool_]] | None = None
         self.dated = any(a.valid_from or a.expires for a in self.articles)
         self.replaced = np.array([bool(a.replaced_by) for a in self.articles], dtype=bool)
+        analysed = _analyse_articles(self.articles)
+        self._build_bm25(analysed)
+        self._build_spaces(analysed)
+        # With the embeddings extra: sentence vectors of the same units (see knowledge/embeddings.py).
+        self.encoder = encoder
+        self.vectors = UnitVectors(encoder, analysed.unit_text, self.unit_start, previous) if encoder is not None else None
 
-        # Each field is analysed once.
-        questions: list[tuple[str, ...]] = []
-        bodies: list[str] = []
-        for a in self.articles:
-            listed, rest = split_body(a.body)
-            seen = {" ".join(q.lower().split()) for q in a.questions}
-            extra = tuple(q for q in listed if " ".join(q.lower().split()) not in seen)
-            questions.append(a.questions + extra)
-            bodies.append(rest)
-        title_texts = [" ".join([a.title, *(t.replace("-", " ") for t in a.tags)]) for a in self.articles]
-        texts: list[str] = []
-        for a, qs, body in zip(self.articles, questions, bodies):
-            texts += [a.title, " ".join(t.replace("-", " ") for t in a.tags), a.summary, body, *qs]
-        texts += title_texts
-        analysed = _analyse_many(texts)
-        content = iter([[lemma for lemma, c in toks if c] for toks in analysed])
-
-        vocab: dict[str, int] = {}
-
-        def to_ids(field_terms: list[str]) -> list[int]:
-            return [vocab.setdefault(t, len(vocab)) for t in field_terms]
-
-        ids: list[list[int]] = []
-        q_ids: list[list[int]] = []
-        q_owner: list[int] = []
-        # TF-IDF units: each article's questions, then its title (with tags).
-        unit_start = [0]
-        unit_tokens: list[list[_Token]] = []
-        unit_char: list[str] = []
-        titles_analysed = analysed[len(analysed) - len(title_texts) :]
-        pos = 0
-        for k, (a, qs) in enumerate(zip(self.articles, questions)):
-            fields = {name: to_ids(next(content)) for name in ("title", "tags", "summary", "body")}
-            qterms = [to_ids(next(content)) for _ in qs]
-            fields["questions"] = [t for q in qterms for t in q]
-            ids.append([t for name, weight in R.FIELD_WEIGHTS.items() for t in fields[name] * weight])
-            for q_text, q, toks in zip(qs, qterms, analysed[pos + 4 : pos + 4 + len(qs)]):
-                if q:
-                    q_ids.append(q)
-                    q_owner.append(k)
-                unit_tokens.append(toks)
-                unit_char.append(q_text)
-            unit_tokens.append(titles_analysed[k])
-            unit_char.append(title_texts[k])
-            unit_start.append(len(unit_tokens))
-            pos += 4 + len(qs)
-
-        self.vocab = vocab
-        n_terms = len(vocab)
+    def _build_bm25(self, analysed: _Analysed) -> None:
+        n = len(self.articles)
+        self.vocab = analysed.vocab
+        n_terms = len(self.vocab)
+        docs = analysed.docs
         # Postings: doc numbers containing term t are post_docs[post_start[t]:post_start[t + 1]].
-        flat = np.fromiter((t for d in ids for t in d), dtype=np.int64, count=sum(map(len, ids)))
-        doc_of = np.repeat(np.arange(n, dtype=np.int64), [len(d) for d in ids])
+        flat = np.fromiter((t for d in docs for t in d), dtype=np.int64, count=sum(map(len, docs)))
+        doc_of = np.repeat(np.arange(n, dtype=np.int64), [len(d) for d in docs])
         pairs = np.unique(flat * max(n, 1) + doc_of)  # distinct (term, doc), sorted by term then doc
-        terms_flat = pairs // max(n, 1)
         self.post_docs: npt.NDArray[np.int64] = pairs % max(n, 1)
-        self.post_start: npt.NDArray[np.int64] = np.searchsorted(
-            terms_flat, np.arange(n_terms + 1, dtype=np.int64)
-        ).astype(np.int64)
+        self.post_start: npt.NDArray[np.int64] = np.searchsorted(pairs // max(n, 1), np.arange(n_terms + 1, dtype=np.int64)).astype(np.int64)
         df = np.diff(self.post_start).astype(np.float64)
         self.idf: npt.NDArray[np.float64] = np.log1p((n - df + 0.5) / (df + 0.5))
         self.idf_unseen = math.log1p((n + 0.5) / 0.5)
-        self.bm25: Any = _bm25_index(ids, vocab) if n_terms else None
-        self.q_owner: npt.NDArray[np.int64] = np.array(q_owner, dtype=np.int64)
+        self.bm25: Any = _bm25_index(docs, self.vocab) if n_terms else None
+        q_owner = np.array(analysed.q_owner, dtype=np.int64)
         # Runs of questions per article (q_owner is non-decreasing): starts and owners.
-        self.q_runs = np.flatnonzero(np.r_[True, self.q_owner[1:] != self.q_owner[:-1]]) if q_owner else np.zeros(0, np.int64)
-        self.q_articles = self.q_owner[self.q_runs]
-        self.q_bm25: Any = _bm25_index(q_ids, vocab) if q_ids else None
+        self.q_runs = np.flatnonzero(np.r_[True, q_owner[1:] != q_owner[:-1]]) if q_owner.size else np.zeros(0, np.int64)
+        self.q_articles = q_owner[self.q_runs]
+        self.q_bm25: Any = _bm25_index(analysed.q_ids, self.vocab) if analysed.q_ids else None
 
-        # TF-IDF spaces fitted on the questions and titles (the texts that say
-        # what an article is for); bodies would drown them.
-        self.spaces: dict[str, _Space] = {}
-        for name in R.SPACES:
-            if name == "word":
-                self.spaces[name] = _Space.of_features([_word_features(t) for t in unit_tokens])
-            else:
-                self.spaces[name] = _Space.of_char_grams(unit_char)
+    def _build_spaces(self, analysed: _Analysed) -> None:
+        """TF-IDF spaces, naive Bayes and LSA, fitted on the questions and titles (the texts that say
+        what an article is for; bodies would drown them)."""
+        word = _Space.of_features([_word_features(t) for t in analysed.unit_tokens], keep_counts=True)
+        self.spaces = {"word": word, "char": _Space.of_char_grams(analysed.unit_text)}
         # Units of article k are rows unit_start[k]..unit_start[k + 1] - 1, the last one its title.
-        self.unit_start = np.array(unit_start, dtype=np.int64)
-        # With the embeddings extra: sentence vectors of the same units (see knowledge/embeddings.py).
-        self.encoder = encoder
-        self.vectors = UnitVectors(encoder, unit_char, self.unit_start, previous) if encoder is not None else None
+        self.unit_start = np.array(analysed.unit_start, dtype=np.int64)
+        self.unit_count: npt.NDArray[np.int64] = np.diff(self.unit_start)
+        self.units: dict[str, _Grouped] = {}
         # An article's centroid is the normalised sum of its units' vectors; its
         # cosine with a message is the sum of the units' cosines over this norm.
         self.norms: dict[str, npt.NDArray[np.float64]] = {}
         # How close an article's questions are to each other: a message is compared
         # with that (a loose article's questions are far from any one phrasing).
         self.cohesion: dict[str, npt.NDArray[np.float64]] = {}
-        self.unit_count: npt.NDArray[np.int64] = np.diff(self.unit_start)
-        # Per space: the stored entries of article k are nnz_start[k]..nnz_start[k + 1] - 1 and
-        # nnz_unit[i] is the unit (row) of entry i, counted from nnz_unit_base[k] for article k.
-        # nnz_local[i] is the unit of stored entry i counted within its article.
-        self.nnz_start: dict[str, npt.NDArray[np.int64]] = {}
-        self.nnz_local: dict[str, npt.NDArray[np.int64]] = {}
-        # Postings: the entries of feature f, in storage order, are col_ptr[f]..col_ptr[f + 1] - 1
-        # of col_data (their values) and col_row (their rows).
-        self.col_ptr: dict[str, npt.NDArray[np.int64]] = {}
-        self.col_data: dict[str, npt.NDArray[np.float32]] = {}
-        self.col_row: dict[str, npt.NDArray[np.int64]] = {}
-        unit_article = np.repeat(np.arange(n, dtype=np.int64), self.unit_count)
-        for name, space in self.spaces.items():
-            rows = space.rows
-            self.nnz_start[name] = rows.indptr[self.unit_start].astype(np.int64)
-            unit_of = np.repeat(np.arange(rows.n, dtype=np.int64), np.diff(rows.indptr))
-            self.nnz_local[name] = unit_of - self.unit_start[:-1][unit_article[unit_of]]
-            col_pos = np.argsort(rows.indices, kind="stable")
-            self.col_ptr[name] = np.searchsorted(rows.indices[col_pos], np.arange(len(space.vocab) + 1)).astype(np.int64)
-            self.col_data[name] = rows.data[col_pos]
-            self.col_row[name] = unit_of[col_pos]
-        for name, space in self.spaces.items():
-            norms, cohesion = _group_stats(space.rows, self.unit_start)
-            known = cohesion[~np.isnan(cohesion)]
-            self.norms[name] = norms
-            self.cohesion[name] = np.where(np.isnan(cohesion), float(known.mean()) if known.size else R.DEFAULT_COHESION, cohesion)
+        self.nb: dict[str, _NaiveBayes] = {}
+        sums = {name: self._add_space(name, space) for name, space in self.spaces.items()}
+        assert word.counts is not None
+        word_articles = sums["word"].sums.with_data(_sum_runs(word.counts.data, sums["word"].order, sums["word"].run_starts))
+        lemmas = _count_rows(analysed.unit_lemmas, len(self.vocab))
+        lemma_articles = _group_sums(lemmas, self.unit_start, len(self.vocab)).sums
+        self.lsa = {
+            "word": _Lsa(word.counts, word_articles, len(word.vocab), self.unit_start),
+            "lemma": _Lsa(lemmas, lemma_articles, len(self.vocab), self.unit_start),
+        }
+
+    def _add_space(self, name: str, space: _Space) -> _GroupSums:
+        """Per-candidate scoring, centroid norms, cohesion and naive Bayes of one TF-IDF space; returns its article sums."""
+        n_feats = len(space.vocab)
+        # Character n-grams are common to many articles: walking the candidates' rows is
+        # nearly always cheaper than their postings, so they get none (build time, memory).
+        self.units[name] = _Grouped(space.rows, self.unit_start, n_feats, postings=name == "word")
+        grouped = _group_sums(space.rows, self.unit_start, n_feats)
+        norms, cohesion = _centroid_stats(space.rows, self.unit_start, grouped)
+        known = cohesion[~np.isnan(cohesion)]
+        self.norms[name] = norms
+        self.cohesion[name] = np.where(np.isnan(cohesion), float(known.mean()) if known.size else R.DEFAULT_COHESION, cohesion)
+        self.nb[name] = _NaiveBayes(grouped.sums, n_feats)
+        return grouped
 
     # ------------------------------------------------------------ masks
 
@@ -795,14 +1050,18 @@ class _Index:
 
     def query(self, text: str) -> _Query | None:
         tokens = _analyse_many([text])[0]
-        terms = list(dict.fromkeys(lemma for lemma, c in tokens if c))
+        content = [lemma for lemma, c in tokens if c]
+        terms = list(dict.fromkeys(content))
         known = [self.vocab[t] for t in terms if t in self.vocab]
         if not known:
             return None
-        vectors = {}
-        for name, space in self.spaces.items():
-            vectors[name] = space.query(_word_features(tokens)) if name == "word" else space.query_chars(text)
-        return _Query(known=known, n_unknown=len(terms) - len(known), vectors=vectors)
+        ids, counts = _count_ids([self.vocab[t] for t in content if t in self.vocab])
+        return _Query(
+            known=known,
+            n_unknown=len(terms) - len(known),
+            vectors={"word": self.spaces["word"].query(_word_features(tokens)), "char": self.spaces["char"].query_chars(text)},
+            lemmas=_Terms(ids, counts, counts),
+        )
 
     def candidates(
         self, q: _Query, mask: npt.NDArray[np.bool_], depth: int, extra: npt.NDArray[np.int64] | None = None
@@ -836,24 +1095,42 @@ class _Index:
             return None
         return self.vectors.nearest_articles(qvec, mask, R.EMBEDDING_CANDIDATES)
 
+    def signals(
+        self,
+        q: _Query,
+        cand: npt.NDArray[np.int64],
+        bm25: npt.NDArray[np.float64],
+        bm25_question: npt.NDArray[np.float64],
+        qvec: npt.NDArray[np.float32] | None = None,
+    ) -> dict[str, npt.NDArray[np.float64]]:
+        """Every re-ranking signal of each candidate, by name (see R.SIGNALS; with the embeddings
+        extra and the message's vector `qvec`, also the sentence-embedding ones)."""
+        out = {"bm25": bm25, "bm25_question": bm25_question}
+        out.update(self.similarities(q, cand))
+        for name, nb in self.nb.items():
+            out[f"nb_{name}"] = nb.scores(q.vectors[name], cand)
+        for name, lsa in self.lsa.items():
+            z = lsa.project(q.lemmas if name == "lemma" else q.vectors[name])
+            out[f"lsa_cent_{name}"], out[f"lsa_near_{name}"] = lsa.cosines(z, cand)
+        if qvec is not None and self.vectors is not None:
+            out.update(self.vectors.signals(qvec, cand))
+        return out
+
     def similarities(self, q: _Query, cand: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[np.float64]]:
         """TF-IDF cosines of the message with each candidate's centroid, nearest question and title."""
         out: dict[str, npt.NDArray[np.float64]] = {}
         counts = self.unit_count[cand]
         ends = np.cumsum(counts)
         base = ends - counts  # first unit of each candidate among all candidates' units
-        n_units = int(ends[-1]) if ends.size else 0
         group = np.repeat(np.arange(cand.size), counts)
         title_at = ends - 1
         has_questions = counts > 1
         q_base = base - np.arange(cand.size)  # first question of each candidate among all questions
-        is_question = np.ones(n_units, dtype=bool)
+        is_question = np.ones(int(ends[-1]) if ends.size else 0, dtype=bool)
         is_question[title_at] = False
-        for name, space in self.spaces.items():
-            norms = self.norms[name]
-            qi, qv = q.vectors[name]
-            dots = self._dots(name, space.rows, qi, qv, cand, base, n_units)
-            cent = np.bincount(group, weights=dots, minlength=cand.size) / norms[cand]
+        for name, units in self.units.items():
+            dots = units.dots(q.vectors[name], cand)
+            cent = np.bincount(group, weights=dots, minlength=cand.size) / self.norms[name][cand]
             out[f"cent_{name}"] = cent
             out[f"fit_{name}"] = cent - self.cohesion[name][cand]
             title = dots[title_at]
@@ -868,68 +1145,24 @@ class _Index:
                 out[f"near_{name}"] = np.where(has_questions, nearest, title)
         return out
 
-    def _dots(
-        self,
-        name: str,
-        rows: _Rows,
-        qi: npt.NDArray[np.int64],
-        qv: npt.NDArray[np.float64],
-        cand: npt.NDArray[np.int64],
-        base: npt.NDArray[np.int64],
-        n_units: int,
-    ) -> npt.NDArray[np.float64]:
-        """Dot products of the message vector (qi, qv) with each candidate's units (questions, then title), in order.
-
-        The same sums as a dot product with each candidate's row: non-zero products are added in the row's
-        order (skipped zero products leave a sum of non-negative terms unchanged).
-        Walks either the candidates' rows or the postings of the message's features,
-        whichever touches fewer stored entries.
-        """
-        if qi.size == 0:
-            return np.zeros(n_units, dtype=np.float64)
-        nnz_start = self.nnz_start[name]
-        lo = nnz_start[cand]
-        lens = nnz_start[cand + 1] - lo
-        col_ptr = self.col_ptr[name]
-        c_lo = col_ptr[qi]
-        c_lens = col_ptr[qi + 1] - c_lo
-        if int(c_lens.sum()) < int(lens.sum()):
-            # qi is ascending, so each row's products come in the row's own (feature) order.
-            at = _concat_ranges(c_lo, c_lens)
-            products = self.col_data[name][at] * np.repeat(qv, c_lens)
-            every = np.bincount(self.col_row[name][at], weights=products, minlength=rows.n)
-            return every[_concat_ranges(self.unit_start[cand], self.unit_count[cand])].astype(np.float64, copy=False)
-        dense = np.zeros(len(self.spaces[name].vocab), dtype=np.float64)
-        dense[qi] = qv
-        pos = _concat_ranges(lo, lens)
-        contrib = rows.data[pos] * dense[rows.indices[pos]]
-        unit = np.repeat(base, lens) + self.nnz_local[name][pos]
-        result = np.bincount(unit, weights=contrib, minlength=n_units)
-        return result.astype(np.float64, copy=False)
-
-    def coverage(self, q: _Query, docs: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-        """IDF-weighted share of the message's content terms found in each article."""
+    def coverage(self, q: _Query, docs: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Per article: the IDF-weighted share of the message's content terms it contains, and their number."""
         weights = self.idf[q.known]
         total = float(weights.sum()) + q.n_unknown * self.idf_unseen
         covered = np.zeros(docs.size, dtype=np.float64)
-        terms = np.asarray(q.known, dtype=np.int64)
-        lo = self.post_start[terms]
-        lens = self.post_start[terms + 1] - lo
-        # hit[i, d]: article d contains the i-th term (built from the postings of the message's terms only).
-        hit = np.zeros((terms.size, len(self.articles)), dtype=bool)
-        hit[np.repeat(np.arange(terms.size), lens), self.post_docs[_concat_ranges(lo, lens)]] = True
-        found = hit[:, docs]
-        for i in range(terms.size):
-            covered += found[i] * weights[i]
-        result: npt.NDArray[np.float64] = covered / total if total > 0 else covered
-        return result
+        matched = np.zeros(docs.size, dtype=np.float64)
+        for term, weight in zip(q.known, weights):
+            having = self.post_docs[self.post_start[term] : self.post_start[term + 1]]  # ascending, never empty
+            found = having[np.minimum(np.searchsorted(having, docs), having.size - 1)] == docs
+            covered += found * weight
+            matched += found
+        return (covered / total if total > 0 else covered), matched
 
 
 class _Fitted(NamedTuple):
-    """The re-ranker's signals and weights and the confidence's features and weights in use."""
+    """The re-ranker's weights (by signal name) and the confidence's features and weights in use."""
 
-    signals: tuple[str, ...]
-    rank_weights: npt.NDArray[np.float64]
+    rank_weights: Mapping[str, Sequence[float]]
     conf_features: tuple[str, ...]
     conf_weights: npt.NDArray[np.float64]
     conf_bias: float
@@ -939,14 +1172,13 @@ def _fitted(index: _Index) -> _Fitted:
     """The lexical settings, or those fitted with the sentence-embedding signals when the extra is on
     (read at call time, so the tuning modules can swap them)."""
     if index.vectors is None:
-        return _Fitted(R.SIGNALS, R.RANK_WEIGHTS, R.CONF_FEATURES, R.CONF_WEIGHTS, R.CONF_BIAS)
-    return _Fitted(R.SIGNALS_WITH_EMBEDDINGS, R.RANK_WEIGHTS_WITH_EMBEDDINGS, R.CONF_FEATURES_WITH_EMBEDDINGS,
+        return _Fitted(R.RANK_WEIGHTS, R.CONF_FEATURES, R.CONF_WEIGHTS, R.CONF_BIAS)
+    return _Fitted(R.RANK_WEIGHTS_WITH_EMBEDDINGS, R.CONF_FEATURES_WITH_EMBEDDINGS,
                    R.CONF_WEIGHTS_WITH_EMBEDDINGS, R.CONF_BIAS_WITH_EMBEDDINGS)
 
 
-def _rank_features(signals: dict[str, npt.NDArray[np.float64]], names: Sequence[str] | None = None) -> npt.NDArray[np.float64]:
-    """Per candidate: each signal (default: R.SIGNALS) raw, relative to the best candidate, and as 1/(1 + rank)."""
-    names = R.SIGNALS if names is None else names
+def rank_features(signals: dict[str, npt.NDArray[np.float64]], names: Sequence[str]) -> npt.NDArray[np.float64]:
+    """Per candidate, for each named signal: its value, relative to the best candidate's, and 1/(1 + rank)."""
     v = np.stack([np.asarray(signals[name], dtype=np.float64) for name in names])  # (signals, candidates)
     n_sig, n = v.shape
     out = np.empty((n, 3 * n_sig), dtype=np.float64)
@@ -961,6 +1193,13 @@ def _rank_features(signals: dict[str, npt.NDArray[np.float64]], names: Sequence[
     out[:, 1::3] = rel.T
     out[:, 2::3] = (1.0 / (1.0 + rank)).T
     return out
+
+
+def _rerank(signals: dict[str, npt.NDArray[np.float64]], weights: Mapping[str, Sequence[float]]) -> npt.NDArray[np.float64]:
+    """The re-ranker's score of each candidate: a linear function of the features of the signals `weights` names."""
+    flat = np.array([w for name in weights for w in weights[name]], dtype=np.float64)
+    scores: npt.NDArray[np.float64] = rank_features(signals, list(weights)) @ flat
+    return scores
 
 
 def _sigmoid(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -1135,13 +1374,8 @@ class KnowledgeBase:
         cand, doc, best_q = index.candidates(q, mask, max(limit, R.CANDIDATES), index.nearest_by_meaning(qvec, mask))
         if cand.size == 0:
             return []
-        signals = index.similarities(q, cand)
-        signals["bm25"] = doc
-        signals["bm25_question"] = best_q
-        if qvec is not None and index.vectors is not None:
-            signals.update(index.vectors.signals(qvec, cand))
-        features = _rank_features(signals, fitted.signals)
-        scores = features @ fitted.rank_weights
+        signals = index.signals(q, cand, doc, best_q, qvec)
+        scores = _rerank(signals, fitted.rank_weights)
         order = np.lexsort((np.arange(cand.size), -scores))
         cand, scores = cand[order], scores[order]
         signals = {k: v[order] for k, v in signals.items()}
@@ -1190,33 +1424,38 @@ def _calibration_features(
     z = np.exp((head - head[0]) / R.CONF_TAU)
     share = np.zeros(cand.size, dtype=np.float64)
     share[: head.size] = z / z.sum()
+    coverage, matched = index.coverage(q, cand[:n])
     cols = {
         "log_share": np.log(np.maximum(share[:n], 1e-6)),
-        "coverage": index.coverage(q, cand[:n]),
+        "coverage": coverage,
+        "matched": matched,
         **{name: signals[name][:n] for name in names if name in signals},
     }
     return np.stack([cols[name] for name in names], axis=1)
 
 
-def iter_signals(kb: KnowledgeBase, texts: Iterable[str], *, audiences: Collection[str] = ("customer",)) -> Iterable[tuple[list[str], npt.NDArray[np.float64], npt.NDArray[np.float64]]]:
-    """For tuning (knowledge/tune.py): per message, candidate ids, re-ranking features and calibration features."""
+def iter_signals(
+    kb: KnowledgeBase, texts: Iterable[str], *, audiences: Collection[str] = ("customer",)
+) -> Iterable[tuple[list[str], dict[str, npt.NDArray[np.float64]], npt.NDArray[np.float64]]]:
+    """For tuning (knowledge/tune.py, knowledge/embeddings_tune.py): per message, the candidate ids in the
+    current re-ranker's order, every signal of each (by name) and the calibration features (as `search`
+    computes them, with the embeddings extra's candidates and signals when the index has an encoder)."""
     index = kb._index
+    fitted = _fitted(index)
     for text in texts:
         q = index.query(text)
         if q is None:
-            yield [], np.zeros((0, 3 * len(R.SIGNALS))), np.zeros((0, len(R.CONF_FEATURES)))
+            yield [], {}, np.zeros((0, len(fitted.conf_features)))
             continue
-        cand, doc, best_q = index.candidates(q, index.mask(audiences, None), R.CANDIDATES)
+        mask = index.mask(audiences, None)
+        qvec = index.message_vector(text)
+        cand, doc, best_q = index.candidates(q, mask, R.CANDIDATES, index.nearest_by_meaning(qvec, mask))
         if cand.size == 0:
-            yield [], np.zeros((0, 3 * len(R.SIGNALS))), np.zeros((0, len(R.CONF_FEATURES)))
+            yield [], {}, np.zeros((0, len(fitted.conf_features)))
             continue
-        signals = index.similarities(q, cand)
-        signals["bm25"] = doc
-        signals["bm25_question"] = best_q
-        features = _rank_features(signals)
-        scores = features @ R.RANK_WEIGHTS
+        signals = index.signals(q, cand, doc, best_q, qvec)
+        scores = _rerank(signals, fitted.rank_weights)
         order = np.lexsort((np.arange(cand.size), -scores))
-        cand, scores, features = cand[order], scores[order], features[order]
+        cand, scores = cand[order], scores[order]
         signals = {k: v[order] for k, v in signals.items()}
-        conf = _calibration_features(index, q, cand, scores, signals)
-        yield [index.articles[int(d)].id for d in cand], features, conf
+        yield [index.articles[int(d)].id for d in cand], signals, _calibration_features(index, q, cand, scores, signals, None, fitted.conf_features)

@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from knowledge import ranking as R
 from knowledge.evaluate import LabelledQuery, evaluate
-from knowledge.index import DEFAULT_THRESHOLD, KnowledgeBase, iter_signals
+from knowledge.index import DEFAULT_THRESHOLD, KnowledgeBase, iter_signals, rank_features
 
 PER_INTENT = 40
 CHAT_WEIGHT = 5.0
@@ -131,13 +131,53 @@ def fit_logistic(
     return w[:-1], float(w[-1])
 
 
-def rank_groups(kb: KnowledgeBase, queries: Sequence[LabelledQuery]) -> list[tuple[npt.NDArray[np.float64], int]]:
-    """Per in-scope query whose article is among the candidates: (candidates' features, its position)."""
-    groups = []
-    for q, (ids, feats, _) in zip(queries, iter_signals(kb, [q.text for q in queries])):
-        if q.expected is not None and q.expected in ids:
-            groups.append((feats, ids.index(q.expected)))
-    return groups
+Ranked = list[tuple[list[str], dict[str, npt.NDArray[np.float64]], str | None]]
+
+
+def signal_table(kb: KnowledgeBase, queries: Sequence[LabelledQuery]) -> Ranked:
+    """Per query: its candidates' ids, their signals by name, and the expected article."""
+    return [(ids, signals, q.expected) for q, (ids, signals, _) in zip(queries, iter_signals(kb, [q.text for q in queries]))]
+
+
+def rank_groups(table: Ranked, names: Sequence[str]) -> list[tuple[npt.NDArray[np.float64], int]]:
+    """Per in-scope query whose article is among the candidates: (candidates' features of the named signals, its position)."""
+    return [(rank_features(signals, names), ids.index(expected)) for ids, signals, expected in table if expected is not None and expected in ids]
+
+
+def ranking_accuracy(table: Ranked, weights: dict[str, tuple[float, float, float]]) -> tuple[float, float]:
+    """Top-1 and top-3 accuracy over the in-scope queries (a query without its article among the candidates counts wrong)."""
+    flat = np.array([w for name in weights for w in weights[name]])
+    top1 = top3 = n = 0
+    for ids, signals, expected in table:
+        if expected is None:
+            continue
+        n += 1
+        if ids:
+            scores = rank_features(signals, list(weights)) @ flat
+            ranked = [ids[i] for i in np.lexsort((np.arange(len(ids)), -scores))]
+            top1 += ranked[:1] == [expected]
+            top3 += expected in ranked[:3]
+    return top1 / max(n, 1), top3 / max(n, 1)
+
+
+def ablation(fit_on: Ranked, held_out: Sequence[Ranked]) -> None:
+    """Prints the held-out top-1 / top-3 with the re-ranker refitted without each group of signals."""
+    groups = {"": "-", "BM25": "bm25", "title cosines": "title_", "naive Bayes": "nb_", "LSA": "lsa_",
+              "word LSA": "lsa_*_word", "lemma LSA": "lsa_*_lemma", "LSA article cosines": "lsa_cent_", "LSA question cosines": "lsa_near_"}
+    for label, prefix in groups.items():
+        head, _, tail = prefix.partition("*")
+        names = [s for s in R.SIGNALS if not (s.startswith(head) and s.endswith(tail))]
+        weights = fit_rank_weights(rank_groups(fit_on, names), names)
+        top1, top3 = np.mean([ranking_accuracy(table, weights) for table in held_out], axis=0)
+        print(f"{'without ' + label if label else 'all signals':30} seeds 2-3: top-1 {top1:.4f}  top-3 {top3:.4f}")
+
+
+def fit_rank_weights(groups: Sequence[tuple[npt.NDArray[np.float64], int]], names: Sequence[str], l2: float = 1e-3) -> dict[str, tuple[float, float, float]]:
+    """Conditional-logit weights of each named signal's three features (fitted on features scaled to at most 1)."""
+    scale = np.abs(np.vstack([x for x, _ in groups])).max(axis=0)
+    scale[scale == 0] = 1.0
+    w = fit_listwise([(x / scale, right) for x, right in groups], l2=l2) / scale
+    return {name: (float(w[3 * i]), float(w[3 * i + 1]), float(w[3 * i + 2])) for i, name in enumerate(names)}
 
 
 def conf_data(
@@ -159,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--make-kb", type=Path, default=Path("../shared/tools/make_kb.py"))
     ap.add_argument("--data", type=Path, default=Path("../shared/data/banking77"))
     ap.add_argument("--work", type=Path, help="folder for the dev KBs (default: a temporary one)")
+    ap.add_argument("--ablate", action="store_true", help="also print seeds 2-3 accuracy without each group of signals")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
@@ -170,10 +211,10 @@ def main(argv: list[str] | None = None) -> int:
                 sets[name] = (KnowledgeBase.from_folder(work / name / "articles", reload_interval=None), queries)
 
         # 1. Re-ranker: conditional logit (softmax over each query's candidates) on seed 1's queries.
-        groups = rank_groups(*sets["seed1"])
-        scale = np.abs(np.vstack([x for x, _ in groups])).max(axis=0)
-        scale[scale == 0] = 1.0
-        R.RANK_WEIGHTS = fit_listwise([(x / scale, right) for x, right in groups], l2=1e-3) / scale
+        seed1 = signal_table(*sets["seed1"])
+        R.RANK_WEIGHTS = fit_rank_weights(rank_groups(seed1, R.SIGNALS), R.SIGNALS)
+        if args.ablate:
+            ablation(seed1, [signal_table(*sets[name]) for name in ("seed2", "seed3")])
 
         # 2. Confidence: logistic regression on the best hit of seed 1 with unseen intents
         #    (label: it is the expected article), plus OFF_TOPIC_CHAT messages (chit-chat,
@@ -210,7 +251,10 @@ def main(argv: list[str] | None = None) -> int:
         R.OOS_WEIGHT, R.CONF_WEIGHTS, R.CONF_BIAS = chosen
 
         print("\n# ---- paste into knowledge/ranking.py ----")
-        print(f"RANK_WEIGHTS = np.array({np.round(R.RANK_WEIGHTS, 5).tolist()})")
+        print("RANK_WEIGHTS: dict[str, tuple[float, float, float]] = {")
+        for name, weights in R.RANK_WEIGHTS.items():
+            print(f'    "{name}": ({", ".join(f"{w:.5g}" for w in weights)}),')
+        print("}")
         print(f"CONF_TAU = {R.CONF_TAU}")
         print(f"OOS_WEIGHT = {R.OOS_WEIGHT}")
         print(f"CONF_WEIGHTS = np.array({np.round(R.CONF_WEIGHTS, 5).tolist()})")

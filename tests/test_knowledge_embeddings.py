@@ -127,6 +127,22 @@ def test_unit_vectors_give_the_nearest_question_centroid_and_title() -> None:
     assert vectors.nearest_articles(qvec, np.array([False, False]), 1).size == 0
 
 
+def test_the_classifier_signal_prefers_the_article_a_message_was_asked_of(monkeypatch: pytest.MonkeyPatch) -> None:
+    encoder = WordHashEncoder()
+    texts = ["a b", "c d", "title one", "e f", "title two"]
+    vectors = E.UnitVectors(encoder, texts, np.array([0, 3, 5]))
+    qvec = encoder.encode(["e f"])[0]
+
+    clf = vectors.signals(qvec, np.array([0, 1]))["emb_clf"]
+
+    assert clf[1] > 0.5 > clf[0] and clf.sum() == pytest.approx(1.0)  # probabilities over both articles
+    # Too large to train: the same value for every candidate, so it changes no ranking.
+    monkeypatch.setattr(E.R, "CLASSIFIER_MAX_CELLS", 1)
+    untrained = E.UnitVectors(encoder, texts, np.array([0, 3, 5]))
+    assert untrained.classifier is None
+    assert list(untrained.signals(qvec, np.array([0, 1]))["emb_clf"]) == [0.0, 0.0]
+
+
 def test_a_missing_extra_names_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # import fails as if not installed
     monkeypatch.setattr(E, "resolve_model", lambda model: model)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
-from knowledge.index import Article, ArticleHit, KnowledgeBase, load_articles
+from knowledge import ranking as R
+from knowledge.index import Article, ArticleHit, KnowledgeBase, _Grouped, _Rows, _svd_basis, _Terms, iter_signals, load_articles
 
 SHIPPED = Path(__file__).resolve().parent.parent / "knowledge" / "articles"
 
@@ -260,6 +263,55 @@ def test_get(small_kb: KnowledgeBase) -> None:
     article = small_kb.get("export-grades")
     assert article is not None and article.title == "Export grades and class data"
     assert small_kb.get("nope") is None
+
+
+def test_every_weighted_signal_is_computed(small_kb: KnowledgeBase) -> None:
+    ids, signals, conf = next(iter(iter_signals(small_kb, ["the password reset link never came"])))
+    assert ids and set(R.RANK_WEIGHTS) == set(R.SIGNALS) <= set(signals)
+    assert all(len(signals[name]) == len(ids) for name in R.SIGNALS)
+    assert conf.shape == (len(ids), len(R.CONF_FEATURES))
+    assert max(signals["nb_word"]) == 0.0  # relative to the best candidate
+
+
+def test_an_index_is_rebuilt_identically() -> None:
+    query = "how can I get my students' grades into a spreadsheet"
+    first, second = KnowledgeBase(SMALL).search(query, limit=5), KnowledgeBase(SMALL).search(query, limit=5)
+    assert [(h.article.id, h.score, h.confidence) for h in first] == [(h.article.id, h.score, h.confidence) for h in second]
+
+
+def _rows_of(dense: npt.NDArray[np.float64]) -> _Rows:
+    row, col = np.nonzero(dense)
+    return _Rows.of_sorted(row, col, dense[row, col], dense.shape[0])
+
+
+def _dense(rows: _Rows) -> npt.NDArray[np.float64]:
+    out = np.zeros((rows.n, int(rows.indices.max()) + 1))
+    out[rows.row_of(), rows.indices] = rows.data
+    return out
+
+
+def test_row_walk_and_postings_give_the_same_dot_products() -> None:
+    rng = np.random.default_rng(1)
+    rows = _rows_of(np.where(rng.random((40, 60)) < 0.2, rng.random((40, 60)), 0.0))
+    starts = np.array([0, 3, 3 + 5, 10, 25, 40])  # articles of 3, 5, 2, 15 and 15 rows
+    ids = np.array([2, 7, 30, 59])
+    q = _Terms(ids, np.ones(ids.size), rng.random(ids.size))
+    cand = np.array([3, 0, 2])
+    dense = np.zeros(60)
+    dense[ids] = q.weights
+    expected = np.concatenate([rows_dense @ dense for rows_dense in (_dense(rows)[starts[k] : starts[k + 1]] for k in cand)])
+    for postings in (True, False):
+        assert np.allclose(_Grouped(rows, starts, 60, postings=postings).dots(q, cand), expected)
+
+
+def test_lsa_basis_spans_the_top_singular_vectors() -> None:
+    rng = np.random.default_rng(2)
+    # 60 "articles" over 40 terms, every term shared: three topics plus noise.
+    x = _rows_of(rng.random((60, 3)) @ rng.random((3, 40)) + 0.05 * rng.random((60, 40)))
+    basis = _svd_basis(x, np.full(40, 60), 3)
+    exact = np.linalg.svd(_dense(x), full_matrices=False)[2][:3].T
+    projection = basis @ np.linalg.pinv(basis)
+    assert np.allclose(projection @ exact, exact, atol=1e-3)
 
 
 # ---------------------------------------------------------------- shipped articles
