@@ -25,7 +25,15 @@ from knowledge import ranking as R
 from knowledge.embeddings import SentenceEncoder
 from knowledge.evaluate import LabelledQuery, evaluate
 from knowledge.index import DEFAULT_THRESHOLD, KnowledgeBase, _rerank, rank_features
-from knowledge.tune import CHAT_WEIGHT, OFF_TOPIC_CHAT, _shipped_off_topic, build_dev, fit_logistic, fit_rank_weights
+from knowledge.tune import (
+    CHAT_WEIGHT,
+    OFF_TOPIC_CHAT,
+    _shipped_off_topic,
+    build_dev,
+    fit_logistic,
+    fit_rank_weights,
+    smallest_oos_weight,
+)
 
 # The extra's abstention target (issue 5): declining >= 82% of out-of-scope messages.
 DECLINE_GOAL = 0.82
@@ -215,28 +223,27 @@ def main(argv: list[str] | None = None) -> int:
     is_chat = np.r_[np.zeros(y1.size, dtype=bool), np.ones(yc.size, dtype=bool)]
     shipped = KnowledgeBase.from_folder(Path(__file__).resolve().parent / "articles", reload_interval=None, embeddings=encoder)
     shipped_off_topic = _shipped_off_topic()
-    chosen: tuple[float, F, float] | None = None
-    for weight in OOS_WEIGHTS:
+
+    def fit(weight: float) -> tuple[F, float]:
         wc, bc = fit_logistic(x, y, l2=1e-3, weights=np.where(is_chat, CHAT_WEIGHT, np.where(oos, weight, 1.0)))
         R.CONF_WEIGHTS_WITH_EMBEDDINGS, R.CONF_BIAS_WITH_EMBEDDINGS = wc, bc
+        return wc, bc
+
+    def dev_abstention() -> tuple[float, float]:
+        wc, bc = R.CONF_WEIGHTS_WITH_EMBEDDINGS, R.CONF_BIAS_WITH_EMBEDDINGS
         held = [abstention(records[s], w, conf_names, wc, bc, DEFAULT_THRESHOLD) for s in ("seed2-unseen15", "seed3-unseen15")]
-        answered = float(np.mean([h["answered_correctly"] for h in held]))
-        declined = float(np.mean([h["declined_out_of_scope"] for h in held]))
-        offered = [t for t in shipped_off_topic if shipped.suggest(t)]
-        print(f"OOS weight {weight}: dev at threshold {DEFAULT_THRESHOLD}: answered correctly {answered:.3f}, "
-              f"declined {declined:.3f}; shipped articles offered for off-topic: {offered}")
-        chosen = (weight, wc, bc)
-        if declined >= DECLINE_GOAL and not offered:
-            break
-    assert chosen is not None
-    _, R.CONF_WEIGHTS_WITH_EMBEDDINGS, R.CONF_BIAS_WITH_EMBEDDINGS = chosen
+        return float(np.mean([h["answered_correctly"] for h in held])), float(np.mean([h["declined_out_of_scope"] for h in held]))
+
+    oos_weight, R.CONF_WEIGHTS_WITH_EMBEDDINGS, R.CONF_BIAS_WITH_EMBEDDINGS = smallest_oos_weight(
+        OOS_WEIGHTS, fit, dev_abstention, lambda: [t for t in shipped_off_topic if shipped.suggest(t)], DECLINE_GOAL
+    )
 
     print("\n# ---- paste into knowledge/ranking.py ----")
     print("RANK_WEIGHTS_WITH_EMBEDDINGS: dict[str, tuple[float, float, float]] = {")
     for name, weights in R.RANK_WEIGHTS_WITH_EMBEDDINGS.items():
         print(f'    "{name}": ({", ".join(f"{v:.5g}" for v in weights)}),')
     print("}")
-    print(f"OOS_WEIGHT_WITH_EMBEDDINGS = {chosen[0]}")
+    print(f"OOS_WEIGHT_WITH_EMBEDDINGS = {oos_weight}")
     print(f"CONF_WEIGHTS_WITH_EMBEDDINGS = np.array({np.round(R.CONF_WEIGHTS_WITH_EMBEDDINGS, 5).tolist()})")
     print(f"CONF_BIAS_WITH_EMBEDDINGS = {round(R.CONF_BIAS_WITH_EMBEDDINGS, 5)}\n")
     # Through the real search path (knowledge.evaluate), with the weights just fitted.

@@ -149,3 +149,25 @@ def test_threshold_is_per_knowledge_base_and_validated(fixture_kb: tuple[Path, P
     assert strict.suggest(query)
     with pytest.raises(ValueError):
         strict.threshold = -0.1
+
+
+def test_the_confidence_takes_the_smallest_out_of_scope_weight_that_declines_enough() -> None:
+    """knowledge.tune and knowledge.embeddings_tune pick the confidence fit this one way."""
+    import numpy as np
+
+    from knowledge.tune import smallest_oos_weight
+
+    fitted: list[float] = []
+    declined = {3.0: 0.70, 4.0: 0.80, 5.0: 0.90, 6.0: 0.95}
+    offered = {3.0: [], 4.0: ["who are you"], 5.0: [], 6.0: []}
+
+    def fit(weight: float) -> tuple[np.ndarray, float]:  # type: ignore[type-arg]
+        fitted.append(weight)
+        return np.array([weight]), -weight
+
+    weight, weights, bias = smallest_oos_weight(
+        (3.0, 4.0, 5.0, 6.0), fit, lambda: (0.6, declined[fitted[-1]]), lambda: offered[fitted[-1]], 0.75
+    )
+
+    assert (weight, weights.tolist(), bias) == (5.0, [5.0], -5.0)  # 4.0 declines enough but answers off-topic chat
+    assert fitted == [3.0, 4.0, 5.0]  # stops at the first that passes
