@@ -161,22 +161,12 @@ class SQLiteStore:
         a savepoint, so a unit that fails is undone alone."""
         if self._db is None:
             raise StoreError("the store is not open")
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        self._in_transaction = True
-        try:
-            yield
-        except BaseException:
-            self._in_transaction = False
-            db.execute("ROLLBACK")
-            raise
-        self._in_transaction = False
-        try:
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
+        with self._atomic(self._db):
+            self._in_transaction = True
+            try:
+                yield
+            finally:
+                self._in_transaction = False
         self._wrote()
 
     @contextlib.contextmanager
@@ -184,20 +174,24 @@ class SQLiteStore:
         """Several statements that succeed or fail together: a transaction of their own, or a
         savepoint inside the open group's. Without it each statement would commit alone (the
         connection autocommits), e.g. one commit per row of an executemany."""
+        nested = self._in_transaction
         begin, end, undo = (
-            ("SAVEPOINT unit", "RELEASE unit", "ROLLBACK TO unit")
-            if self._in_transaction
-            else ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+            ("SAVEPOINT unit", "RELEASE unit", "ROLLBACK TO unit") if nested else ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
         )
         db.execute(begin)
         try:
             yield
         except BaseException:
             db.execute(undo)
-            if self._in_transaction:
+            if nested:  # a savepoint rolled back to is still open
                 db.execute(end)
             raise
-        db.execute(end)
+        try:
+            db.execute(end)
+        except BaseException:
+            if not nested and db.in_transaction:  # a COMMIT that failed leaves the transaction open
+                db.execute("ROLLBACK")
+            raise
 
     @property
     def checkpoints(self) -> int:
