@@ -493,11 +493,15 @@ class SlackAdapter:
 
     async def _post(self, channel: str, text: str, buttons: list[dict[str, str]], *, thread_ts: str = "") -> None:
         parts = message_parts(text, buttons, limit=self.slack.max_text_chars)
+        self._take_slot(channel)
+        for part in parts:
+            await self.calls.post_message(channel=channel, text=part["text"], blocks=part["blocks"], thread_ts=thread_ts or None)
+
+    def _take_slot(self, channel: str) -> None:
+        """Claims the channel's next posting slot, or has the outbox retry when it is free."""
         wait = self.pacer.wait_for(channel, time.monotonic())
         if wait > 0:
             raise DeliveryError("pacing", retry_after=wait)
-        for part in parts:
-            await self.calls.post_message(channel=channel, text=part["text"], blocks=part["blocks"], thread_ts=thread_ts or None)
 
     async def _post_direct(self, conversation_id: str, text: str) -> None:
         channel, thread_ts = _address(conversation_id)
@@ -574,9 +578,7 @@ class SlackAdapter:
         ts = await self.runtime.store.get_ref(SOURCE, f"case:{case.id}")
         if ts is None:
             await self._learn_name(case)
-            wait = self.pacer.wait_for(self.slack.queue_channel, time.monotonic())
-            if wait > 0:
-                raise DeliveryError("pacing", retry_after=wait)
+            self._take_slot(self.slack.queue_channel)
             response = await self.calls.post_message(channel=self.slack.queue_channel, **card)
             ts = str(response["ts"])
             await self.runtime.store.set_ref(SOURCE, f"case:{case.id}", ts)
