@@ -1,7 +1,7 @@
 """Slack customers' first names, for spiels ("Hi Jo, just checking you're with me?").
 
-Slack includes a `user_profile` in most message events; when it does, the name costs nothing.
-When it does not, `users.info` is asked in the background, never on the way from an event to its
+When Slack includes a `user_profile` in a message event, the name costs nothing. When it does
+not, `users.info` is asked in the background, never on the way from an event to its
 reply (a Web API round trip per new customer would cost as much as the reply itself), and only
 once a chat goes to a person, whose spiels use the name (the bot's own lines do not); the name
 reaches the engine as a `CustomerNamed` event. Lookups wait in a bounded queue: a burst of
@@ -59,8 +59,10 @@ class CustomerNames:
         return ""
 
     def look_up(self, user: str, conversation_id: str) -> None:
-        """Asks Slack for the name in the background; dropped when the queue is full."""
-        if user in self._queued or user in self._names:
+        """Finds the name in the background (Slack is asked unless it was learnt before, e.g. from
+        another chat of the same customer) and hands it to the conversation; dropped when the
+        queue is full."""
+        if user in self._queued:
             return
         try:
             self._queue.put_nowait((user, conversation_id))
@@ -74,14 +76,7 @@ class CustomerNames:
         while True:
             user, conversation_id = await self._queue.get()
             self._queued.discard(user)
-            try:
-                answer = await self.client.users_info(user=user)
-            except (SlackApiError, OSError, asyncio.TimeoutError) as exc:
-                log.info("customer name lookup failed", extra={"error": type(exc).__name__})
-                continue
-            profile = (answer.get("user") or {}).get("profile") or {}
-            real_name = (answer.get("user") or {}).get("real_name")
-            name = first_name({"real_name": real_name, **profile})
+            name = self._names.get(user) or await self._ask_slack(user)
             if not name:
                 continue
             self._remember_name(user, name)
@@ -89,6 +84,15 @@ class CustomerNames:
                 await self.on_found(conversation_id, name)
             except Exception:  # a name must never take the worker down
                 log.exception("customer name could not be stored")
+
+    async def _ask_slack(self, user: str) -> str:
+        try:
+            answer = await self.client.users_info(user=user)
+        except (SlackApiError, OSError, asyncio.TimeoutError) as exc:
+            log.info("customer name lookup failed", extra={"error": type(exc).__name__})
+            return ""
+        found = answer.get("user") or {}
+        return first_name({"real_name": found.get("real_name"), **(found.get("profile") or {})})
 
     def _remember_name(self, user: str, name: str) -> None:
         self._names[user] = name
