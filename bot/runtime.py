@@ -165,8 +165,7 @@ class Runtime:
         """Opens the conversation if it is new, greeting in the same turn as its first event (so
         the greeting and the first answer can reach a chat platform as one message)."""
         events: list[Event] = []
-        if await self.store.conversation(conversation.id) is None:
-            await self.store.create_conversation(conversation, secret_hash=secret_hash)
+        if await self.store.create_conversation(conversation, secret_hash=secret_hash, if_new=True):
             events.append(ConversationStarted(conversation.id))
         inbound = None
         if then is not None:

@@ -46,7 +46,7 @@ async def test_a_failing_unit_is_undone_alone(desk: Desk) -> None:
         return_exceptions=True,
     )
 
-    assert isinstance(results[0], sqlite3.IntegrityError) and results[1] is None
+    assert isinstance(results[0], sqlite3.IntegrityError) and results[1] is True  # created
     assert await store.conversation(second.id) is not None
     assert await store.conversation_secret(first.id) == "h"
 
@@ -64,7 +64,7 @@ async def test_a_unit_that_fails_halfway_leaves_none_of_its_writes(desk: Desk) -
         return_exceptions=True,
     )
 
-    assert isinstance(results[0], RuntimeError) and results[1] is None
+    assert isinstance(results[0], RuntimeError) and results[1] is True  # created
     assert await store.conversation("web:g1") is None
     assert await store.conversation("web:g2") is not None
 

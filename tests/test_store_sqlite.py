@@ -595,3 +595,15 @@ def test_from_url(tmp_path: Path) -> None:
     assert store.path == tmp_path / "x.db"
     with pytest.raises(StoreError):
         SQLiteStore.from_url("redis://localhost")
+
+
+async def test_a_conversation_is_created_only_if_new_when_asked(store: SQLiteStore) -> None:
+    """The runtime opens a chat platform's conversation with one write, not a read and a write."""
+    first = Conversation("slack:D1", "slack", customer_name="Jo", created_at=T0)
+
+    assert await store.create_conversation(first, secret_hash="", if_new=True) is True
+    again = Conversation("slack:D1", "slack", customer_name="Someone else", created_at=T0 + 5)
+    assert await store.create_conversation(again, secret_hash="", if_new=True) is False
+
+    kept = await store.conversation("slack:D1")
+    assert kept is not None and kept.customer_name == "Jo"

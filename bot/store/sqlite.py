@@ -211,14 +211,17 @@ class SQLiteStore:
         with self._atomic(self._db):
             yield
 
-    async def create_conversation(self, conversation: Conversation, *, secret_hash: str) -> None:
-        def job(db: sqlite3.Connection) -> None:
-            db.execute(
-                "INSERT INTO conversations (id, platform, secret_hash, data, created_at) VALUES (?, ?, ?, ?, ?)",
+    async def create_conversation(self, conversation: Conversation, *, secret_hash: str, if_new: bool = False) -> bool:
+        verb = "INSERT OR IGNORE" if if_new else "INSERT"
+
+        def job(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                f"{verb} INTO conversations (id, platform, secret_hash, data, created_at) VALUES (?, ?, ?, ?, ?)",
                 (conversation.id, conversation.platform, secret_hash, _conversation_json(conversation), conversation.created_at),
             )
+            return cursor.rowcount == 1
 
-        await self._run(job)
+        return await self._run(job)
 
     async def conversation_secret(self, conversation_id: str) -> str | None:
         def job(db: sqlite3.Connection) -> str | None:
