@@ -222,7 +222,7 @@ class SlackAdapter:
     async def record(self, event_id: str, item: dict[str, Any]) -> bool:
         """Stores a delivery before it is acknowledged; a retry of one already seen is dropped."""
         store, now = self.runtime.store, self.runtime.clock.now()
-        fresh = await self.runtime.unit(lambda: store.accept_inbound(SOURCE, event_id, item, now=now))
+        fresh = await self.runtime.unit(lambda: store.accept_inbound(SOURCE, event_id, item, now=now), urgent=True)
         if fresh:
             self._inbox_ready.set()
         else:

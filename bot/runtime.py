@@ -42,7 +42,10 @@ from bot.store.base import OutboxEntry, Routed, Store
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-MAX_GROUP = 256  # units of work committed together, at most
+# Units of work committed together, at most. A group runs without yielding to the event loop, so
+# this bounds how long a delivery waits to be recorded (and acknowledged): 32 bot turns take a few
+# milliseconds, and the transaction's BEGIN and COMMIT are already a small share of them.
+MAX_GROUP = 32
 MAX_RETRY_DELAY = 300.0
 DELIVERY_LANES = 16  # places (conversations, channels) delivered to at once
 
@@ -97,6 +100,7 @@ class Runtime:
         self._outbox_ready = asyncio.Event()
         self._deliver_lock = asyncio.Lock()
         self._waiting: list[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]] = []
+        self._urgent: list[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]] = []
         self._writer: asyncio.Task[None] | None = None
 
     def attach(self, outlet: Outlet) -> None:
@@ -124,21 +128,32 @@ class Runtime:
             outcome = await self.unit(lambda: self._open_and_run(opening, "", (event, inbound)))
         return await self._push(outcome)
 
-    async def unit(self, work: Callable[[], Awaitable[T]]) -> T:
+    async def unit(self, work: Callable[[], Awaitable[T]], *, urgent: bool = False) -> T:
         """Runs `work` (store calls only, never a network wait) in turn with every other unit and
-        returns once the transaction holding it is committed."""
+        returns once the transaction holding it is committed.
+
+        `urgent` units (recording a platform's delivery, which waits for that before it may
+        acknowledge) go ahead of the others, in a group of their own: under load an
+        acknowledgement then waits for a few small writes, not for a group of bot turns."""
         done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._waiting.append((work, done))
+        (self._urgent if urgent else self._waiting).append((work, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_groups())
         return await done
+
+    def _next_group(self) -> list[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]]:
+        if self._urgent:
+            group, self._urgent = self._urgent[:MAX_GROUP], self._urgent[MAX_GROUP:]
+        else:
+            group, self._waiting = self._waiting[:MAX_GROUP], self._waiting[MAX_GROUP:]
+        return group
 
     async def _write_groups(self) -> None:
         if self._warm_up is not None:
             await self._warm_up()
             self._warm_up = None
-        while self._waiting:
-            group, self._waiting = self._waiting[:MAX_GROUP], self._waiting[MAX_GROUP:]
+        while self._urgent or self._waiting:
+            group = self._next_group()
             results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
             try:
                 async with self.store.transaction():
@@ -158,6 +173,7 @@ class Runtime:
                     done.set_result(value)
                 else:
                     done.set_exception(error)
+            await asyncio.sleep(0)  # deliveries that arrived meanwhile are recorded before the next group
 
     async def _open_and_run(
         self, conversation: Conversation, secret_hash: str, then: tuple[Event, tuple[str, str] | None] | None

@@ -99,3 +99,26 @@ async def test_the_write_ahead_log_is_checkpointed_off_the_event_loop(tmp_path: 
         assert (busy, copied) == (0, log_frames)  # everything written is in the database file
     finally:
         await store.close()
+
+
+async def test_urgent_units_are_committed_ahead_of_queued_work(desk: Desk) -> None:
+    """A platform's delivery waits for its record before it may acknowledge: it is not kept
+    waiting behind a backlog of bot turns."""
+    store, order = desk.store, []
+
+    async def turn(n: int) -> None:
+        await store.create_conversation(conversation(n), secret_hash="h")
+        order.append(f"turn {n}")
+
+    async def record() -> bool:
+        order.append("record")
+        return await store.accept_inbound("slack", "evt-1", {"n": 1}, now=time.time())
+
+    backlog = [asyncio.ensure_future(desk.runtime.unit(lambda n=n: turn(n))) for n in range(100)]
+    await asyncio.sleep(0)  # the writer has taken the first group of turns
+    recorded = asyncio.ensure_future(desk.runtime.unit(record, urgent=True))
+
+    assert await recorded is True
+    await asyncio.gather(*backlog)
+    assert order.index("record") <= 32  # after the group that was being written, ahead of the rest
+    assert len(order) == 101
