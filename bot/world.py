@@ -54,4 +54,5 @@ class Loaded:
     case_json: dict[int, str] = field(default_factory=dict)
     agent_json: dict[str, str] = field(default_factory=dict)
     conversation_json: str = ""
+    conversation_seq: int = 0  # its transcript's last seq
     counters: dict[str, int] = field(default_factory=dict)

@@ -224,6 +224,35 @@ async def test_inbound_deliveries_are_recorded_once_and_forgotten_after_processi
     assert await store.accept_inbound("slack", "evt-1", {"n": 1}, now=T0 + 2) is True
 
 
+async def test_a_store_from_before_the_one_table_inbox_keeps_its_deliveries(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    old.executescript(
+        """
+        CREATE TABLE seen_events (source TEXT NOT NULL, event_id TEXT NOT NULL, at REAL NOT NULL,
+            PRIMARY KEY (source, event_id));
+        CREATE TABLE inbox (id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, event_id TEXT NOT NULL,
+            payload TEXT NOT NULL, received_at REAL NOT NULL, UNIQUE (source, event_id));
+        INSERT INTO seen_events VALUES ('slack', 'evt-done', 1795446000.0);
+        INSERT INTO inbox (source, event_id, payload, received_at) VALUES ('slack', 'evt-waiting', '{"n": 2}', 1795446000.0);
+        """
+    )
+    old.close()
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        assert [e.payload for e in await store.inbound("slack")] == [{"n": 2}]  # still to be processed
+        assert await store.accept_inbound("slack", "evt-done", {"n": 1}, now=T0) is False  # a retry: still dropped
+        assert await store.forget_seen(before=T0 + 1) == 1
+    finally:
+        await store.close()
+    reopened = SQLiteStore(path)  # a second open finds nothing left to migrate
+    await reopened.open()
+    await reopened.close()
+
+
 # ----- transcript ------------------------------------------------------------------------------------------------
 
 

@@ -83,15 +83,29 @@ CREATE TABLE IF NOT EXISTS outbox (
     delivered_at REAL, last_error TEXT);
 CREATE INDEX IF NOT EXISTS outbox_undelivered ON outbox (id) WHERE delivered_at IS NULL;
 CREATE INDEX IF NOT EXISTS handle_times_at ON handle_times (at);
-CREATE TABLE IF NOT EXISTS seen_events (source TEXT NOT NULL, event_id TEXT NOT NULL, at REAL NOT NULL,
-    PRIMARY KEY (source, event_id));
-CREATE INDEX IF NOT EXISTS seen_events_at ON seen_events (at);
 CREATE TABLE IF NOT EXISTS inbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, event_id TEXT NOT NULL, payload TEXT NOT NULL,
-    received_at REAL NOT NULL, UNIQUE (source, event_id));
+    received_at REAL NOT NULL, done_at REAL, UNIQUE (source, event_id));
 CREATE TABLE IF NOT EXISTS refs (adapter TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
     PRIMARY KEY (adapter, key));
 """
+# After the schema (and the migrations, which may add the columns these index).
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (source, id) WHERE done_at IS NULL;
+CREATE INDEX IF NOT EXISTS inbox_done ON inbox (done_at) WHERE done_at IS NOT NULL;
+"""
+# Stores made by earlier versions, brought up to date in order; PRAGMA user_version counts the
+# steps taken. 1: a delivery stays in the inbox once processed (done_at), so accepting one is a
+# single INSERT OR IGNORE and finishing it a single UPDATE (the ids of processed deliveries used
+# to live in a seen_events table of their own).
+_MIGRATIONS = (
+    """
+    ALTER TABLE inbox ADD COLUMN done_at REAL;
+    INSERT OR IGNORE INTO inbox (source, event_id, payload, received_at, done_at)
+        SELECT source, event_id, '', at, at FROM seen_events;
+    DROP TABLE seen_events;
+    """,
+)
 _SHARED = """
 SELECT
     (SELECT json_group_object(id, data) FROM agents),
@@ -110,6 +124,7 @@ class SQLiteStore:
         self._checkpoint_interval = checkpoint_interval
         self._db: sqlite3.Connection | None = None
         self._in_transaction = False
+        self._in_unit = False
         self._checkpointer: Checkpointer | None = None
         self.commits = 0  # transactions committed (a group of units counts once)
 
@@ -136,7 +151,7 @@ class SQLiteStore:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=5000")
         db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it (see checkpoint.py)
-        db.executescript(_SCHEMA)
+        _migrate(db)
         self._db = db
         self._checkpointer = Checkpointer(self.path, interval=self._checkpoint_interval)
         self._checkpointer.start()
@@ -173,7 +188,11 @@ class SQLiteStore:
     def _atomic(self, db: sqlite3.Connection) -> Iterator[None]:
         """Several statements that succeed or fail together: a transaction of their own, or a
         savepoint inside the open group's. Without it each statement would commit alone (the
-        connection autocommits), e.g. one commit per row of an executemany."""
+        connection autocommits), e.g. one commit per row of an executemany. Inside a unit of work
+        (`savepoint()`) it adds nothing: an error leaves the unit, whose savepoint undoes all of it."""
+        if self._in_unit:
+            yield
+            return
         nested = self._in_transaction
         begin, end, undo = (
             ("SAVEPOINT unit", "RELEASE unit", "ROLLBACK TO unit") if nested else ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
@@ -209,7 +228,11 @@ class SQLiteStore:
         if self._db is None:
             raise StoreError("the store is not open")
         with self._atomic(self._db):
-            yield
+            self._in_unit = True
+            try:
+                yield
+            finally:
+                self._in_unit = False
 
     async def create_conversation(self, conversation: Conversation, *, secret_hash: str, if_new: bool = False) -> bool:
         verb = "INSERT OR IGNORE" if if_new else "INSERT"
@@ -247,10 +270,10 @@ class SQLiteStore:
             conversation = None
             wanted = set(case_ids)
             if conversation_id is not None:
-                row = db.execute("SELECT data FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+                row = db.execute("SELECT data, last_seq FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
                 if row is None:
                     raise StoreError(f"no conversation {conversation_id}")
-                loaded.conversation_json = row[0]
+                loaded.conversation_json, loaded.conversation_seq = row
                 conversation = Conversation(**json.loads(row[0]))
                 if conversation.case_id is not None:
                     wanted.add(conversation.case_id)
@@ -302,8 +325,8 @@ class SQLiteStore:
             with self._atomic(db):
                 if fired_timer is not None:  # first, so a handler may schedule the same key again
                     db.execute("DELETE FROM timers WHERE key = ?", (fired_timer,))
-                _write_world(db, world, loaded)
-                seqs = _write_actions(db, now, actions)
+                seqs, last_seq = _write_actions(db, now, actions, _known_seq(world, loaded))
+                _write_world(db, world, loaded, last_seq)
                 for entry in routed:
                     payload = action_payload(entry.action)
                     if id(entry.action) in seqs:  # a transcript line (not several merged into one post)
@@ -316,16 +339,13 @@ class SQLiteStore:
                         (entry.adapter, json.dumps(payload), now, now),
                     )
                 if inbound is not None:
-                    db.execute("INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?)", (*inbound, now))
-                    db.execute("DELETE FROM inbox WHERE source = ? AND event_id = ?", inbound)
+                    _finish_inbound(db, *inbound, now)
             return live
 
         return await self._run(job)
 
     async def accept_inbound(self, source: str, event_id: str, payload: dict[str, Any], *, now: float) -> bool:
         def job(db: sqlite3.Connection) -> bool:
-            if db.execute("SELECT 1 FROM seen_events WHERE source = ? AND event_id = ?", (source, event_id)).fetchone():
-                return False
             cursor = db.execute(
                 "INSERT OR IGNORE INTO inbox (source, event_id, payload, received_at) VALUES (?, ?, ?, ?)",
                 (source, event_id, json.dumps(payload), now),
@@ -337,25 +357,21 @@ class SQLiteStore:
     async def inbound(self, source: str, *, limit: int = 100) -> list[InboundEntry]:
         def job(db: sqlite3.Connection) -> list[InboundEntry]:
             rows = db.execute(
-                "SELECT source, event_id, payload, received_at FROM inbox WHERE source = ? ORDER BY id LIMIT ?", (source, limit)
+                "SELECT source, event_id, payload, received_at FROM inbox WHERE source = ? AND done_at IS NULL ORDER BY id LIMIT ?",
+                (source, limit),
             ).fetchall()
             return [InboundEntry(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
 
         return await self._run(job)
 
     async def finish_inbound(self, source: str, event_id: str, *, now: float) -> None:
-        def job(db: sqlite3.Connection) -> None:
-            with self._atomic(db):
-                db.execute("INSERT OR IGNORE INTO seen_events VALUES (?, ?, ?)", (source, event_id, now))
-                db.execute("DELETE FROM inbox WHERE source = ? AND event_id = ?", (source, event_id))
-
-        await self._run(job)
+        await self._run(lambda db: _finish_inbound(db, source, event_id, now))
 
     async def forget_seen(self, *, before: float) -> int:
         def job(db: sqlite3.Connection) -> int:
             with self._atomic(db):
                 db.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?", (before,))
-                return db.execute("DELETE FROM seen_events WHERE at < ?", (before,)).rowcount
+                return db.execute("DELETE FROM inbox WHERE done_at < ?", (before,)).rowcount
 
         return await self._run(job)
 
@@ -498,6 +514,23 @@ class SQLiteStore:
         await self._run(job)
 
 
+def _migrate(db: sqlite3.Connection) -> None:
+    db.executescript(_SCHEMA)
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    fresh = db.execute("SELECT 1 FROM pragma_table_info('inbox') WHERE name = 'done_at'").fetchone() is not None
+    if fresh and version == 0:  # made by this version's schema: nothing to bring up to date
+        version = len(_MIGRATIONS)
+    for step in range(version, len(_MIGRATIONS)):
+        db.executescript(f"BEGIN IMMEDIATE; {_MIGRATIONS[step]} PRAGMA user_version = {step + 1}; COMMIT;")
+    db.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
+    db.executescript(_INDEXES)
+
+
+def _finish_inbound(db: sqlite3.Connection, source: str, event_id: str, now: float) -> None:
+    """The delivery's id stays (a retry of it is dropped); its payload is no longer needed."""
+    db.execute("UPDATE inbox SET done_at = ?, payload = '' WHERE source = ? AND event_id = ?", (now, source, event_id))
+
+
 def _agent(agent_id: str, data: str) -> AgentState:
     raw = json.loads(data)
     return AgentState(agent_id, AgentStatus(raw["status"]), bool(raw["online"]))
@@ -524,11 +557,20 @@ def _conversation_json(conversation: Conversation) -> str:
     )
 
 
-def _write_world(db: sqlite3.Connection, world: World, loaded: Loaded) -> None:
+def _known_seq(world: World, loaded: Loaded) -> dict[str, int]:
+    return {world.conversation.id: loaded.conversation_seq} if world.conversation is not None else {}
+
+
+def _write_world(db: sqlite3.Connection, world: World, loaded: Loaded, last_seq: dict[str, int]) -> None:
+    """Writes back what changed; `last_seq` is each conversation's new last transcript seq."""
+    last_seq = dict(last_seq)
     if world.conversation is not None:
         data = _conversation_json(world.conversation)
-        if data != loaded.conversation_json:
-            db.execute("UPDATE conversations SET data = ? WHERE id = ?", (data, world.conversation.id))
+        seq = last_seq.pop(world.conversation.id, loaded.conversation_seq)
+        if data != loaded.conversation_json or seq != loaded.conversation_seq:
+            db.execute("UPDATE conversations SET data = ?, last_seq = ? WHERE id = ?", (data, seq, world.conversation.id))
+    for conversation_id, seq in last_seq.items():
+        db.execute("UPDATE conversations SET last_seq = ? WHERE id = ?", (seq, conversation_id))
     for case in world.cases.values():
         data = json.dumps(case.to_json())
         if data == loaded.case_json.get(case.id):
@@ -553,8 +595,11 @@ def _write_world(db: sqlite3.Connection, world: World, loaded: Loaded) -> None:
         )
 
 
-def _write_actions(db: sqlite3.Connection, now: float, actions: Sequence[Action]) -> dict[int, int]:
-    """Stores transcript lines, records and timers; returns each Say's transcript seq by id()."""
+def _write_actions(
+    db: sqlite3.Connection, now: float, actions: Sequence[Action], known_seq: dict[str, int]
+) -> tuple[dict[int, int], dict[str, int]]:
+    """Stores transcript lines, records and timers; returns each Say's transcript seq by id(),
+    and the new last seq of each conversation that got lines (`known_seq`: those already read)."""
     seqs: dict[int, int] = {}
     last_seq: dict[str, int] = {}
     for action in actions:
@@ -563,7 +608,9 @@ def _write_actions(db: sqlite3.Connection, now: float, actions: Sequence[Action]
                 sender = "customer" if isinstance(action, Heard) else action.sender
                 name = "" if isinstance(action, Heard) else action.sender_name
                 buttons = [] if isinstance(action, Heard) else [dataclasses.asdict(b) for b in action.buttons]
-                if action.conversation_id not in last_seq:
+                if action.conversation_id not in last_seq and action.conversation_id in known_seq:
+                    last_seq[action.conversation_id] = known_seq[action.conversation_id]
+                elif action.conversation_id not in last_seq:
                     row = db.execute("SELECT last_seq FROM conversations WHERE id = ?", (action.conversation_id,)).fetchone()
                     if row is None:
                         raise StoreError(f"no conversation {action.conversation_id}")
@@ -611,6 +658,4 @@ def _write_actions(db: sqlite3.Connection, now: float, actions: Sequence[Action]
                 db.execute("INSERT OR REPLACE INTO handle_times VALUES (?, ?, ?)", (case_id, seconds, now))
             case _:
                 pass
-    for conversation_id, seq in last_seq.items():
-        db.execute("UPDATE conversations SET last_seq = ? WHERE id = ?", (seq, conversation_id))
-    return seqs
+    return seqs, last_seq
