@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 import time
@@ -36,6 +35,7 @@ from adapters.slack_blocks import ACCEPT, CLAIM, consult_card, escape, message_p
 from adapters.slack_api import SlackCalls
 from adapters.slack_credentials import SlackCredentials
 from adapters.slack_names import CustomerNames
+from bot import codec
 from bot.config import RosterEntry, Settings
 from bot.domain import Case, CaseState, Conversation, Role
 from bot.events import CaseChanged, CustomerAction, CustomerMessage, CustomerNamed, Event, NotifyStaff, StaffCommand
@@ -186,8 +186,8 @@ class SlackAdapter:
         content_type = request.headers.get("Content-Type", "")
         if content_type.startswith("application/json"):
             try:
-                payload = json.loads(body)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+                payload = codec.loads(body)
+            except codec.JSONDecodeError:  # invalid UTF-8 included
                 return json_error(400, "The body is not valid JSON.")
             if not isinstance(payload, dict):
                 return json_error(400, "The body must be a JSON object.")

@@ -17,6 +17,7 @@ from typing import Any
 
 import aiohttp
 
+from bot import codec
 from bot.runtime import DeliveryError
 
 
@@ -38,12 +39,12 @@ class SlackCalls:
             raise DeliveryError("slack: not connected yet")
         body = {k: v for k, v in arguments.items() if v is not None}
         try:
-            async with self.session.post(self.base_url + method, json=body, headers=self._headers) as response:
+            async with self.session.post(self.base_url + method, data=codec.dump_bytes(body), headers=self._headers) as response:
                 if response.status == 429:
                     raise DeliveryError(f"slack: {method} rate limited", retry_after=_seconds(response.headers.get("Retry-After")))
                 if response.status >= 400:
                     raise DeliveryError(f"slack: {method} answered HTTP {response.status}")
-                answer: dict[str, Any] = await response.json(content_type=None)
+                answer: dict[str, Any] = codec.loads(await response.read())
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError) as exc:
             raise DeliveryError(f"slack unreachable: {exc!r}") from exc
         if not answer.get("ok"):

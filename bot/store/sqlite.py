@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bot import codec
 from bot.domain import AgentState, AgentStatus, Case, CaseState, Conversation
 from bot.events import (
     Action,
@@ -256,7 +256,7 @@ class SQLiteStore:
     async def conversation(self, conversation_id: str) -> Conversation | None:
         def job(db: sqlite3.Connection) -> Conversation | None:
             row = db.execute("SELECT data FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
-            return None if row is None else Conversation(**json.loads(row[0]))
+            return None if row is None else Conversation(**codec.loads(row[0]))
 
         return await self._run(job)
 
@@ -274,7 +274,7 @@ class SQLiteStore:
                 if row is None:
                     raise StoreError(f"no conversation {conversation_id}")
                 loaded.conversation_json, loaded.conversation_seq = row
-                conversation = Conversation(**json.loads(row[0]))
+                conversation = Conversation(**codec.loads(row[0]))
                 if conversation.case_id is not None:
                     wanted.add(conversation.case_id)
             rows = db.execute("SELECT id, data FROM cases WHERE state = ?", (CaseState.QUEUED.value,)).fetchall()
@@ -284,16 +284,16 @@ class SQLiteStore:
             cases = {}
             for case_id, data in rows:
                 loaded.case_json[case_id] = data
-                cases[case_id] = Case.from_json(json.loads(data))
+                cases[case_id] = Case.from_json(codec.loads(data))
             # the shared figures in one statement: presence, live chats per agent, handle times, counters
             agents_json, active_json, times_json, counters_json = db.execute(_SHARED, (CaseState.WITH_AGENT.value, window)).fetchone()
             agents = {}
-            for agent_id, data in json.loads(agents_json or "{}").items():
+            for agent_id, data in codec.loads(agents_json or "{}").items():
                 loaded.agent_json[agent_id] = data
                 agents[agent_id] = _agent(agent_id, data)
-            active = {str(k): int(v) for k, v in json.loads(active_json or "{}").items()}
-            handle_times = [float(t) for t in json.loads(times_json or "[]")]
-            counters = json.loads(counters_json or "{}")
+            active = {str(k): int(v) for k, v in codec.loads(active_json or "{}").items()}
+            handle_times = [float(t) for t in codec.loads(times_json or "[]")]
+            counters = codec.loads(counters_json or "{}")
             loaded.counters = {"case": counters.get("case", 1), "ticket": counters.get("ticket", 1)}
             world = World(
                 now=now,
@@ -336,7 +336,7 @@ class SQLiteStore:
                         continue
                     db.execute(
                         "INSERT INTO outbox (adapter, payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?)",
-                        (entry.adapter, json.dumps(payload), now, now),
+                        (entry.adapter, codec.dumps(payload), now, now),
                     )
                 if inbound is not None:
                     _finish_inbound(db, *inbound, now)
@@ -348,7 +348,7 @@ class SQLiteStore:
         def job(db: sqlite3.Connection) -> bool:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO inbox (source, event_id, payload, received_at) VALUES (?, ?, ?, ?)",
-                (source, event_id, json.dumps(payload), now),
+                (source, event_id, codec.dumps(payload), now),
             )
             return cursor.rowcount == 1
 
@@ -360,7 +360,7 @@ class SQLiteStore:
                 "SELECT source, event_id, payload, received_at FROM inbox WHERE source = ? AND done_at IS NULL ORDER BY id LIMIT ?",
                 (source, limit),
             ).fetchall()
-            return [InboundEntry(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
+            return [InboundEntry(r[0], r[1], codec.loads(r[2]), r[3]) for r in rows]
 
         return await self._run(job)
 
@@ -391,7 +391,7 @@ class SQLiteStore:
     async def case_by_number(self, number: str) -> Case | None:
         def job(db: sqlite3.Connection) -> Case | None:
             row = db.execute("SELECT data FROM cases WHERE number = ?", (number,)).fetchone()
-            return None if row is None else Case.from_json(json.loads(row[0]))
+            return None if row is None else Case.from_json(codec.loads(row[0]))
 
         return await self._run(job)
 
@@ -402,7 +402,7 @@ class SQLiteStore:
                 "WHERE conversation_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (conversation_id, after, limit),
             ).fetchall()
-            return [TranscriptEntry(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7]) for r in rows]
+            return [TranscriptEntry(r[0], r[1], r[2], r[3], r[4], r[5], codec.loads(r[6]), r[7]) for r in rows]
 
         return await self._run(job)
 
@@ -422,7 +422,7 @@ class SQLiteStore:
                 "ORDER BY id LIMIT ?",
                 (limit,),
             ).fetchall()
-            return [OutboxEntry(r[0], r[1], json.loads(r[2]), r[3], r[4]) for r in rows]
+            return [OutboxEntry(r[0], r[1], codec.loads(r[2]), r[3], r[4]) for r in rows]
 
         return await self._run(job)
 
@@ -448,7 +448,7 @@ class SQLiteStore:
     async def case(self, case_id: int) -> Case | None:
         def job(db: sqlite3.Connection) -> Case | None:
             row = db.execute("SELECT data FROM cases WHERE id = ?", (case_id,)).fetchone()
-            return None if row is None else Case.from_json(json.loads(row[0]))
+            return None if row is None else Case.from_json(codec.loads(row[0]))
 
         return await self._run(job)
 
@@ -456,21 +456,21 @@ class SQLiteStore:
         def job(db: sqlite3.Connection) -> list[Case]:
             marks = ",".join("?" * len(states))
             rows = db.execute(f"SELECT data FROM cases WHERE state IN ({marks}) ORDER BY id", [s.value for s in states])
-            return [Case.from_json(json.loads(r[0])) for r in rows]
+            return [Case.from_json(codec.loads(r[0])) for r in rows]
 
         return await self._run(job)
 
     async def cases_of_staff(self, staff_id: str) -> list[Case]:
         def job(db: sqlite3.Connection) -> list[Case]:
             rows = db.execute("SELECT data FROM cases WHERE agent_id = ? ORDER BY id", (staff_id,))
-            return [Case.from_json(json.loads(r[0])) for r in rows]
+            return [Case.from_json(codec.loads(r[0])) for r in rows]
 
         return await self._run(job)
 
     async def notes(self, case_id: int) -> list[NoteEntry]:
         def job(db: sqlite3.Connection) -> list[NoteEntry]:
             rows = db.execute("SELECT case_id, author_id, text, tags, at FROM notes WHERE case_id = ? ORDER BY id", (case_id,))
-            return [NoteEntry(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4]) for r in rows]
+            return [NoteEntry(r[0], r[1], r[2], tuple(codec.loads(r[3])), r[4]) for r in rows]
 
         return await self._run(job)
 
@@ -499,7 +499,7 @@ class SQLiteStore:
 
     async def all_cases(self) -> list[Case]:
         def job(db: sqlite3.Connection) -> list[Case]:
-            return [Case.from_json(json.loads(r[0])) for r in db.execute("SELECT data FROM cases ORDER BY id")]
+            return [Case.from_json(codec.loads(r[0])) for r in db.execute("SELECT data FROM cases ORDER BY id")]
 
         return await self._run(job)
 
@@ -507,9 +507,9 @@ class SQLiteStore:
         def job(db: sqlite3.Connection) -> None:
             with self._atomic(db):
                 for agent_id, data in db.execute("SELECT id, data FROM agents").fetchall():
-                    raw = json.loads(data)
+                    raw = codec.loads(data)
                     raw["online"] = False
-                    db.execute("UPDATE agents SET data = ? WHERE id = ?", (json.dumps(raw), agent_id))
+                    db.execute("UPDATE agents SET data = ? WHERE id = ?", (codec.dumps(raw), agent_id))
 
         await self._run(job)
 
@@ -532,7 +532,7 @@ def _finish_inbound(db: sqlite3.Connection, source: str, event_id: str, now: flo
 
 
 def _agent(agent_id: str, data: str) -> AgentState:
-    raw = json.loads(data)
+    raw = codec.loads(data)
     return AgentState(agent_id, AgentStatus(raw["status"]), bool(raw["online"]))
 
 
@@ -545,7 +545,7 @@ def _active_chats(db: sqlite3.Connection) -> dict[str, int]:
 
 
 def _conversation_json(conversation: Conversation) -> str:
-    return json.dumps(
+    return codec.dumps(
         {
             "id": conversation.id,
             "platform": conversation.platform,
@@ -572,7 +572,7 @@ def _write_world(db: sqlite3.Connection, world: World, loaded: Loaded, last_seq:
     for conversation_id, seq in last_seq.items():
         db.execute("UPDATE conversations SET last_seq = ? WHERE id = ?", (seq, conversation_id))
     for case in world.cases.values():
-        data = json.dumps(case.to_json())
+        data = codec.dumps(case.to_json())
         if data == loaded.case_json.get(case.id):
             continue
         db.execute(
@@ -582,7 +582,7 @@ def _write_world(db: sqlite3.Connection, world: World, loaded: Loaded, last_seq:
             (case.id, case.number, case.conversation_id, case.state.value, case.agent_id, data, world.now),
         )
     for agent in world.agents.values():
-        data = json.dumps({"status": agent.status.value, "online": agent.online})
+        data = codec.dumps({"status": agent.status.value, "online": agent.online})
         if data != loaded.agent_json.get(agent.id):
             db.execute("INSERT OR REPLACE INTO agents (id, data) VALUES (?, ?)", (agent.id, data))
     for name, value in (("case", world.next_case_id), ("ticket", world.next_ticket_id)):
@@ -619,7 +619,7 @@ def _write_actions(
                 seq = last_seq[action.conversation_id]
                 db.execute(
                     "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (action.conversation_id, seq, action.case_id, sender, name, action.text, json.dumps(buttons), now),
+                    (action.conversation_id, seq, action.case_id, sender, name, action.text, codec.dumps(buttons), now),
                 )
                 seqs[id(action)] = seq
             case Schedule(key=key, kind=kind, case_id=case_id, due_at=due_at):
@@ -629,19 +629,19 @@ def _write_actions(
             case RecordNote(case_id=case_id, author_id=author, text=text, tags=tags):
                 db.execute(
                     "INSERT INTO notes (case_id, author_id, text, tags, at) VALUES (?, ?, ?, ?, ?)",
-                    (case_id, author, text, json.dumps(list(tags)), now),
+                    (case_id, author, text, codec.dumps(list(tags)), now),
                 )
             case RecordTicket(case_id=case_id, ticket=ticket, kind=kind, text=text, due_at=due_at):
                 db.execute("INSERT INTO tickets VALUES (?, ?, ?, ?, ?, ?)", (ticket, case_id, kind, text, due_at, now))
             case RecordOffer(case_id=case_id, article_ids=ids, query=query, scores=scores):
                 db.execute(
                     "INSERT INTO offers (case_id, event, article_ids, query, scores, at) VALUES (?, 'offered', ?, ?, ?, ?)",
-                    (case_id, json.dumps(list(ids)), query, json.dumps(list(scores)), now),
+                    (case_id, codec.dumps(list(ids)), query, codec.dumps(list(scores)), now),
                 )
             case RecordOfferOutcome(case_id=case_id, outcome=outcome, article_id=article_id):
                 db.execute(
                     "INSERT INTO offers (case_id, event, article_ids, query, scores, at) VALUES (?, ?, ?, '', '[]', ?)",
-                    (case_id, outcome, json.dumps([article_id] if article_id else []), now),
+                    (case_id, outcome, codec.dumps([article_id] if article_id else []), now),
                 )
             case RecordSurvey(case_id=case_id, rating=rating, comment=comment):
                 db.execute(
