@@ -2,8 +2,8 @@
 
 A Slack event is encoded or decoded about twenty times on its way through (payload, conversation,
 case, buttons, outbox row, request and response bodies); orjson takes 0.3 µs to encode a Slack
-event and 1.3 µs to decode it, the standard library 4.7 and 4.4 µs. Text is always `str`, so SQLite stores TEXT, which its
-own json functions read.
+event and 1.3 µs to decode it, the standard library 4.7 and 4.4 µs. Text is always `str`, so
+SQLite stores TEXT, which its own json functions read.
 """
 
 from __future__ import annotations
