@@ -11,11 +11,13 @@ import contextlib
 import gc
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
+from adapters.assist import AgentAssist, Articles
 from adapters.base import Adapter
 from adapters.slack_credentials import SlackCredentials
 from adapters.webchat.console import AgentConsole
@@ -29,7 +31,7 @@ from bot.language import Cues
 from bot.runtime import Runtime
 from bot.store.base import Store
 from bot.store.sqlite import SQLiteStore
-from bot.turn import ArticleFinder, ArticleSuggestion, Services
+from bot.turn import ArticleSuggestion, Services
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ def open_store(settings: Settings) -> Store:
     return SQLiteStore.from_url(settings.server.store, handle_time_window=settings.queue.handle_time_window)
 
 
-def load_knowledge(settings: Settings) -> ArticleFinder:
+def load_knowledge(settings: Settings) -> Articles:
     from knowledge.index import KnowledgeBase  # spaCy and bm25s: imported by the loader thread
 
     folder = Path(settings.knowledge.folder) if settings.knowledge.folder else ARTICLES
@@ -69,9 +71,9 @@ class KnowledgeLoader:
     health checks go on being served). If building fails, nothing is offered and customers go to
     a person."""
 
-    def __init__(self, load: Callable[[], ArticleFinder]) -> None:
+    def __init__(self, load: Callable[[], Articles]) -> None:
         self._load = load
-        self._finder: ArticleFinder | None = None
+        self._finder: Articles | None = None
         self._ready = threading.Event()
         threading.Thread(target=self._build, name="knowledge-loader", daemon=True).start()
 
@@ -93,9 +95,18 @@ class KnowledgeLoader:
             await asyncio.to_thread(self._ready.wait)
 
     def suggest(self, text: str, *, limit: int = 3) -> Sequence[ArticleSuggestion]:
+        finder = self._built()
+        return finder.suggest(text, limit=limit) if finder is not None else []
+
+    def search(self, text: str, *, limit: int = 3, audiences: Collection[str] = ("customer",)) -> Sequence[Any]:
+        """Agent assist's ranking (adapters/assist.py): no threshold, any audience."""
+        finder = self._built()
+        return finder.search(text, limit=limit, audiences=audiences) if finder is not None else []
+
+    def _built(self) -> Articles | None:
         if not self._ready.is_set():  # only before `ready` was awaited (wait() locks even when set)
             self._ready.wait()
-        return self._finder.suggest(text, limit=limit) if self._finder is not None else []
+        return self._finder
 
 
 def create_app(
@@ -103,7 +114,7 @@ def create_app(
     *,
     clock: Clock | None = None,
     store: Store | None = None,
-    articles: ArticleFinder | None = None,
+    articles: Articles | None = None,
     background: bool = True,
     slack: SlackCredentials | None = None,
 ) -> web.Application:
@@ -116,6 +127,7 @@ def create_app(
     store = store or open_store(settings)
     finder = articles or KnowledgeLoader(lambda: load_knowledge(settings))
     services = Services(Cues(settings.language), finder, BusinessCalendar(settings.business_hours))
+    assist = AgentAssist(finder)
     runtime = Runtime(
         engine=ConversationManager(settings, services),
         store=store,
@@ -129,13 +141,13 @@ def create_app(
     app.cleanup_ctx.append(_lifecycle(runtime, background))  # first in, last out: adapters stop before the store
     adapters: list[Adapter] = [
         WebChat(runtime, max_chars=settings.server.max_message_chars, too_long_spiel=settings.spiels.too_long),
-        AgentConsole(runtime, settings),
+        AgentConsole(runtime, settings, assist),
     ]
     credentials = slack if slack is not None else SlackCredentials.from_environment()
     if credentials is not None:
         from adapters.slack import SlackAdapter
 
-        adapters.append(SlackAdapter(runtime, settings, credentials))
+        adapters.append(SlackAdapter(runtime, settings, credentials, assist))
     for adapter in adapters:
         adapter.setup(app)
         runtime.attach(adapter)

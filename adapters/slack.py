@@ -30,8 +30,9 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.assist import AgentAssist, QueryError, whole_transcript
 from adapters.base import json_error
-from adapters.slack_blocks import ACCEPT, CLAIM, consult_card, escape, message_parts, queue_card
+from adapters.slack_blocks import ACCEPT, CLAIM, articles_reply, consult_card, escape, message_parts, queue_card
 from adapters.slack_api import SlackCalls
 from adapters.slack_credentials import SlackCredentials
 from adapters.slack_names import CustomerNames
@@ -96,8 +97,9 @@ class SlackAdapter:
     shows_customer_messages = False  # the customer's words are already in Slack
     durable = True
 
-    def __init__(self, runtime: Runtime, settings: Settings, credentials: SlackCredentials) -> None:
+    def __init__(self, runtime: Runtime, settings: Settings, credentials: SlackCredentials, assist: AgentAssist) -> None:
         self.runtime = runtime
+        self.assist = assist
         self.settings = settings
         self.slack = settings.slack
         self.credentials = credentials
@@ -243,8 +245,12 @@ class SlackAdapter:
         await ack()
 
     async def _on_command(self, body: dict[str, Any], ack: AsyncAck) -> None:
-        if body.get("user_id") not in self.by_slack_id:
+        staff = self.by_slack_id.get(str(body.get("user_id") or ""))
+        if staff is None:
             await ack(text="Only support staff on the roster can use this command.")
+            return
+        if body.get("command") == self.slack.command_kb:  # read-only: answered in the acknowledgement
+            await ack(**await self._articles_for(staff, str(body.get("text") or "")))
             return
         key = str(body.get("trigger_id") or f"{body.get('user_id')}:{time.time()}")
         await self.record(f"command:{key}", {"kind": "command", "body": body})
@@ -453,6 +459,21 @@ class SlackAdapter:
             await self._ephemeral(staff, "Which case? Add its number (e.g. CS-000123); you have no single open chat.")
             return []
         return [StaffCommand(staff.id, command, case.id, " ".join(words))]
+
+    async def _articles_for(self, staff: RosterEntry, words: str) -> dict[str, Any]:
+        """Agent assist: articles for the words given, else for the customer's last message in the
+        caller's one open chat. What was searched is shown as the caller's role may see it."""
+        if words.strip():
+            try:
+                found = await self.assist.search(words)
+            except QueryError as exc:
+                return {"text": str(exc)}
+        else:
+            case, _ = await self._case_for(staff, [])
+            if case is None:
+                return {"text": "Add the words to search for (you have no single open chat to take them from)."}
+            words, found = await self.assist.for_case(case, await whole_transcript(self.runtime.store, case.conversation_id))
+        return articles_reply(found, for_role(staff.role, words.strip()))
 
     async def _case_for(self, staff: RosterEntry, words: list[str]) -> tuple[Case | None, list[str]]:
         """A command's case: a case number given first, else the caller's one open chat."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
+from adapters.assist import Suggestion
 from bot.domain import Case, CaseState, Consult, ConsultState
 
 ACCEPT = "case.accept"
@@ -126,3 +128,18 @@ def consult_card(case: Case, consult: Consult, *, sme_name: str, agent_name: str
             }
         )
     return {"text": f"Consult {case.number}/{consult.number} · {consult.classification} · {state}", "blocks": blocks}
+
+
+def articles_reply(suggestions: Sequence[Suggestion], searched: str) -> dict[str, Any]:
+    """An ephemeral answer to the agent-assist command: one section per article, best first."""
+    if not suggestions:
+        return {"text": f"No help article matches “{escape(searched)}”."}
+    lines = []
+    for n, s in enumerate(suggestions, start=1):
+        title = f"<{s.url}|{escape(s.title)}>" if s.url else f"*{escape(s.title)}*"
+        badge = " _(agents only)_" if s.agent_only else ""
+        lines.append(f"{n}. {title}{badge} · {round(100 * s.confidence)}% sure\n{escape(s.summary)}")
+    header = f"Help articles for “{escape(searched)}”:"
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": header}}]
+    blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": line[:3000]}} for line in lines]
+    return {"text": header + "\n" + "\n".join(lines), "blocks": blocks}

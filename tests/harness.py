@@ -52,6 +52,9 @@ class KeywordFinder:
 
     def suggest(self, text: str, *, limit: int = 3) -> list[FakeHit]:
         self.queries.append(text)
+        return self.search(text, limit=limit)
+
+    def search(self, text: str, *, limit: int = 3, audiences: Collection[str] = ("customer",)) -> list[FakeHit]:
         found = [a for word, a in self.articles.items() if word in text.lower()]
         return [FakeHit(a, 10.0, 0.9) for a in found[:limit]]
 

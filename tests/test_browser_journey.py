@@ -134,6 +134,13 @@ async def test_customer_and_agent_run_the_whole_journey(pages: Pages) -> None:
     await expect(meta).to_contain_text("email: a***@school.org")
     await expect(meta).not_to_contain_text("ann@school.org")
     await expect(agent.locator("#transcript")).to_contain_text(PROBLEM)
+    # Agent assist: articles for the customer's words, and a search that finds agent-only ones.
+    articles = agent.locator("#articles")
+    await expect(articles).to_contain_text("Reset a forgotten password")
+    await agent.locator("#kb-text").fill("customer wants a refund")
+    await agent.get_by_role("button", name="Search").click()
+    await expect(articles).to_contain_text("Internal: issue a refund")
+    await expect(articles.locator(".tag").first).to_have_text("agents only")
 
     # Agent → customer, attributed to Ana.
     reply = "Hi, I'm Ana. I've sent you a fresh reset link just now."

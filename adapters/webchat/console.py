@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from adapters.assist import AgentAssist, QueryError, whole_transcript
 from adapters.base import json_error
 from adapters.webchat.customer import entry_json
 from bot.config import RosterEntry, Settings
@@ -37,9 +38,10 @@ class AgentConsole:
     shows_customer_messages = False
     durable = False  # live notices and views; a console (re)connecting fetches the current state
 
-    def __init__(self, runtime: Runtime, settings: Settings) -> None:
+    def __init__(self, runtime: Runtime, settings: Settings, assist: AgentAssist) -> None:
         self.runtime = runtime
         self.settings = settings
+        self.assist = assist
         self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
         self._refresh: asyncio.Task[None] | None = None
         self._stale = False
@@ -48,6 +50,7 @@ class AgentConsole:
         app.router.add_get("/api/agent/roster", self.roster)
         app.router.add_get("/api/agent/ws", self.websocket)
         app.router.add_get("/api/agent/cases/{case_id}", self.case_detail)
+        app.router.add_get("/api/agent/articles", self.articles)
         app.on_shutdown.append(self._close_sockets)
 
     async def roster(self, request: web.Request) -> web.Response:
@@ -73,7 +76,7 @@ class AgentConsole:
             if not consults:
                 return json_error(403, "SMEs see the consults they were asked for, not customer chats.")
             return web.json_response({"case": self._case_json(case, me), "transcript": [], "notes": [], "tickets": [], "consults": consults})
-        transcript = await self.runtime.store.transcript(case.conversation_id)
+        transcript = await whole_transcript(self.runtime.store, case.conversation_id)
         notes = await self.runtime.store.notes(case.id)
         messages = []
         for entry in transcript:
@@ -90,8 +93,19 @@ class AgentConsole:
                 ],
                 "tickets": await self.runtime.store.records("tickets", case.id),
                 "consults": consults,
+                "articles": [a.to_json() for a in (await self.assist.for_case(case, transcript))[1]],
             }
         )
+
+    async def articles(self, request: web.Request) -> web.Response:
+        """Agent assist's search box: articles for any words, agent-only ones included."""
+        if self._who(request) is None:
+            return json_error(403, "Pick an identity from the roster (?staff=<id>).")
+        try:
+            found = await self.assist.search(request.query.get("q", ""))
+        except QueryError as exc:
+            return json_error(400, str(exc))
+        return web.json_response({"articles": [a.to_json() for a in found]})
 
     async def _consults_json(self, case: Case, me: RosterEntry) -> list[dict[str, Any]]:
         """A case's consults with their threads; an SME sees only those of their groups."""

@@ -93,6 +93,9 @@ async function loadCase(caseId) {
   renderConsult(detail.consults || [], mine);
   $("transcript").replaceChildren(...detail.transcript.map((m) => renderMessage(m, null)));
   $("transcript").scrollTop = $("transcript").scrollHeight;
+  $("kb-form").hidden = me.role === "sme";
+  // a search the agent typed stays on screen until they clear it or pick another case
+  if (!$("kb-text").value.trim()) renderArticles(detail.articles || [], "for the customer's last message");
   $("notes").replaceChildren(...detail.notes.map((n) => {
     const note = text("div", "", "note");
     note.appendChild(text("strong", n.author + ": "));
@@ -100,6 +103,36 @@ async function loadCase(caseId) {
     for (const tag of n.tags) note.appendChild(text("span", "#" + tag, "tag"));
     return note;
   }));
+}
+
+// Agent assist: the best-matching help articles, agent-only ones marked; no threshold, the agent judges.
+function renderArticles(articles, what) {
+  const list = $("articles");
+  if (!articles.length) {
+    list.replaceChildren(text("div", `No help article matches ${what}.`, "meta"));
+    return;
+  }
+  list.replaceChildren(text("div", `Best matches ${what}:`, "meta"), ...articles.map((a) => {
+    const item = text("div", "", "article");
+    const link = text("a", a.title);
+    if (/^https?:\/\//.test(a.url)) { link.href = a.url; link.target = "_blank"; link.rel = "noopener"; }
+    item.appendChild(link);
+    if (a.agent_only) item.appendChild(text("span", "agents only", "tag"));
+    item.appendChild(text("span", ` ${Math.round(100 * a.confidence)}% sure`, "meta"));
+    item.appendChild(text("div", a.summary, "meta"));
+    return item;
+  }));
+}
+
+async function searchArticles(words) {
+  const response = await fetch(`/api/agent/articles?staff=${encodeURIComponent(me.id)}&q=${encodeURIComponent(words)}`);
+  const answer = await response.json();
+  if (!response.ok) {
+    $("error").textContent = answer.error || "The search failed.";
+    return;
+  }
+  $("error").textContent = "";
+  renderArticles(answer.articles, `“${words}”`);
 }
 
 function renderConsult(consults, mine) {
@@ -128,6 +161,7 @@ function renderConsult(consults, mine) {
 }
 
 function select(caseId) {
+  if (caseId !== selected) $("kb-text").value = "";
   selected = caseId;
   renderState();
 }
@@ -209,6 +243,12 @@ $("reply").addEventListener("submit", (event) => {
 $("reply-text").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); $("reply").requestSubmit(); }
 });
+$("kb-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const words = $("kb-text").value.trim();
+  if (words) searchArticles(words);
+});
+
 $("note-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const value = $("note-text").value;
