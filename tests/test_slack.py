@@ -308,3 +308,17 @@ async def test_a_name_missing_from_the_event_is_looked_up_when_a_person_takes_ov
 )
 def test_slack_is_on_with_a_bot_token_and_a_way_in(environ: dict[str, str], on: bool) -> None:
     assert (SlackCredentials.from_environment(environ) is not None) is on
+
+
+def test_the_manifest_declares_every_configured_slash_command() -> None:
+    """Install in one paste: a command missing from the manifest would never reach the bot."""
+    import dataclasses
+
+    import yaml
+
+    from bot.config import SlackSettings
+
+    manifest = yaml.safe_load((Path(__file__).parent.parent / "adapters" / "slack_manifest.yml").read_text())
+    declared = {c["command"] for c in manifest["features"]["slash_commands"]}
+    configured = {str(f.default) for f in dataclasses.fields(SlackSettings) if f.name.startswith("command_") and f.name != "command_prefix"}
+    assert declared == configured
