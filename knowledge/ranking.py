@@ -148,6 +148,23 @@ SIGNALS = (
 # log-sum-exp pooling of question cosines and the second-best question, and
 # products of the signals with the message's length (log words), 0.0;
 # fitting on seeds 1 and 2 and testing on 3, no better than seed 1 alone.
+# Also measured and not kept, against 0.772 / 0.900 on the same dev sets with this
+# signal set: spelling correction of content words the knowledge base lacks
+# (symmetric-delete edit distance 1 to the words of its questions and titles, words of
+# 4+ letters, with or without a gate on spaCy's lexeme_prob table, the character
+# n-grams taken from the original or the corrected text), 0.771-0.772 / 0.899-0.900: it
+# changed under 2% of dev messages, about half of them real words the knowledge base
+# lacks ("date" -> "rate"), and the character n-grams already match the true typos; the word coverage and matched count of the confidence as re-ranking signals,
+# 0.772 / 0.901; Rocchio feedback in both LSA spaces (the message plus 0.5 x the mean of
+# the 5 best centroid-cosine candidates), 0.771 / 0.899; content-lemma cosines weighted
+# by general-English surprisal (-log lexeme_prob) instead of idf, 0.774 / 0.899; 30 or
+# all 77 candidates, 0.772 / 0.901 and 0.772 / 0.900; fitting on more queries (all of
+# seed 1's unlisted train utterances, 9,100: 0.773 / 0.900; seeds 1, 4, 5 and 6, 36,500:
+# 0.772 / 0.901, L2 1e-4: 0.773 / 0.902), and on those a conditional logit with a
+# hidden layer (16 or 32 ReLU units beside the linear part), 0.771-0.774 / 0.900-0.902.
+# The linear re-ranker over these signals looks saturated: more data or capacity does
+# not move it, so a further gain needs a new kind of evidence (such as the embeddings
+# extra below).
 RANK_WEIGHTS: dict[str, tuple[float, float, float]] = {
     "bm25": (0.054306, 0.97251, 0.36741),
     "bm25_question": (0.05652, -0.42698, -0.20158),
