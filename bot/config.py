@@ -148,6 +148,12 @@ class KnowledgeSettings:
     max_offers: int = 3
     embeddings: bool = False  # sentence-embedding re-ranking: needs the optional `embeddings` extra
     embeddings_model: str = ""  # "" = the bundled all-MiniLM-L6-v2; else a local folder or a locally cached name
+    came_back_days: int = 7  # a new case offered the article that solved the last one within this many days; 0 = off
+
+    def __post_init__(self) -> None:
+        """Checked here, not in _validate, so the knowledge settings stay one self-contained block."""
+        if self.came_back_days < 0:
+            raise ConfigError("knowledge.came_back_days: must be 0 (off) or more")
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,9 @@ class Case:
     intake_asks: int = 0
     offered_articles: list[str] = field(default_factory=list)
     offer_answered: bool = False
+    helped_article: str | None = None  # the offered article the customer confirmed solved it
+    # The article that solved the previous case within knowledge.came_back_days: offered again, it "came back".
+    previously_helped: str | None = None
     article_checked: bool = False
     queued_at: float | None = None
     told_position: int | None = None

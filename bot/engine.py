@@ -195,6 +195,7 @@ class ConversationManager:
         if previous is not None:
             carried = turn.settings.intake.carry_over
             case.details.update({k: v for k, v in previous.details.items() if k in carried})
+            case.previously_helped = _recently_helped(turn, previous)
             if previous.state is CaseState.RESOLVED:
                 resolution.close(turn, previous)
             turn.say(case, turn.spiel("case_opened_linked", case=case.number, previous=previous.number))
@@ -266,6 +267,15 @@ def _button_label(turn: Turn, action_id: str, rest: str) -> str:
         survey.SKIP: spiels.survey_skip_button,
     }
     return rest if action_id == survey.RATE else labels.get(action_id, action_id)
+
+
+def _recently_helped(turn: Turn, previous: Case) -> str | None:
+    """The article that solved `previous`, if that was within `knowledge.came_back_days`: the new case
+    carries it so the offer can tell, from this world alone, that the customer came back."""
+    window = turn.settings.knowledge.came_back_days * 86400
+    if previous.helped_article is None or previous.resolved_at is None or not window:
+        return None
+    return previous.helped_article if turn.now - previous.resolved_at <= window else None
 
 
 def _first_name(name: str) -> str:

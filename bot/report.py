@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections import Counter
-from collections.abc import Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,8 +25,6 @@ def build(cases: Sequence[Case], surveys: Sequence[dict[str, Any]], offers: Sequ
     first_contact = [c for c in first_contact if c.id not in follow_ups]
     hours = [((c.resolved_at or c.created_at) - c.created_at) / 3600 for c in resolved]
     ratings = [int(s["rating"]) for s in surveys]
-    offered = Counter(a for o in offers if o["event"] == "offered" for a in _ids(o))
-    helped = Counter(a for o in offers if o["event"] == "helped" for a in _ids(o))
     consults = [k for c in cases for k in c.consults]
     ordered_months = sorted(months)
     growth = None
@@ -43,8 +42,8 @@ def build(cases: Sequence[Case], surveys: Sequence[dict[str, Any]], offers: Sequ
         "median_resolution_hours": round(statistics.median(hours), 2) if hours else None,
         "csat": {"surveys": len(ratings), "average": round(statistics.fmean(ratings), 2) if ratings else None},
         "articles": {
-            article: {"offered": offered[article], "helped": helped[article], "helpful": round(helped[article] / offered[article], 3)}
-            for article in sorted(offered)
+            article: {"offered": t.offered, "helped": t.helped, "helpful": t.helpful}
+            for article, t in sorted(article_tallies(offers).items())
         },
         "consults": {
             "total": len(consults),
@@ -54,6 +53,54 @@ def build(cases: Sequence[Case], surveys: Sequence[dict[str, Any]], offers: Sequ
             "median_claim_wait_s": _median([k.claimed_at - k.created_at for k in consults if k.claimed_at is not None]),
         },
     }
+
+
+@dataclass
+class ArticleTally:
+    """What happened to one article's offers; `came_back` counts helped answers that did not last."""
+
+    offered: int = 0
+    helped: int = 0
+    not_helped: int = 0
+    no_answer: int = 0
+    came_back: int = 0
+
+    @property
+    def helpful(self) -> float | None:
+        """(helped - came back) / (helped + not helped): offers left unanswered say nothing either way."""
+        answered = self.helped + self.not_helped
+        return round(max(self.helped - self.came_back, 0) / answered, 3) if answered else None
+
+    def count(self, event: str) -> None:
+        match event:
+            case "offered":
+                self.offered += 1
+            case "helped":
+                self.helped += 1
+            case "not_helped":
+                self.not_helped += 1
+            case "no_answer":
+                self.no_answer += 1
+            case "came_back":
+                self.came_back += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"offered": self.offered, "helped": self.helped, "not_helped": self.not_helped,
+                "no_answer": self.no_answer, "came_back": self.came_back, "helpful": self.helpful}
+
+
+def article_tallies(offers: Iterable[dict[str, Any]]) -> dict[str, ArticleTally]:
+    """Per-article counts from the offers table, in row order. An outcome that names no article
+    ("still need help", no answer, "that worked" to several) counts for every article that case was offered."""
+    shown: dict[int, list[str]] = {}
+    tallies: defaultdict[str, ArticleTally] = defaultdict(ArticleTally)
+    for offer in offers:
+        ids = _ids(offer)
+        if offer["event"] == "offered":
+            shown[offer["case_id"]] = ids
+        for article in ids or shown.get(offer["case_id"], []):
+            tallies[article].count(offer["event"])
+    return dict(tallies)
 
 
 def _ids(offer: dict[str, Any]) -> list[str]:

@@ -1,5 +1,6 @@
 """`supportbot kb ...` commands: `kb eval` scores a knowledge base against labelled queries,
-`kb check` lists the articles that fail to load.
+`kb check` lists the articles that fail to load, `kb report` shows managers how helpful each article
+is and where the knowledge base falls short.
 
 Wire into bot/cli.py with `from knowledge.commands import register; register(commands)`.
 """
@@ -7,13 +8,17 @@ Wire into bot/cli.py with `from knowledge.commands import register; register(com
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime
 import json
+import sqlite3
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from knowledge.evaluate import QueryFileError, evaluate, format_report, load_queries
-from knowledge.index import DEFAULT_THRESHOLD, KnowledgeBase
+from knowledge.index import DEFAULT_THRESHOLD, KnowledgeBase, load_articles
 
 __all__ = ["register"]
 
@@ -36,8 +41,12 @@ def _configured_threshold(config: str | None) -> float:
         from bot.config import load_settings
     except ImportError:  # knowledge/ used on its own
         return DEFAULT_THRESHOLD
-    path = Path(config) if config else (Path("supportbot.toml") if Path("supportbot.toml").exists() else None)
-    return float(load_settings(path).knowledge.threshold)  # also applies SUPPORTBOT_* variables
+    return float(load_settings(_config_path(config)).knowledge.threshold)  # also applies SUPPORTBOT_* variables
+
+
+def _config_path(config: str | None) -> Path | None:
+    """--config, else ./supportbot.toml if there is one, else None (the defaults), as `supportbot serve` does."""
+    return Path(config) if config else (Path("supportbot.toml") if Path("supportbot.toml").exists() else None)
 
 
 def kb_eval(args: argparse.Namespace) -> int:
@@ -93,8 +102,71 @@ def kb_check(args: argparse.Namespace) -> int:
     return 1 if kb.problems else 0
 
 
+def _rate(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from exc
+    if not 0.0 <= number <= 1.0:
+        raise argparse.ArgumentTypeError("a rate between 0 and 1")
+    return number
+
+
+def _count(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"not a whole number of 0 or more: {value!r}")
+    return int(value)
+
+
+async def _read_offers(url: str) -> list[dict[str, Any]]:
+    """The offers table of an existing store; never creates one, as opening a mistyped path would."""
+    from bot.store.base import StoreError
+    from bot.store.sqlite import SQLiteStore
+
+    store = SQLiteStore.from_url(url)
+    if not store.path.is_file():
+        raise StoreError(f"no store at {store.path}")
+    await store.open()
+    try:
+        return await store.records("offers")
+    finally:
+        await store.close()
+
+
+def kb_report(args: argparse.Namespace) -> int:
+    """Per-article helpfulness and the knowledge gaps; exit code 2 when settings, store or folder are unusable."""
+    from bot.config import ConfigError, load_settings
+    from bot.store.base import StoreError
+    from knowledge import report
+
+    try:
+        settings = load_settings(_config_path(args.config), overrides={"server.store": args.store} if args.store else {})
+    except ConfigError as exc:
+        print(f"supportbot kb report: configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        offers = asyncio.run(_read_offers(settings.server.store))
+    except (StoreError, sqlite3.Error) as exc:
+        print(f"supportbot kb report: cannot read the store: {exc}", file=sys.stderr)
+        return 2
+    folder = Path(settings.knowledge.folder) if settings.knowledge.folder else DEFAULT_ARTICLES
+    if not folder.is_dir():
+        print(f"supportbot kb report: no such article folder: {folder}", file=sys.stderr)
+        return 2
+    articles, problems = load_articles(folder)
+    for problem in problems:
+        print(f"skipped {problem}", file=sys.stderr)
+    options = report.ReportOptions(
+        now=time.time(), days=args.days or None, min_offers=args.min_offers, below=args.below,
+        timezone=settings.business_hours.timezone,
+    )
+    result = report.build(offers, articles, options)
+    print(json.dumps(result) if args.json else report.format_text(result))
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Adds `kb eval` and `kb check` to a `supportbot` sub-command parser."""
+    """Adds `kb eval`, `kb check` and `kb report` to a `supportbot` sub-command parser."""
     kb = subparsers.add_parser("kb", help="help-article knowledge base tools")
     kb_commands = kb.add_subparsers(dest="kb_command", required=True)
 
@@ -119,6 +191,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     check = kb_commands.add_parser("check", help="load a folder of articles and list the files that are skipped")
     check.add_argument("--articles", default=str(DEFAULT_ARTICLES), help="folder of Markdown articles")
     check.set_defaults(func=kb_check)
+
+    rep = kb_commands.add_parser(
+        "report",
+        help="per-article helpfulness and knowledge gaps, from the store",
+        description="Helpful rate = (helped - came back) / (helped + not helped), over the cases first offered "
+        "an article in the period.",
+    )
+    rep.add_argument("--config", help="TOML settings file (default: ./supportbot.toml if present)")
+    rep.add_argument("--store", help="sqlite:///path/to/file.db (default: server.store of the settings)")
+    rep.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    rep.add_argument("--days", type=_count, default=30, help="the last N days of offers (default 30; 0 = all time)")
+    rep.add_argument("--min-offers", type=_count, default=5, help="offers before an article can count as rarely helping (default 5)")
+    rep.add_argument("--below", type=_rate, default=0.5, help="helpful rate under which it rarely helps (default 0.5)")
+    rep.set_defaults(func=kb_report)
 
 
 def main(argv: list[str] | None = None) -> int:

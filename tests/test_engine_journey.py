@@ -1129,3 +1129,46 @@ async def test_the_customers_first_message_comes_before_the_case_number(desk: De
     lines = await desk.lines(conversation)
     assert lines[1] == "customer: My export is broken"
     assert lines[2].startswith("bot: I've opened case CS-000001")
+
+
+# ----- came back: the article that solved the last case is offered again (issue 5) -----------------
+
+
+async def solved_then_back(desk: Desk, after: float, text: str) -> tuple[int, list[tuple[str, str]]]:
+    """A customer solved by the password article comes back `after` seconds later with `text`;
+    returns the first case's id and its offer records."""
+    conversation = await offered_customer(desk)
+    await desk.press(conversation, "This solved it")
+    first = await desk.case_of(conversation)
+    await desk.advance(after)
+    await desk.say(conversation, text)
+    await desk.say(conversation, "skip")
+    second = await desk.case_of(conversation)
+    assert second.previous_case_id == first.id and second.offered_articles
+    return first.id, [(o["event"], o["article_ids"]) for o in await desk.store.records("offers", first.id)]
+
+
+async def test_same_article_offered_again_within_the_window_records_came_back(desk: Desk) -> None:
+    _, offers = await solved_then_back(desk, 6 * DAY, "I forgot my password again")
+
+    assert offers == [("offered", '["reset-password"]'), ("helped", '["reset-password"]'), ("came_back", '["reset-password"]')]
+
+
+async def test_same_article_offered_after_the_window_is_not_a_came_back(desk: Desk) -> None:
+    _, offers = await solved_then_back(desk, 7 * DAY + MINUTE, "I forgot my password again")
+
+    assert [event for event, _ in offers] == ["offered", "helped"]
+
+
+async def test_a_different_article_on_the_next_case_is_not_a_came_back(desk: Desk) -> None:
+    _, offers = await solved_then_back(desk, DAY, "my export is broken")
+
+    assert [event for event, _ in offers] == ["offered", "helped"]
+
+
+async def test_came_back_window_is_configurable(make_desk: Any) -> None:
+    desk = await make_desk(desk_settings(knowledge={"came_back_days": 2}))
+
+    _, offers = await solved_then_back(desk, 3 * DAY, "I forgot my password again")
+
+    assert [event for event, _ in offers] == ["offered", "helped"]

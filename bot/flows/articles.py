@@ -32,6 +32,7 @@ def offer_or_route(turn: Turn, case: Case) -> None:
     turn.actions.append(
         RecordOffer(case.id, tuple(h.article.id for h in hits), query, tuple(round(h.confidence, 4) for h in hits))
     )
+    _came_back(turn, case, [h.article.id for h in hits])
     if not hits:
         queue.route_to_person(turn, case)
         return
@@ -51,6 +52,16 @@ def offer_or_route(turn: Turn, case: Case) -> None:
     buttons.append(Button(MORE_HELP, turn.spiel("still_need_help_button"), f"{case.id}:"))
     turn.say(case, turn.spiel("offer_articles", articles=lines), buttons)
     turn.schedule(CHECK_TIMER, case, turn.settings.timings.article_check_after)
+
+
+def _came_back(turn: Turn, case: Case, offered: list[str]) -> None:
+    """Offering again the article that solved the customer's previous case days ago means it did not
+    last: recorded against the previous case, once."""
+    if case.previously_helped is None or case.previous_case_id is None:
+        return
+    if case.previously_helped in offered:
+        turn.actions.append(RecordOfferOutcome(case.previous_case_id, "came_back", case.previously_helped))
+    case.previously_helped = None
 
 
 def on_check_timer(turn: Turn, case: Case) -> None:
@@ -73,6 +84,7 @@ def helped(turn: Turn, case: Case, article_id: str | None) -> None:
     if chosen is None and len(case.offered_articles) == 1:
         chosen = case.offered_articles[0]
     case.offer_answered = True
+    case.helped_article = chosen
     turn.actions.append(RecordOfferOutcome(case.id, "helped", chosen))
     turn.cancel(CHECK_TIMER, case)
     turn.say(case, turn.spiel("self_service_resolved", case=case.number))
