@@ -11,7 +11,7 @@ import contextlib
 import gc
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from bot.runtime import Runtime
 from bot.store.base import Store
 from bot.store.sqlite import SQLiteStore
 from bot.turn import ArticleSuggestion, Services
+from knowledge.feedback import Learner, keep_learning
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,11 @@ class KnowledgeLoader:
         finder = self._built()
         return finder.search(text, limit=limit, audiences=audiences) if finder is not None else []
 
+    def learn(self, questions: Mapping[str, Sequence[str]]) -> bool:
+        """Learnt questions for the built knowledge base (knowledge/feedback.py); waits for it."""
+        finder = self._built()
+        return finder.learn(questions) if isinstance(finder, Learner) else False
+
     def _built(self) -> Articles | None:
         if not self._ready.is_set():  # only before `ready` was awaited (wait() locks even when set)
             self._ready.wait()
@@ -138,7 +144,15 @@ def create_app(
     app = web.Application(client_max_size=1 << 20)
     app[RUNTIME] = runtime
     app[SETTINGS] = settings
-    app.cleanup_ctx.append(_lifecycle(runtime, background))  # first in, last out: adapters stop before the store
+    jobs: list[Callable[[], Coroutine[Any, Any, None]]] = [runtime.run_timers, runtime.run_dispatcher] if background else []
+    if background and settings.knowledge.learn_every > 0 and isinstance(finder, Learner):
+        learner, knowledge = finder, settings.knowledge
+        jobs.append(
+            lambda: keep_learning(
+                lambda: runtime.store.records("offers"), learner, every=knowledge.learn_every, per_article=knowledge.learn_per_article
+            )
+        )
+    app.cleanup_ctx.append(_lifecycle(runtime, jobs))  # first in, last out: adapters stop before the store
     adapters: list[Adapter] = [
         WebChat(runtime, max_chars=settings.server.max_message_chars, too_long_spiel=settings.spiels.too_long),
         AgentConsole(runtime, settings, assist),
@@ -170,11 +184,11 @@ def create_app(
     return app
 
 
-def _lifecycle(runtime: Runtime, background: bool):  # type: ignore[no-untyped-def]
+def _lifecycle(runtime: Runtime, jobs: list[Callable[[], Coroutine[Any, Any, None]]]):  # type: ignore[no-untyped-def]
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await runtime.store.open()
         await runtime.store.reset_presence()
-        tasks = [asyncio.create_task(runtime.run_timers()), asyncio.create_task(runtime.run_dispatcher())] if background else []
+        tasks = [asyncio.create_task(job()) for job in jobs]
         yield
         for task in tasks:
             task.cancel()

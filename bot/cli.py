@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
         register_kb_commands(commands)
     else:
-        commands.add_parser("kb", help="help-article tools: supportbot kb eval | check (see supportbot kb --help)")
+        commands.add_parser("kb", help="help-article tools: supportbot kb eval | check | report (see supportbot kb --help)")
     numbers = commands.add_parser("report", help="managers' numbers (volume, FCR, CSAT, articles, consults) as JSON")
     numbers.add_argument("--config", help="TOML settings file (default: ./supportbot.toml if present)")
     numbers.add_argument("--store", help="sqlite:///path/to/file.db")

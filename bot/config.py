@@ -149,11 +149,15 @@ class KnowledgeSettings:
     embeddings: bool = False  # sentence-embedding re-ranking: needs the optional `embeddings` extra
     embeddings_model: str = ""  # "" = the bundled all-MiniLM-L6-v2; else a local folder or a locally cached name
     came_back_days: int = 7  # a new case offered the article that solved the last one within this many days; 0 = off
+    learn_every: Duration = Duration(600)  # confirmed-helpful questions join their articles this often; 0 = never
+    learn_per_article: int = 20  # the newest this many learnt questions per article are kept
 
     def __post_init__(self) -> None:
         """Checked here, not in _validate, so the knowledge settings stay one self-contained block."""
         if self.came_back_days < 0:
             raise ConfigError("knowledge.came_back_days: must be 0 (off) or more")
+        if self.learn_per_article < 0:
+            raise ConfigError("knowledge.learn_per_article: must be 0 (learn nothing) or more")
 
 
 @dataclass(frozen=True)

@@ -200,7 +200,7 @@ class RecordOffer:
 @dataclass(frozen=True)
 class RecordOfferOutcome:
     case_id: int
-    outcome: str  # helped | not_helped | no_answer
+    outcome: str  # helped | not_helped | no_answer | came_back (a new case on the same topic soon after "helped")
     article_id: str | None = None
 
 

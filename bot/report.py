@@ -95,7 +95,7 @@ def article_tallies(offers: Iterable[dict[str, Any]]) -> dict[str, ArticleTally]
     shown: dict[int, list[str]] = {}
     tallies: defaultdict[str, ArticleTally] = defaultdict(ArticleTally)
     for offer in offers:
-        ids = _ids(offer)
+        ids = offer_article_ids(offer)
         if offer["event"] == "offered":
             shown[offer["case_id"]] = ids
         for article in ids or shown.get(offer["case_id"], []):
@@ -103,7 +103,8 @@ def article_tallies(offers: Iterable[dict[str, Any]]) -> dict[str, ArticleTally]
     return dict(tallies)
 
 
-def _ids(offer: dict[str, Any]) -> list[str]:
+def offer_article_ids(offer: dict[str, Any]) -> list[str]:
+    """The articles an offer record names (a JSON list in the store)."""
     ids: list[str] = json.loads(offer["article_ids"])
     return ids
 

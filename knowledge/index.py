@@ -49,7 +49,7 @@ import re
 import threading
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -1226,6 +1226,8 @@ class KnowledgeBase:
     ) -> None:
         self.threshold = threshold
         self.problems: list[str] = []
+        self._articles = list(articles)  # as written, without what was learnt
+        self._learned: dict[str, tuple[str, ...]] = {}
         self._index = _Index(articles, embeddings)
         self._folder: Path | None = None
         self._signature: tuple[tuple[str, int, int], ...] = ()
@@ -1296,18 +1298,42 @@ class KnowledgeBase:
                 return False
             articles, problems = load_articles(self._folder)
             try:
-                index = _Index(articles, self._index.encoder, self._index.vectors)
+                index = _Index(self._with_learned(articles), self._index.encoder, self._index.vectors)
             except ValueError as exc:  # e.g. duplicate ids can't happen from one folder, but be safe
                 logger.error("help articles not reloaded: %s", exc)
                 return False
             for problem in problems:
                 logger.warning("skipped help article %s", problem)
             self._index = index
+            self._articles = articles
             self.problems = problems
             self._signature = signature
             self.reloads += 1
             logger.info("help articles reloaded: %d articles, %d skipped", len(articles), len(problems))
             return True
+
+    def learn(self, questions: Mapping[str, Sequence[str]]) -> bool:
+        """Customers' own words for the articles that answered them (knowledge/feedback.py) join
+        those articles' questions, replacing what was learnt before; re-indexes (seconds for a
+        large knowledge base: call it off the event loop) only when they changed. True if it did."""
+        known = {a.id for a in self._articles}
+        learned = {aid: tuple(dict.fromkeys(q.strip() for q in qs if q.strip())) for aid, qs in questions.items() if aid in known}
+        learned = {aid: qs for aid, qs in learned.items() if qs}
+        with self._reload_lock:
+            if learned == self._learned:
+                return False
+            self._learned = learned
+            self._index = _Index(self._with_learned(self._articles), self._index.encoder, self._index.vectors)
+        logger.info("learnt questions from answers: %d articles, %d questions", len(learned), sum(map(len, learned.values())))
+        return True
+
+    def _with_learned(self, articles: Sequence[Article]) -> list[Article]:
+        return [
+            replace(a, questions=a.questions + tuple(q for q in self._learned[a.id] if q not in a.questions))
+            if a.id in self._learned
+            else a
+            for a in articles
+        ]
 
     def _maybe_reload(self) -> None:
         """Starts a background check of the folder when one is due (never blocks a search)."""
