@@ -28,6 +28,7 @@ from bot.config import Settings
 from bot.engine import ConversationManager
 from bot.hours import BusinessCalendar
 from bot.language import Cues
+from bot.rehearsal import PreparesMessages, Rehearsal
 from bot.runtime import Runtime
 from bot.store.base import Store
 from bot.store.sqlite import SQLiteStore
@@ -104,6 +105,12 @@ class KnowledgeLoader:
         finder = self._built()
         return finder.search(text, limit=limit, audiences=audiences) if finder is not None else []
 
+    def prepare(self, texts: Sequence[str]) -> None:
+        """Encodes messages ahead of their search when the knowledge base would (bot/rehearsal.py)."""
+        finder = self._built()
+        if isinstance(finder, PreparesMessages):
+            finder.prepare(texts)
+
     def learn(self, questions: Mapping[str, Sequence[str]]) -> bool:
         """Learnt questions for the built knowledge base (knowledge/feedback.py); waits for it."""
         finder = self._built()
@@ -140,6 +147,7 @@ def create_app(
         clock=clock,
         poll_interval=settings.server.timer_poll_interval,
         warm_up=finder.ready if isinstance(finder, KnowledgeLoader) else None,
+        prepare=Rehearsal(settings, services, store, clock, finder) if settings.knowledge.embeddings and isinstance(finder, PreparesMessages) else None,
     )
     app = web.Application(client_max_size=1 << 20)
     app[RUNTIME] = runtime

@@ -88,10 +88,14 @@ class Runtime:
         clock: Clock,
         poll_interval: float = 0.5,
         warm_up: Callable[[], Awaitable[None]] | None = None,
+        prepare: Callable[[Event, Conversation | None], Awaitable[None]] | None = None,
     ) -> None:
         """`warm_up` is awaited before the first unit of work: what the engine needs loaded (the
-        help-article index) is then ready without the engine ever blocking the event loop."""
+        help-article index) is then ready without the engine ever blocking the event loop.
+        `prepare` is awaited before each event's turn (bot/rehearsal.py: slow searches done ahead,
+        off the loop)."""
         self._warm_up = warm_up
+        self._prepare = prepare
         self.engine = engine
         self.store = store
         self.clock = clock
@@ -122,6 +126,8 @@ class Runtime:
         `opening` is the event's conversation, opened (and greeted) first when it does not exist
         yet: an adapter that learns of a conversation from its first message needs no lookup.
         """
+        if self._prepare is not None:
+            await self._prepare(event, opening)
         if opening is None:
             outcome = await self.unit(lambda: self._run([event], inbound, fired_timer))
         else:

@@ -48,6 +48,7 @@ import os
 import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -69,6 +70,7 @@ logger = logging.getLogger(__name__)
 AUDIENCES = frozenset({"customer", "agent"})
 
 DEFAULT_THRESHOLD = 0.4
+PREPARED_MAX = 1024  # message vectors encoded ahead of their search (KnowledgeBase.prepare), newest kept
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\r?\n(.*?)^---[ \t]*\r?$\n?", re.DOTALL | re.MULTILINE)
 _URL = re.compile(r"https?://\S+")
@@ -1227,6 +1229,8 @@ class KnowledgeBase:
         self.threshold = threshold
         self.problems: list[str] = []
         self._articles = list(articles)  # as written, without what was learnt
+        self._prepared: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()  # message vectors, see prepare()
+        self._prepared_lock = threading.Lock()
         self._learned: dict[str, tuple[str, ...]] = {}
         self._index = _Index(articles, embeddings)
         self._folder: Path | None = None
@@ -1335,6 +1339,32 @@ class KnowledgeBase:
             for a in articles
         ]
 
+    @property
+    def encodes_messages(self) -> bool:
+        """Whether a search encodes the message (the embeddings extra): worth `prepare`-ing."""
+        return self._index.encoder is not None
+
+    def prepare(self, texts: Sequence[str]) -> None:
+        """Encodes messages ahead of their search, on the caller's thread: the runtime calls it on a
+        worker thread, so the ~20 ms encode never holds up the event loop, and the search that
+        follows on the loop finds the vector ready. The newest PREPARED_MAX are kept."""
+        encoder = self._index.encoder
+        with self._prepared_lock:
+            todo = list(dict.fromkeys(t for t in texts if t not in self._prepared))
+        if encoder is None or not todo:
+            return
+        vectors = encoder.encode(todo)
+        with self._prepared_lock:
+            for text, vector in zip(todo, vectors, strict=True):
+                self._prepared[text] = vector
+            while len(self._prepared) > PREPARED_MAX:
+                self._prepared.popitem(last=False)
+
+    def _message_vector(self, index: _Index, text: str) -> npt.NDArray[np.float32] | None:
+        with self._prepared_lock:
+            prepared = self._prepared.get(text)
+        return prepared if prepared is not None and index.encoder is not None else index.message_vector(text)
+
     def _maybe_reload(self) -> None:
         """Starts a background check of the folder when one is due (never blocks a search)."""
         now = time.monotonic()
@@ -1396,7 +1426,7 @@ class KnowledgeBase:
             return []
         fitted = _fitted(index)
         mask = index.mask(audiences, today)
-        qvec = index.message_vector(text)
+        qvec = self._message_vector(index, text)
         cand, doc, best_q = index.candidates(q, mask, max(limit, R.CANDIDATES), index.nearest_by_meaning(qvec, mask))
         if cand.size == 0:
             return []

@@ -1,0 +1,84 @@
+"""With a sentence encoder, a customer's words are encoded on a worker thread before their turn."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from adapters.server import create_app
+from bot.clock import FakeClock
+from bot.domain import Conversation
+from bot.events import CustomerMessage
+from bot.rehearsal import Rehearsal
+from bot.store.sqlite import SQLiteStore
+from tests.harness import DEFAULT_ARTICLES, KeywordFinder, desk_settings
+from tests.test_knowledge_embeddings import ARTICLES, WordHashEncoder
+from tests.test_webchat_api import FULL_DETAILS
+
+AiohttpClient = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
+
+
+class ThreadNotingEncoder(WordHashEncoder):
+    """Notes which thread encoded each text (the article index is encoded before `watching`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[tuple[str, bool]] = []
+        self.watching = False
+
+    def encode(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        if self.watching:
+            self.threads += [(t, threading.current_thread() is threading.main_thread()) for t in texts]
+        return super().encode(texts)
+
+
+async def test_the_search_of_a_turn_never_encodes_on_the_event_loop(tmp_path: Path, aiohttp_client: AiohttpClient) -> None:
+    from knowledge.index import KnowledgeBase
+
+    encoder = ThreadNotingEncoder()
+    kb = KnowledgeBase(ARTICLES, embeddings=encoder)
+    encoder.watching = True
+    settings = desk_settings(knowledge={"embeddings": True})
+    client = await aiohttp_client(create_app(settings, clock=FakeClock(), store=SQLiteStore(tmp_path / "r.db"), articles=kb, background=False))
+    opened = await (await client.post("/api/conversations", json={})).json()
+    auth = {"Authorization": f"Bearer {opened['token']}"}
+
+    sent = await client.post(f"/api/conversations/{opened['id']}/messages", json={"text": f"I forgot my password. {FULL_DETAILS}"}, headers=auth)
+
+    assert sent.status == 202
+    transcript = await (await client.get(f"/api/conversations/{opened['id']}/messages", headers=auth)).json()
+    assert "Reset a forgotten password" in str(transcript)  # the real turn searched, with the vector
+    assert encoder.threads and not any(on_loop for _, on_loop in encoder.threads)  # encoded on a worker thread only
+
+
+async def test_a_first_message_is_rehearsed_on_the_conversation_it_opens(tmp_path: Path) -> None:
+    from bot.hours import BusinessCalendar
+    from bot.language import Cues
+    from bot.turn import Services
+
+    prepared: list[str] = []
+
+    class Noting:
+        def prepare(self, texts: Sequence[str]) -> None:
+            prepared.extend(texts)
+
+    settings = desk_settings()
+    store = SQLiteStore(tmp_path / "r.db")
+    await store.open()
+    try:
+        services = Services(Cues(settings.language), KeywordFinder(dict(DEFAULT_ARTICLES)), BusinessCalendar(settings.business_hours))
+        rehearse = Rehearsal(settings, services, store, FakeClock(), Noting())
+        opening = Conversation("slack:D1", "slack", created_at=0.0)
+        await rehearse(CustomerMessage(opening.id, f"I forgot my password. {FULL_DETAILS}"), opening)
+        assert await store.conversation(opening.id) is None  # a rehearsal only reads
+    finally:
+        await store.close()
+
+    assert prepared == ["I forgot my password. Invalid password"]  # what the real turn will search
