@@ -105,6 +105,13 @@ class KnowledgeLoader:
         finder = self._built()
         return finder.search(text, limit=limit, audiences=audiences) if finder is not None else []
 
+    @property
+    def encodes_messages(self) -> bool:
+        """Unknown (so yes) until the knowledge base is built; then whether it has an encoder."""
+        if not self._ready.is_set():
+            return True
+        return isinstance(self._finder, PreparesMessages) and self._finder.encodes_messages
+
     def prepare(self, texts: Sequence[str]) -> None:
         """Encodes messages ahead of their search when the knowledge base would (bot/rehearsal.py)."""
         finder = self._built()

@@ -31,7 +31,12 @@ log = logging.getLogger(__name__)
 
 @runtime_checkable
 class PreparesMessages(Protocol):
-    """A finder whose search is worth preparing (knowledge.index.KnowledgeBase.prepare)."""
+    """A finder whose search may be worth preparing (knowledge.index.KnowledgeBase.prepare)."""
+
+    @property
+    def encodes_messages(self) -> bool:
+        """False when a search would encode nothing (the extra failed to load): no rehearsal then."""
+        ...
 
     def prepare(self, texts: Sequence[str]) -> None: ...
 
@@ -57,7 +62,7 @@ class Rehearsal:
 
     async def __call__(self, event: Event, opening: Conversation | None) -> None:
         """Prepares what handling `event` will search for; never raises (the turn goes on anyway)."""
-        if not isinstance(event, CustomerMessage):
+        if not isinstance(event, CustomerMessage) or not self._finder.encodes_messages:
             return
         try:
             queries = await self._queries(event, opening)

@@ -66,6 +66,8 @@ async def test_a_first_message_is_rehearsed_on_the_conversation_it_opens(tmp_pat
     prepared: list[str] = []
 
     class Noting:
+        encodes_messages = True
+
         def prepare(self, texts: Sequence[str]) -> None:
             prepared.extend(texts)
 
@@ -82,3 +84,32 @@ async def test_a_first_message_is_rehearsed_on_the_conversation_it_opens(tmp_pat
         await store.close()
 
     assert prepared == ["I forgot my password. Invalid password"]  # what the real turn will search
+
+
+async def test_nothing_is_rehearsed_when_searches_encode_nothing(tmp_path: Path) -> None:
+    """The extra failed to load (no encoder): a rehearsal would be work for nothing."""
+    from knowledge.index import KnowledgeBase
+
+    from bot.hours import BusinessCalendar
+    from bot.language import Cues
+    from bot.turn import Services
+
+    kb = KnowledgeBase(ARTICLES)
+    store = SQLiteStore(tmp_path / "r.db")
+    await store.open()
+    loads = store.load_world
+    calls: list[Any] = []
+
+    async def counting_load(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return await loads(**kwargs)
+
+    store.load_world = counting_load  # type: ignore[method-assign]
+    try:
+        settings = desk_settings()
+        rehearse = Rehearsal(settings, Services(Cues(settings.language), kb, BusinessCalendar(settings.business_hours)), store, FakeClock(), kb)
+        await rehearse(CustomerMessage("web:x", "I forgot my password"), None)
+    finally:
+        await store.close()
+
+    assert kb.encodes_messages is False and calls == []
