@@ -14,6 +14,7 @@ import json
 import sqlite3
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +26,19 @@ __all__ = ["register"]
 DEFAULT_ARTICLES = Path(__file__).resolve().parent / "articles"
 
 
-def _threshold(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from exc
-    if not 0.0 <= number <= 1.0:
-        raise argparse.ArgumentTypeError("a confidence between 0 and 1")
-    return number
+def _between_0_and_1(what: str) -> Callable[[str], float]:
+    """An argparse type for a confidence or a rate; its error names which."""
+
+    def parse(value: str) -> float:
+        try:
+            number = float(value)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"not a number: {value!r}") from exc
+        if not 0.0 <= number <= 1.0:
+            raise argparse.ArgumentTypeError(f"a {what} between 0 and 1")
+        return number
+
+    return parse
 
 
 def _configured_threshold(config: str | None) -> float:
@@ -102,16 +108,6 @@ def kb_check(args: argparse.Namespace) -> int:
     return 1 if kb.problems else 0
 
 
-def _rate(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from exc
-    if not 0.0 <= number <= 1.0:
-        raise argparse.ArgumentTypeError("a rate between 0 and 1")
-    return number
-
-
 def _count(value: str) -> int:
     if not value.isdigit():
         raise argparse.ArgumentTypeError(f"not a whole number of 0 or more: {value!r}")
@@ -178,7 +174,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     ev.add_argument("--articles", default=str(DEFAULT_ARTICLES), help="folder of Markdown articles (default: the shipped ones)")
     ev.add_argument("--queries", required=True, help="JSON Lines file of labelled queries")
-    ev.add_argument("--threshold", type=_threshold, help="confidence threshold (default: knowledge.threshold of --config, else 0.4)")
+    ev.add_argument("--threshold", type=_between_0_and_1("confidence"), help="confidence threshold (default: knowledge.threshold of --config, else 0.4)")
     ev.add_argument("--config", help="settings file to read knowledge.threshold from (default: ./supportbot.toml if present)")
     ev.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     ev.add_argument("--embeddings", action="store_true",
@@ -203,7 +199,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     rep.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     rep.add_argument("--days", type=_count, default=30, help="the last N days of offers (default 30; 0 = all time)")
     rep.add_argument("--min-offers", type=_count, default=5, help="offers before an article can count as rarely helping (default 5)")
-    rep.add_argument("--below", type=_rate, default=0.5, help="helpful rate under which it rarely helps (default 0.5)")
+    rep.add_argument("--below", type=_between_0_and_1("rate"), default=0.5, help="helpful rate under which it rarely helps (default 0.5)")
     rep.set_defaults(func=kb_report)
 
 
