@@ -67,6 +67,15 @@ class Call:
     def ok(self) -> bool:
         return self.status == 200 and bool(self.response.get("ok"))
 
+    def button(self, label: str) -> dict[str, Any]:
+        """The Block Kit button with this label in the posted message (AssertionError if none)."""
+        for block in self.params.get("blocks") or []:
+            for element in block.get("elements", []) if block.get("type") == "actions" else []:
+                if element["text"]["text"] == label:
+                    found: dict[str, Any] = element
+                    return found
+        raise AssertionError(f"no {label!r} button in {json.dumps(self.params.get('blocks'))[:400]}")
+
 
 @dataclass(frozen=True)
 class Ack:

@@ -18,7 +18,7 @@ from bot.clock import FakeClock
 from bot.config import build_settings
 from bot.store.sqlite import SQLiteStore
 from knowledge.index import KnowledgeBase
-from tests.fake_slack import Call, FakeSlack, SlackSender
+from tests.fake_slack import FakeSlack, SlackSender
 from tests.harness import ROSTER
 
 AiohttpClient = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
@@ -120,10 +120,10 @@ async def test_slack_kb_without_words_uses_the_open_chat_and_masks_what_tier_one
     await sender.send_command("/sb-status", "available", user=ANA, channel=QUEUE)
     await sender.dm(CUSTOMER, f"I was charged twice, please refund me. {DETAILS}", channel=DM)
     offer = await slack.wait_for_call("chat.postMessage", lambda c: c.params.get("channel") == DM and "I still need help" in json.dumps(c.params))
-    more = button(offer, "I still need help")
+    more = offer.button("I still need help")
     await sender.send_action(CUSTOMER, more["action_id"], more["value"], channel=DM, message_ts=offer.response["ts"])
     card = await slack.wait_for_call("chat.postMessage", lambda c: c.params.get("channel") == QUEUE and "Accept" in json.dumps(c.params))
-    accept = button(card, "Accept")
+    accept = card.button("Accept")
     await sender.send_action(ANA, accept["action_id"], accept["value"], channel=QUEUE, message_ts=card.response["ts"])
     await slack.wait_for_call("chat.postMessage", lambda c: c.params.get("channel") == DM and "Ana has joined" in str(c.params.get("text")))
 
@@ -132,11 +132,3 @@ async def test_slack_kb_without_words_uses_the_open_chat_and_masks_what_tier_one
     assert "Internal: issue a refund" in answer  # the last words were a button's: the problem is searched
     assert "charged twice" in answer and "ann@school.org" not in answer  # Tier I: masked
 
-
-def button(call: Call, label: str) -> dict[str, Any]:
-    for block in call.params.get("blocks") or []:
-        for element in block.get("elements", []) if block.get("type") == "actions" else []:
-            if element["text"]["text"] == label:
-                found: dict[str, Any] = element
-                return found
-    raise AssertionError(f"no button {label!r}")

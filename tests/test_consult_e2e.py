@@ -147,24 +147,16 @@ def posted(slack: FakeSlack, channel: str, fragment: str) -> Callable[[Call], bo
     return match
 
 
-def action(call: Call, label: str) -> dict[str, Any]:
-    for block in call.params.get("blocks") or []:
-        for element in block.get("elements", []) if block.get("type") == "actions" else []:
-            if element["text"]["text"] == label:
-                found: dict[str, Any] = element
-                return found
-    raise AssertionError(f"no {label!r} button in {json.dumps(call.params.get('blocks'))[:300]}")
-
 
 async def test_a_consult_through_slack_never_reaches_the_customer(slack_client: TestClient[Any, Any], slack: FakeSlack) -> None:
     sender = SlackSender(slack_client, SECRET, slack=slack)
     await sender.send_command("/sb-status", "available", user=ANA, channel=QUEUE)
     await sender.dm(CUSTOMER, f"I forgot my password. {DETAILS}", channel=DM)
     offer = await slack.wait_for_call("chat.postMessage", posted(slack, DM, "help articles"))
-    more = action(offer, "I still need help")
+    more = offer.button("I still need help")
     await sender.send_action(CUSTOMER, more["action_id"], more["value"], channel=DM)
     card = await slack.wait_for_call("chat.postMessage", posted(slack, QUEUE, "CS-000001"))
-    await sender.send_action(ANA, "case.accept", action(card, "Accept")["value"], channel=QUEUE)
+    await sender.send_action(ANA, "case.accept", card.button("Accept")["value"], channel=QUEUE)
     await slack.wait_for_call("chat.postMessage", posted(slack, DM, "Ana has joined"))
     case_thread = card.response["ts"]
 
@@ -174,7 +166,7 @@ async def test_a_consult_through_slack_never_reaches_the_customer(slack_client: 
     await sender.thread_reply(ANA, QUEUE, case_thread, "!hold")
     await slack.wait_for_call("chat.postMessage", posted(slack, DM, "Thanks for your patience"))
 
-    claim = action(consult_card, "Claim")
+    claim = consult_card.button("Claim")
     await sender.send_action(SAM, claim["action_id"], claim["value"], channel=SME_CHANNEL)
     consult_thread = consult_card.response["ts"]
     await slack.wait_for_call("chat.update", lambda c: c.params.get("ts") == consult_thread and "claimed by Sam" in str(c.params.get("text")))

@@ -80,14 +80,6 @@ async def said_to(slack: FakeSlack, channel: str, fragment: str, timeout: float 
     return await slack.wait_for_call("chat.postMessage", match, timeout=timeout)
 
 
-def button(call: Call, label: str) -> dict[str, Any]:
-    for block in call.params.get("blocks") or []:
-        for element in block.get("elements", []) if block.get("type") == "actions" else []:
-            if element["text"]["text"] == label:
-                result: dict[str, Any] = element
-                return result
-    raise AssertionError(f"no button {label!r} in {json.dumps(call.params.get('blocks'))[:400]}")
-
 
 async def queue_card(slack: FakeSlack) -> Call:
     return await slack.wait_for_call("chat.postMessage", lambda c: c.params.get("channel") == QUEUE and "CS-000001" in str(c.params.get("text")))
@@ -102,12 +94,12 @@ async def test_the_whole_journey_through_slack(sender: SlackSender, slack: FakeS
     await said_to(slack, DM, "could you tell me")
     await sender.dm(CUSTOMER, DETAILS, channel=DM)
     offer = await said_to(slack, DM, "Reset a forgotten password")
-    more = button(offer, "I still need help")
+    more = offer.button("I still need help")
     await sender.send_action(CUSTOMER, more["action_id"], more["value"], channel=DM, message_ts=offer.response["ts"])
     await said_to(slack, DM, "number 1 in the queue")
 
     card = await queue_card(slack)
-    accept = button(card, "Accept")
+    accept = card.button("Accept")
     assert "a***@school.org" in json.dumps(card.params["blocks"])  # Tier I reads the card: masked
     assert "ann@school.org" not in json.dumps(card.params)
     thread = card.response["ts"]
@@ -125,7 +117,7 @@ async def test_the_whole_journey_through_slack(sender: SlackSender, slack: FakeS
     await sender.send_command("/sb-note", "CS-000001 customer is on the old plan", user=ANA, channel=QUEUE)
     await sender.thread_reply(ANA, QUEUE, thread, "!resolve")
     survey = await said_to(slack, DM, "How would you rate")
-    five = button(survey, "5")
+    five = survey.button("5")
     await sender.send_action(CUSTOMER, five["action_id"], five["value"], channel=DM, message_ts=survey.response["ts"])
     await said_to(slack, DM, "Anything you'd like to tell us")
 
@@ -218,10 +210,10 @@ async def test_long_text_is_split_at_slacks_limits(sender: SlackSender, slack: F
     await sender.send_command("/sb-status", "available", user=ANA, channel=QUEUE)
     await sender.dm(CUSTOMER, f"My export is broken. {DETAILS}", channel=DM)
     offer = await said_to(slack, DM, "Export reports")
-    more = button(offer, "I still need help")
+    more = offer.button("I still need help")
     await sender.send_action(CUSTOMER, more["action_id"], more["value"], channel=DM)
     card = await queue_card(slack)
-    await sender.send_action(ANA, "case.accept", button(card, "Accept")["value"], channel=QUEUE)
+    await sender.send_action(ANA, "case.accept", card.button("Accept")["value"], channel=QUEUE)
     await said_to(slack, DM, "Ana has joined")
     long_reply = ("Step " + "x" * 60 + "\n") * 55  # about 3,600 characters: over Slack's 3,000 per block
     await sender.thread_reply(ANA, QUEUE, card.response["ts"], long_reply.strip())
@@ -281,7 +273,7 @@ async def test_a_name_missing_from_the_event_is_looked_up_when_a_person_takes_ov
     offer = await said_to(slack, DM, "Reset a forgotten password")
     assert not slack.calls_to("users.info")  # the bot's own lines never use the name
 
-    more = button(offer, "I still need help")
+    more = offer.button("I still need help")
     await sender.send_action(CUSTOMER, more["action_id"], more["value"], channel=DM, message_ts=offer.response["ts"])
     await queue_card(slack)
     store = runtime(app_client).store

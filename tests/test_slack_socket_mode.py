@@ -21,7 +21,7 @@ from bot.runtime import Runtime
 from bot.store.sqlite import SQLiteStore
 from tests.fake_slack import Ack, FakeSlack, SlackSender
 from tests.harness import DEFAULT_ARTICLES, KeywordFinder
-from tests.test_slack import ANA, CUSTOMER, DETAILS, DM, QUEUE, button, queue_card, said_to, texts_to
+from tests.test_slack import ANA, CUSTOMER, DETAILS, DM, QUEUE, queue_card, said_to, texts_to
 
 AiohttpClient = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 SECRET = ""  # Socket Mode needs no signing secret
@@ -139,11 +139,11 @@ async def test_the_whole_journey_over_socket_mode(
     await said_to(slack, DM, "could you tell me")
     await dm(slack, sender, DETAILS)
     offer = await said_to(slack, DM, "Reset a forgotten password")
-    await press(slack, sender, CUSTOMER, button(offer, "I still need help"), channel=DM, message_ts=offer.response["ts"])
+    await press(slack, sender, CUSTOMER, offer.button("I still need help"), channel=DM, message_ts=offer.response["ts"])
     await said_to(slack, DM, "number 1 in the queue")
 
     card = await queue_card(slack)
-    await press(slack, sender, ANA, button(card, "Accept"), channel=QUEUE, message_ts=card.response["ts"])
+    await press(slack, sender, ANA, card.button("Accept"), channel=QUEUE, message_ts=card.response["ts"])
     await said_to(slack, DM, "Ana has joined the chat")
     reply = sender.thread_reply_event(ANA, QUEUE, card.response["ts"], "Hi, I'm checking your account now")
     await slack.push_envelope("events_api", sender.envelope(reply, event_id=sender.new_event_id()))
