@@ -213,6 +213,10 @@ class SlackAdapter:
         kind = payload.get("type")
         if kind == "url_verification":
             return web.json_response({"challenge": str(payload.get("challenge", ""))})
+        if kind == "app_rate_limited":  # Slack is dropping this workspace's events (over 30,000 an hour)
+            log.warning("slack is rate limiting the app's events; some deliveries are being dropped",
+                        extra={"team_id": str(payload.get("team_id", "")), "minute": payload.get("minute_rate_limited")})
+            return web.Response(status=200)
         if kind != "event_callback" or not isinstance(payload.get("event"), dict):
             return web.Response(status=200)  # acknowledged and ignored, so Slack does not retry
         event_id = str(payload.get("event_id") or "")

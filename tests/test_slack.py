@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -167,6 +168,15 @@ async def test_signatures_and_malformed_requests(sender: SlackSender, app_client
     challenge = await sender.send_url_verification("abc123")
     assert challenge.status == 200 and challenge.json() == {"challenge": "abc123"}
     assert (await app_client.get("/healthz")).status == 200  # the worker lives on
+
+
+async def test_slacks_rate_limit_notice_is_logged_as_a_warning(sender: SlackSender, caplog: pytest.LogCaptureFixture) -> None:
+    notice = json.dumps({"type": "app_rate_limited", "team_id": "T1", "minute_rate_limited": 1518467820, "api_app_id": "A1"})
+    with caplog.at_level(logging.WARNING, logger="adapters.slack"):
+        response = await sender.send_raw(notice.encode(), {"Content-Type": "application/json"}, signed=True)
+    assert response.status == 200
+    warned = [r for r in caplog.records if "rate limiting" in r.getMessage()]
+    assert len(warned) == 1 and getattr(warned[0], "team_id") == "T1"
 
 
 async def test_echoes_bots_edits_and_unknown_events_are_ignored(sender: SlackSender, slack: FakeSlack, app_client: TestClient[Any, Any]) -> None:
