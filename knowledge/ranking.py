@@ -162,6 +162,35 @@ SIGNALS = (
 # seed 1's unlisted train utterances, 9,100: 0.773 / 0.900; seeds 1, 4, 5 and 6, 36,500:
 # 0.772 / 0.901, L2 1e-4: 0.773 / 0.902), and on those a conditional logit with a
 # hidden layer (16 or 32 ReLU units beside the linear part), 0.771-0.774 / 0.900-0.902.
+# Also measured and not kept (issue 5), each added to all signals and refitted on seed 1,
+# against 0.771 / 0.900 from the same harness (fresh seeds 4-5, fitted on seed 1 likewise:
+# 0.766 / 0.903):
+# * Snowball stems (PyStemmer) of the lemmas as another term space: content stems, or stem
+#   unigrams + bigrams + pairs like the word features, or content stems + pairs; centroid and
+#   nearest-question cosines 0.770-0.772 / 0.899-0.900, naive Bayes 0.771-0.773 / 0.899-0.900,
+#   LSA 0.768-0.772 / 0.899-0.901, all five 0.768-0.772 / 0.899-0.901 (the character n-grams
+#   already share "activ", "deliv");
+# * word-level soft alignment: per content word of the message its best similarity to a word of
+#   the candidate's questions and title (cosine of the words' character 3-5-gram TF-IDF vectors,
+#   1 for the same stem), IDF-weighted mean over the message, for the article and its nearest
+#   question, raw or squared above 0.5: 0.767-0.769 / 0.901-0.903 (seeds 4-5: 0.767 / 0.901);
+# * pairwise contrast among the top 5 or 10: each candidate's naive-Bayes log-ratio against its
+#   rival (the best other) over the features only one of the two has, and a tournament
+#   (sum of tanh of the contrasts against each other one), word and character spaces:
+#   0.769-0.771 / 0.899-0.901;
+# * candidate-local idf: the message's TF-IDF mass a candidate covers with each feature
+#   weighted by log((1 + k) / (1 + its document frequency among the top k candidates)),
+#   k 8 or 20, article or nearest question, word or character space: 0.768-0.772 / 0.901-0.903;
+# * question type (the wh-word, "how long/much/many...", or a leading auxiliary) as a per-article
+#   smoothed distribution over its questions: 0.771 / 0.902; also with tense (past / future /
+#   present) and negation: 0.771-0.772 / 0.901-0.902; question type + character local idf, the
+#   best pair on seeds 2-3 (0.771 / 0.904), was 0.772 / 0.902 on seeds 4-5 (no top-3 gain there);
+# * hubness: each article's mean cosine with its 10 nearest other articles' questions (centroid,
+#   nearest question or LSA), as a signal or subtracted from the cosines (CSLS): 0.771-0.775 /
+#   0.900-0.901 (LSA hubness +0.4 top-1 on seeds 2-3, 0.0 on seeds 4-5); the centroid cosine
+#   minus cohesion ("fit", a confidence feature) as a re-ranking signal: 0.770 / 0.899;
+# * a vote of the 5 or 10 questions nearest the message among all candidates' (word + character,
+#   with or without LSA cosines), weighted 1 / (1 + rank): 0.771-0.773 / 0.900-0.901.
 # The linear re-ranker over these signals looks saturated: more data or capacity does
 # not move it, so a further gain needs a new kind of evidence (such as the embeddings
 # extra below).
