@@ -69,12 +69,16 @@ class Floor:
         start = self.db.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()[0]
         self.outbox_ids = itertools.count(start + 1)
 
+    def later(self, sql: str, params: tuple[Any, ...]) -> None:
+        """Queue one statement for the next group, nobody waiting for it."""
+        self.pending.statements.append((sql, params))
+        self.wake.set()
+
     def write(self, sql: str, params: tuple[Any, ...]) -> asyncio.Future[None]:
         """Queue one statement for the next group; the future settles when it is committed."""
         done = asyncio.get_running_loop().create_future()
-        self.pending.statements.append((sql, params))
+        self.later(sql, params)
         self.pending.waiters.append(done)
-        self.wake.set()
         return done
 
     async def writer(self) -> None:
@@ -82,13 +86,19 @@ class Floor:
             await self.wake.wait()
             self.wake.clear()
             group, self.pending = self.pending, Writes()
-            self.db.execute("BEGIN IMMEDIATE")
-            for sql, params in group.statements:
-                self.db.execute(sql, params)
-            self.db.execute("COMMIT")
+            failure: BaseException | None = None
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+                for sql, params in group.statements:
+                    self.db.execute(sql, params)
+                self.db.execute("COMMIT")
+            except sqlite3.Error as exc:  # the whole group is undone; its waiters hear why
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                failure = exc
             for waiter in group.waiters:
                 if not waiter.done():
-                    waiter.set_result(None)
+                    waiter.set_result(None) if failure is None else waiter.set_exception(failure)
             await asyncio.sleep(0)  # let the handlers that were waiting run before the next group
 
     async def events(self, request: web.Request) -> web.Response:
@@ -108,8 +118,12 @@ class Floor:
         await self.replies.acquire()  # released once the reply is posted
         event_id = str(payload.get("event_id") or "")
         channel = str(event.get("channel") or "")
-        await self.write("INSERT OR IGNORE INTO inbox (event_id, channel, text) VALUES (?, ?, ?)",
-                         (event_id, channel, str(event.get("text") or "")))
+        try:
+            await self.write("INSERT OR IGNORE INTO inbox (event_id, channel, text) VALUES (?, ?, ?)",
+                             (event_id, channel, str(event.get("text") or "")))
+        except BaseException:
+            self.replies.release()
+            raise
         task = asyncio.create_task(self.process(event_id, channel))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -118,7 +132,7 @@ class Floor:
     async def process(self, event_id: str, channel: str) -> None:
         try:
             rowid = next(self.outbox_ids)
-            self.pending.statements.append(("INSERT INTO outbox (id, channel, text) VALUES (?, ?, ?)", (rowid, channel, REPLY)))
+            self.later("INSERT INTO outbox (id, channel, text) VALUES (?, ?, ?)", (rowid, channel, REPLY))
             await self.write("UPDATE inbox SET done_at = ? WHERE event_id = ?", (time.time(), event_id))
             assert self.session is not None
             async with self.session.post(self.url, data=orjson.dumps({"channel": channel, "text": REPLY}),
@@ -127,8 +141,7 @@ class Floor:
             if response.status != 200 or not answer.get("ok"):
                 self.failures += 1
                 return
-            self.pending.statements.append(("DELETE FROM outbox WHERE id = ?", (rowid,)))
-            self.wake.set()
+            self.later("DELETE FROM outbox WHERE id = ?", (rowid,))
         except (aiohttp.ClientError, OSError, ValueError):
             self.failures += 1
         finally:
