@@ -1,4 +1,4 @@
-"""`kill -9` of a real `supportbot serve` mid-journey loses nothing, and its timers still fire."""
+"""`kill -9` of a real `supportbot serve` mid-journey loses nothing (web chat and Slack deliveries), and its timers still fire."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+
+from tests.fake_slack import FakeSlack, SlackSender
 
 CONFIG = """
 [timings]
@@ -50,8 +52,9 @@ def free_port() -> int:
 class Server:
     """A `supportbot serve` child process on a loopback port."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
         self.workdir = workdir
+        self.env = env or {}
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -61,7 +64,7 @@ class Server:
                    "--port", str(self.port), "--store", f"sqlite:///{self.workdir / 'var' / 'bot.db'}"]
         log = (self.workdir / "server.log").open("ab")
         root = Path(__file__).resolve().parent.parent
-        self.process = subprocess.Popen(command, cwd=root, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(root)})
+        self.process = subprocess.Popen(command, cwd=root, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(root), **self.env})
 
     def kill(self) -> None:
         assert self.process is not None
@@ -223,3 +226,74 @@ def test_environment_overrides_reach_the_server(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "queue.agent_capacity" in result.stderr
+
+
+SLACK_SECRET = "restart-signing-secret"
+SLACK_CONFIG = CONFIG + """
+[slack]
+queue_channel = "CQUEUE"
+channel_pace = "0s"
+"""
+
+
+async def test_kill_9_with_slack_deliveries_in_flight_answers_each_exactly_once(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    """Acknowledged Slack deliveries survive a `kill -9` wherever they were: still in the inbox, or
+    turned but their reply not yet posted. After the restart each is answered once, and Slack's
+    retry of one of them is dropped."""
+    (tmp_path / "supportbot.toml").write_text(SLACK_CONFIG)
+    async with FakeSlack() as slack:
+        env = {"SLACK_BOT_TOKEN": "xoxb-restart", "SLACK_SIGNING_SECRET": SLACK_SECRET, "SLACK_API_URL": slack.api_url}
+        server = Server(tmp_path, env)
+        try:
+            server.start()
+            await healthy(http, server)
+            slack.fail("chat.postMessage", times=100_000, status=500)  # Slack posts nothing before the crash
+            sender = SlackSender(http, SLACK_SECRET, base_url=server.base, slack=slack)
+            events = [sender.dm_event(f"U{n:04d}", "I forgot my password and cannot sign in", f"D{n:04d}") for n in range(30)]
+            ids = [f"EvRESTART{n:04d}" for n in range(30)]
+
+            async def deliver(batch: range) -> None:
+                acks = await asyncio.gather(*(sender.send_event(events[n], event_id=ids[n]) for n in batch))
+                assert [a.status for a in acks] == [200] * len(batch)
+
+            turned, recorded = range(15), range(15, 30)
+            await deliver(turned)  # these are turned and their replies tried (and refused) before the crash
+
+            async def tried() -> bool:
+                return {c.params.get("channel") for c in slack.attempts_to("chat.postMessage")} >= {events[n]["channel"] for n in turned}
+
+            await until(tried, what="a reply attempt for the first deliveries")
+            await deliver(recorded)  # these are killed right after their acknowledgement
+            server.kill()
+
+            db = sqlite3.connect(tmp_path / "var" / "bot.db")
+            try:
+                waiting = {str(c) for (c,) in db.execute(
+                    "SELECT json_extract(payload, '$.event.channel') FROM inbox WHERE source = 'slack' AND done_at IS NULL")}
+                unsent = {str(c).removeprefix("slack:") for (c,) in db.execute(
+                    "SELECT json_extract(payload, '$.conversation_id') FROM outbox WHERE delivered_at IS NULL AND adapter = 'slack'")}
+            finally:
+                db.close()
+            assert unsent >= {events[n]["channel"] for n in turned}  # turned: the reply waits in the outbox
+            assert waiting | unsent >= {e["channel"] for e in events}  # every acknowledged delivery is somewhere
+
+            slack.reset()  # Slack is back
+            server.start()
+            await healthy(http, server)
+
+            def opened(channel: str) -> list[str]:
+                return [t for t in slack.posted_texts(channel) if "I've opened case" in t]
+
+            async def all_answered() -> bool:
+                return all(opened(e["channel"]) for e in events)
+
+            await until(all_answered, what="a reply to every acknowledged delivery")
+            retry = await sender.send_event(events[0], event_id=ids[0], retry_num=1)
+            assert retry.status == 200
+            await asyncio.sleep(1.0)  # time for any second reply to arrive
+            replies = [opened(e["channel"]) for e in events]
+            assert [len(r) for r in replies] == [1] * 30
+            numbers = {text.split("I've opened case ")[1][:9] for (text,) in replies}
+            assert len(numbers) == 30  # one case each
+        finally:
+            server.stop()
