@@ -216,7 +216,8 @@ async def test_failed_posts_stay_in_the_outbox_and_are_retried(sender: SlackSend
     assert said.index("I've opened case") < said.index("could you tell me")
 
 
-async def test_long_text_is_split_at_slacks_limits(sender: SlackSender, slack: FakeSlack, app_client: TestClient[Any, Any]) -> None:
+async def accepted_chat(sender: SlackSender, slack: FakeSlack) -> Call:
+    """The customer asks for a person and Ana accepts; returns the chat's queue card (its thread is the chat)."""
     await sender.send_command("/sb-status", "available", user=ANA, channel=QUEUE)
     await sender.dm(CUSTOMER, f"My export is broken. {DETAILS}", channel=DM)
     offer = await said_to(slack, DM, "Export reports")
@@ -225,6 +226,27 @@ async def test_long_text_is_split_at_slacks_limits(sender: SlackSender, slack: F
     card = await queue_card(slack)
     await sender.send_action(ANA, "case.accept", card.button("Accept")["value"], channel=QUEUE)
     await said_to(slack, DM, "Ana has joined")
+    return card
+
+
+async def test_retried_thread_messages_never_produce_a_second_note_or_relay(
+    sender: SlackSender, slack: FakeSlack, app_client: TestClient[Any, Any]
+) -> None:
+    thread = (await accepted_chat(sender, slack)).response["ts"]
+    note = sender.thread_reply_event(ANA, QUEUE, thread, "note: export fails on large classes #export")
+    said = sender.thread_reply_event(ANA, QUEUE, thread, "Which class are you exporting?")
+    for event, event_id in ((note, "EvNOTE"), (said, "EvSAID")):
+        assert (await sender.send_event(event, event_id=event_id)).status == 200
+        assert (await sender.send_event(event, event_id=event_id, retry_num=1, retry_reason="http_timeout")).status == 200
+    await said_to(slack, DM, "*Ana:* Which class are you exporting?")
+    await asyncio.sleep(0.3)  # time for any second relay
+    assert sum("Which class" in t for t in texts_to(slack, DM)) == 1
+    notes = await runtime(app_client).store.notes(1)
+    assert [n.text for n in notes] == ["export fails on large classes #export"]
+
+
+async def test_long_text_is_split_at_slacks_limits(sender: SlackSender, slack: FakeSlack, app_client: TestClient[Any, Any]) -> None:
+    card = await accepted_chat(sender, slack)
     long_reply = ("Step " + "x" * 60 + "\n") * 55  # about 3,600 characters: over Slack's 3,000 per block
     await sender.thread_reply(ANA, QUEUE, card.response["ts"], long_reply.strip())
     await slack.wait_for(lambda calls: sum(1 for c in calls if c.method == "chat.postMessage" and c.params.get("channel") == DM and "Step" in str(c.params.get("text"))) >= 2)
