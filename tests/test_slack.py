@@ -37,13 +37,13 @@ async def slack() -> AsyncIterator[FakeSlack]:
         yield fake
 
 
-@pytest.fixture
-async def app_client(tmp_path: Path, slack: FakeSlack, aiohttp_client: AiohttpClient) -> TestClient[Any, Any]:
+def slack_app(tmp_path: Path, slack: FakeSlack, **slack_settings: Any) -> web.Application:
+    """The service with Slack on, the roster below and `[slack]` settings beyond the queue channel."""
     settings = build_settings(
         {
             "server": {"timer_poll_interval": "0.05s"},
             "business_hours": {"open": "00:00", "close": "24:00"},
-            "slack": {"queue_channel": QUEUE, "channel_pace": "0s"},
+            "slack": {"queue_channel": QUEUE, "channel_pace": "0s", **slack_settings},
             "roster": [
                 {"id": "ana", "name": "Ana", "role": "agent", "slack": ANA},
                 {"id": "tara", "name": "Tara", "role": "tier2", "slack": TARA},
@@ -51,14 +51,18 @@ async def app_client(tmp_path: Path, slack: FakeSlack, aiohttp_client: AiohttpCl
             ],
         }
     )
-    app = create_app(
+    return create_app(
         settings,
         clock=SystemClock(),  # outbox retries wait real seconds here; no test needs minutes to pass
         store=SQLiteStore(tmp_path / "slack.db"),
         articles=KeywordFinder(dict(DEFAULT_ARTICLES)),
         slack=SlackCredentials("xoxb-test", SECRET, api_url=slack.api_url),
     )
-    return await aiohttp_client(app)
+
+
+@pytest.fixture
+async def app_client(tmp_path: Path, slack: FakeSlack, aiohttp_client: AiohttpClient) -> TestClient[Any, Any]:
+    return await aiohttp_client(slack_app(tmp_path, slack))
 
 
 @pytest.fixture
@@ -196,6 +200,22 @@ async def test_echoes_bots_edits_and_unknown_events_are_ignored(sender: SlackSen
     transcript = await runtime(app_client).store.transcript(f"slack:{DM}")
     assert [e.text for e in transcript if e.sender == "customer"] == ["here is a screenshot\n(shared a file: error.png)"]
     assert await runtime(app_client).store.inbound("slack") == []
+
+
+async def test_other_bots_and_mentions_follow_the_settings(tmp_path: Path, slack: FakeSlack, aiohttp_client: AiohttpClient) -> None:
+    """`allow_bots = true` answers another bot's DM (never the bot's own echo); `customer_mentions =
+    false` leaves mentions in shared channels alone."""
+    client = await aiohttp_client(slack_app(tmp_path, slack, allow_bots=True, customer_mentions=False))
+    sender = SlackSender(client, SECRET, slack=slack)
+    other_bot = {**sender.dm_event("UOTHER", "My export is broken", "DOTHER"), "bot_id": "BOTHER", "subtype": "bot_message"}
+    assert (await sender.send_event(other_bot)).status == 200
+    await said_to(slack, "DOTHER", "I've opened case CS-000001")
+    assert (await sender.send_event(sender.dm_event("UBOT", "my own reply", "DOTHER"))).status == 200
+    assert (await sender.mention(CUSTOMER, "CSHARED", "<@UBOT> the gradebook won't load")).status == 200
+    await asyncio.sleep(0.3)  # time for any reply
+    assert texts_to(slack, "CSHARED") == []
+    transcript = await client.app[RUNTIME].store.transcript("slack:DOTHER")
+    assert [e.text for e in transcript if e.sender == "customer"] == ["My export is broken"]
 
 
 async def test_rate_limits_are_waited_out_without_double_posting(sender: SlackSender, slack: FakeSlack) -> None:
