@@ -57,6 +57,11 @@ IGNORED_SUBTYPES = frozenset(
         "unpinned_item", "ekm_access_denied", "bot_add", "bot_remove", "tombstone", "thread_broadcast",
     }
 )
+# Interaction payload types Slack sends; those other than block actions (shortcuts, modals,
+# external selects: the manifest declares none) are acknowledged and dropped by a listener of
+# their own, since bolt answers a request no listener matches with 404 (over HTTP) or no ack at
+# all (Socket Mode), which Slack shows the person as an error.
+INTERACTIONS = frozenset({"block_actions", "block_suggestion", "shortcut", "message_action", "view_submission", "view_closed"})
 _MENTION = re.compile(r"<@[A-Z0-9]+>")
 _CASE_NUMBER = re.compile(r"^[A-Z]{1,5}-\d{1,10}$")
 
@@ -171,6 +176,9 @@ class SlackAdapter:
         bolt.action(re.compile(r".*"))(self._on_action)
         bolt.command(re.compile(r".*"))(self._on_command)
         bolt.event(re.compile(r".*"))(self._on_event)  # every event is acked, as over HTTP; unknown ones are dropped later
+        for register in (bolt.shortcut, bolt.view, bolt.view_closed):  # unused interactions: acked, dropped
+            register(re.compile(r".*"))(self._on_unused)
+        bolt.options(re.compile(r".*"))(self._on_options)
         return bolt
 
     # ----- inbound: acknowledge fast, after recording ------------------------------------------
@@ -201,6 +209,8 @@ class SlackAdapter:
                 return json_error(400, "The body is not a valid form.")
             if "payload" not in form and "command" not in form:
                 return json_error(400, "Expected an interaction payload or a slash command.")
+            if "payload" in form and (refused := _not_an_interaction(form["payload"][0])) is not None:
+                return refused
             response = await self.bolt.async_dispatch(
                 AsyncBoltRequest(body=body.decode("utf-8"), query=request.query_string, headers=dict(request.headers))
             )
@@ -247,6 +257,14 @@ class SlackAdapter:
         key = str(body.get("trigger_id") or actions[0].get("action_ts") or time.time())
         await self.record(f"action:{key}", {"kind": "action", "body": body})
         await ack()
+
+    async def _on_unused(self, body: dict[str, Any], ack: AsyncAck) -> None:
+        log.info("slack interaction ignored", extra={"kind": str(body.get("type", ""))})
+        await ack()
+
+    async def _on_options(self, ack: AsyncAck) -> None:
+        """An external select asking for options (the bot posts none): it gets an empty list."""
+        await ack(options=[])
 
     async def _on_command(self, body: dict[str, Any], ack: AsyncAck) -> None:
         staff = self.by_slack_id.get(str(body.get("user_id") or ""))
@@ -645,3 +663,14 @@ def _address(conversation_id: str) -> tuple[str, str]:
     channel, _, thread_ts = rest.partition(":")
     return channel, thread_ts
 
+
+
+def _not_an_interaction(raw: str) -> web.Response | None:
+    """A 400 for an interaction payload that is not JSON or of a type Slack does not send, else None."""
+    try:
+        payload = codec.loads(raw)
+    except codec.JSONDecodeError:
+        return json_error(400, "The interaction payload is not valid JSON.")
+    if not isinstance(payload, dict) or payload.get("type") not in INTERACTIONS:
+        return json_error(400, "Unsupported interaction payload type.")
+    return None

@@ -174,6 +174,31 @@ async def test_signatures_and_malformed_requests(sender: SlackSender, app_client
     assert (await app_client.get("/healthz")).status == 200  # the worker lives on
 
 
+async def test_interactions_the_bot_does_not_use_are_acknowledged_and_junk_refused(
+    sender: SlackSender, app_client: TestClient[Any, Any]
+) -> None:
+    """Without a listener bolt would answer 404, which Slack shows the person as an error."""
+    user, team = {"id": CUSTOMER}, {"id": "T1"}
+    unused = [
+        {"type": "shortcut", "callback_id": "sc", "user": user, "team": team, "trigger_id": "1.2"},
+        {"type": "message_action", "callback_id": "ma", "user": user, "team": team, "trigger_id": "1.3",
+         "channel": {"id": DM}, "message": {"ts": "1.1", "text": "x"}},
+        {"type": "view_submission", "user": user, "team": team,
+         "view": {"id": "V1", "type": "modal", "callback_id": "x", "state": {"values": {}}}},
+        {"type": "view_closed", "user": user, "team": team, "view": {"id": "V1", "type": "modal", "callback_id": "x"}},
+    ]
+    for payload in unused:
+        assert (await sender.send_payload(payload)).status == 200, payload["type"]
+    options = await sender.send_payload({"type": "block_suggestion", "user": user, "action_id": "a", "value": "q"})
+    assert (options.status, options.json()) == (200, {"options": []})
+    unknown = await sender.send_payload({"type": "something_new"})
+    assert unknown.status == 400 and "Unsupported interaction" in unknown.json()["error"]
+    not_json = await sender.send_raw(b"payload=%7Bnot+json", {"Content-Type": "application/x-www-form-urlencoded"}, signed=True)
+    assert not_json.status == 400 and "not valid JSON" in not_json.json()["error"]
+    assert await runtime(app_client).store.inbound("slack") == []  # nothing was recorded
+    assert (await app_client.get("/healthz")).status == 200
+
+
 async def test_slacks_rate_limit_notice_is_logged_as_a_warning(sender: SlackSender, caplog: pytest.LogCaptureFixture) -> None:
     notice = json.dumps({"type": "app_rate_limited", "team_id": "T1", "minute_rate_limited": 1518467820, "api_app_id": "A1"})
     with caplog.at_level(logging.WARNING, logger="adapters.slack"):

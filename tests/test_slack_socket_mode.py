@@ -194,6 +194,24 @@ async def test_malformed_envelopes_and_unknown_events_leave_the_connection_worki
     assert all("no id" not in t for t in texts_to(slack, DM))
 
 
+async def test_interactions_the_bot_does_not_use_are_acknowledged(
+    app_client: TestClient[Any, Any], slack: FakeSlack, sender: SlackSender
+) -> None:
+    """Bolt sends no ack for a request no listener matches; Slack would show the person an error."""
+    user = {"id": CUSTOMER}
+    unused = [
+        {"type": "shortcut", "callback_id": "sc", "user": user, "trigger_id": "1.2"},
+        {"type": "message_action", "callback_id": "ma", "user": user, "trigger_id": "1.3", "channel": {"id": DM},
+         "message": {"ts": "1.1", "text": "x"}},
+        {"type": "view_submission", "user": user, "view": {"id": "V1", "type": "modal", "callback_id": "x", "state": {"values": {}}}},
+        {"type": "view_closed", "user": user, "view": {"id": "V1", "type": "modal", "callback_id": "x"}},
+    ]
+    for payload in unused:
+        assert (await slack.push_envelope("interactive", payload, timeout=2)).payload is None, payload["type"]
+    options = await slack.push_envelope("interactive", {"type": "block_suggestion", "user": user, "action_id": "a", "value": "q"})
+    assert options.payload == {"options": []}
+
+
 async def test_start_up_does_not_wait_for_slacks_websocket(tmp_path: Path, slack: FakeSlack, aiohttp_client: AiohttpClient) -> None:
     """Web chat and the health check must not be down while Slack is slow or unreachable."""
     slack.delay("apps.connections.open", 3.0)
