@@ -666,11 +666,17 @@ def _address(conversation_id: str) -> tuple[str, str]:
 
 
 def _not_an_interaction(raw: str) -> web.Response | None:
-    """A 400 for an interaction payload that is not JSON or of a type Slack does not send, else None."""
+    """A 400 for an interaction payload that is not JSON, of a type Slack does not send, or block
+    actions without their actions (bolt would fail on it with a 500), else None."""
     try:
         payload = codec.loads(raw)
     except codec.JSONDecodeError:
         return json_error(400, "The interaction payload is not valid JSON.")
     if not isinstance(payload, dict) or payload.get("type") not in INTERACTIONS:
         return json_error(400, "Unsupported interaction payload type.")
+    actions = payload.get("actions")
+    if payload["type"] == "block_actions" and not (
+        isinstance(actions, list) and actions and all(isinstance(a, dict) and a.get("action_id") for a in actions)
+    ):
+        return json_error(400, "A block_actions payload needs a list of actions, each with an action_id.")
     return None

@@ -193,6 +193,10 @@ async def test_interactions_the_bot_does_not_use_are_acknowledged_and_junk_refus
     assert (options.status, options.json()) == (200, {"options": []})
     unknown = await sender.send_payload({"type": "something_new"})
     assert unknown.status == 400 and "Unsupported interaction" in unknown.json()["error"]
+    for broken in ({"type": "block_actions"}, {"type": "block_actions", "user": user, "actions": "press"},
+                   {"type": "block_actions", "user": user, "actions": [{"value": "1"}]}):
+        refused = await sender.send_payload(broken)
+        assert refused.status == 400 and "needs a list of actions" in refused.json()["error"]
     not_json = await sender.send_raw(b"payload=%7Bnot+json", {"Content-Type": "application/x-www-form-urlencoded"}, signed=True)
     assert not_json.status == 400 and "not valid JSON" in not_json.json()["error"]
     assert await runtime(app_client).store.inbound("slack") == []  # nothing was recorded
