@@ -35,6 +35,7 @@ from adapters.base import json_error
 from adapters.slack_blocks import ACCEPT, CLAIM, articles_reply, consult_card, escape, message_parts, queue_card
 from adapters.slack_api import SlackCalls
 from adapters.slack_credentials import SlackCredentials
+from adapters.slack_help import slack_help
 from adapters.slack_names import CustomerNames
 from bot import codec
 from bot.config import RosterEntry, Settings
@@ -119,6 +120,11 @@ class SlackAdapter:
         self.pacer = ChannelPacer(float(self.slack.channel_pace))
         self.by_slack_id = {e.slack: e for e in settings.roster if e.slack}
         self.consult_channels = {g.slack_channel for g in settings.sme_groups if g.slack_channel}
+        names = self.slack
+        self._recorded_commands = {  # slash commands that change something: recorded, then handled
+            names.command_status: "status", names.command_case: "case", names.command_note: "note",
+            names.command_escalate: "escalate", names.command_resolve: "resolve", names.command_sme: "sme",
+        }
         self.bot_user_id = ""
         self.bot_id = ""
         self._inbox_ready = asyncio.Event()
@@ -271,8 +277,12 @@ class SlackAdapter:
         if staff is None:
             await ack(text="Only support staff on the roster can use this command.")
             return
-        if body.get("command") == self.slack.command_kb:  # read-only: answered in the acknowledgement
+        command = str(body.get("command") or "")
+        if command == self.slack.command_kb:  # read-only: answered in the acknowledgement
             await ack(**await self._articles_for(staff, str(body.get("text") or "")))
+            return
+        if command not in self._recorded_commands:  # so is help
+            await ack(text=slack_help(self.slack, unknown=command[:40]))
             return
         key = str(body.get("trigger_id") or f"{body.get('user_id')}:{time.time()}")
         await self.record(f"command:{key}", {"kind": "command", "body": body})
@@ -418,7 +428,11 @@ class SlackAdapter:
         if prefix and text.lower().startswith(prefix.lower()):
             return [StaffCommand(staff.id, "note", case_id, text[len(prefix):].strip())]
         if self.slack.command_prefix and text.startswith(self.slack.command_prefix):
-            return [StaffCommand(staff.id, "say", case_id, "/" + text[len(self.slack.command_prefix):])]
+            command = text[len(self.slack.command_prefix):]
+            if command.strip().lower() == "help":
+                await self._ephemeral(staff, slack_help(self.slack))
+                return []
+            return [StaffCommand(staff.id, "say", case_id, "/" + command)]
         return [StaffCommand(staff.id, "say", case_id, text)]
 
     async def _consult_thread_message(self, staff: RosterEntry, thread_ts: str, raw: str) -> list[Event]:
@@ -462,20 +476,12 @@ class SlackAdapter:
         staff = self.by_slack_id.get(str(body.get("user_id") or ""))
         if staff is None:
             return []
-        names = {
-            self.slack.command_status: "status",
-            self.slack.command_case: "case",
-            self.slack.command_note: "note",
-            self.slack.command_escalate: "escalate",
-            self.slack.command_resolve: "resolve",
-            self.slack.command_sme: "sme",
-        }
-        command = names.get(str(body.get("command") or ""), "help")
+        command = self._recorded_commands.get(str(body.get("command") or ""))
+        if command is None:  # recorded by an earlier version, or since renamed
+            return []
         words = str(body.get("text") or "").split()
         if command == "status":
             return [StaffCommand(staff.id, "status", None, " ".join(words))]
-        if command == "help":
-            return [StaffCommand(staff.id, "help")]
         case, words = await self._case_for(staff, words)
         if case is None:
             await self._ephemeral(staff, "Which case? Add its number (e.g. CS-000123); you have no single open chat.")

@@ -231,6 +231,23 @@ async def test_echoes_bots_edits_and_unknown_events_are_ignored(sender: SlackSen
     assert await runtime(app_client).store.inbound("slack") == []
 
 
+async def test_help_speaks_slacks_own_command_names(tmp_path: Path, slack: FakeSlack, aiohttp_client: AiohttpClient) -> None:
+    """An unknown slash command, and `!help` in a chat's thread, list what works in Slack as the
+    team named it (not the agent console's "/resolve")."""
+    client = await aiohttp_client(slack_app(tmp_path, slack, command_resolve="/fix", command_prefix="?"))
+    sender = SlackSender(client, SECRET, slack=slack)
+    unknown = await sender.send_command("/sb-bogus", "hello", user=ANA, channel=QUEUE)
+    assert unknown.status == 200
+    assert "I don't know the command /sb-bogus" in unknown.text and "`/fix [CS-…]`" in unknown.text
+    assert "?resolve" in unknown.text and "`note: <text> #tags`" in unknown.text
+    card = await accepted_chat(sender, slack)
+    await sender.thread_reply(ANA, QUEUE, card.response["ts"], "?help")
+    shown = await slack.wait_for_call("chat.postEphemeral", lambda c: "What you can do here" in str(c.params.get("text")))
+    assert shown.params["user"] == ANA and "`/sb-kb [words]`" in str(shown.params["text"])
+    await asyncio.sleep(0.3)
+    assert not any("?help" in t or "What you can do" in t for t in texts_to(slack, DM))  # nothing reached the customer
+
+
 async def test_other_bots_and_mentions_follow_the_settings(tmp_path: Path, slack: FakeSlack, aiohttp_client: AiohttpClient) -> None:
     """`allow_bots = true` answers another bot's DM (never the bot's own echo); `customer_mentions =
     false` leaves mentions in shared channels alone."""
