@@ -121,7 +121,7 @@ class SlackAdapter:
         self.by_slack_id = {e.slack: e for e in settings.roster if e.slack}
         self.consult_channels = {g.slack_channel for g in settings.sme_groups if g.slack_channel}
         names = self.slack
-        self._recorded_commands = {  # slash commands that change something: recorded, then handled
+        self._recorded_commands = {  # slash commands taken through the inbox: recorded, acked, then turned
             names.command_status: "status", names.command_case: "case", names.command_note: "note",
             names.command_escalate: "escalate", names.command_resolve: "resolve", names.command_sme: "sme",
         }
@@ -668,7 +668,6 @@ def _address(conversation_id: str) -> tuple[str, str]:
     _, _, rest = conversation_id.partition(":")
     channel, _, thread_ts = rest.partition(":")
     return channel, thread_ts
-
 
 
 def _not_an_interaction(raw: str) -> web.Response | None:
