@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from knowledge.evaluate import QueryFileError, evaluate, format_report, load_queries
-from knowledge.index import DEFAULT_THRESHOLD, KnowledgeBase, load_articles
+from knowledge.index import DEFAULT_THRESHOLD, KnowledgeBase, load_articles, replacement_problems
 
 __all__ = ["register"]
 
@@ -86,6 +86,8 @@ def kb_eval(args: argparse.Namespace) -> int:
     kb = KnowledgeBase.from_folder(folder, threshold=threshold, reload_interval=None, embeddings=encoder)
     for problem in kb.problems:
         print(f"skipped {problem}", file=sys.stderr)
+    for warning in kb.warnings:
+        print(f"never offered: {warning}", file=sys.stderr)
     report = evaluate(kb, queries)
     if args.json:
         result = {key: report.as_dict()[key] for key in
@@ -100,12 +102,13 @@ def kb_eval(args: argparse.Namespace) -> int:
 
 def kb_check(args: argparse.Namespace) -> int:
     kb = KnowledgeBase.from_folder(Path(args.articles), reload_interval=None)
-    for problem in kb.problems:
+    for problem in kb.problems + kb.warnings:
         print(problem)
     today = datetime.date.today()
     live = sum(a.is_live(today) for a in kb.articles)
-    print(f"{len(kb.articles)} articles loaded ({live} offered today), {len(kb.problems)} skipped")
-    return 1 if kb.problems else 0
+    print(f"{len(kb.articles)} articles loaded ({live} offered today), {len(kb.problems)} skipped, "
+          f"{len(kb.warnings)} with a replaced_by that leads nowhere")
+    return 1 if kb.problems or kb.warnings else 0
 
 
 def _count(value: str) -> int:
@@ -152,6 +155,8 @@ def kb_report(args: argparse.Namespace) -> int:
     articles, problems = load_articles(folder)
     for problem in problems:
         print(f"skipped {problem}", file=sys.stderr)
+    for warning in replacement_problems(articles):
+        print(f"never offered: {warning}", file=sys.stderr)
     options = report.ReportOptions(
         now=time.time(), days=args.days or None, min_offers=args.min_offers, below=args.below,
         timezone=settings.business_hours.timezone,
@@ -184,7 +189,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                     "default: the bundled all-MiniLM-L6-v2)")
     ev.set_defaults(func=kb_eval)
 
-    check = kb_commands.add_parser("check", help="load a folder of articles and list the files that are skipped")
+    check = kb_commands.add_parser("check", help="load a folder of articles; list the files skipped and the articles a replaced_by loses")
     check.add_argument("--articles", default=str(DEFAULT_ARTICLES), help="folder of Markdown articles")
     check.set_defaults(func=kb_check)
 

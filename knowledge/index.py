@@ -217,6 +217,8 @@ def _parse_article(path: Path) -> Article:
     if not isinstance(meta, dict):
         raise ArticleError(f"{name}: front matter is not a mapping")
     title = meta.get("title")
+    if title is not None and not isinstance(title, str):
+        raise ArticleError(f"{name}: 'title' must be text (put it in quotes)")
     if not isinstance(title, str) or not title.strip():
         raise ArticleError(f"{name}: missing or empty 'title'")
     audience = _opt_str(meta, "audience", name) or "customer"
@@ -253,6 +255,32 @@ def load_articles(folder: Path) -> tuple[list[Article], list[str]]:
         except ArticleError as exc:
             problems.append(str(exc))
     return articles, problems
+
+
+def replacement_problems(articles: Sequence[Article]) -> list[str]:
+    """Articles loaded but lost to a `replaced_by` that leads nowhere: a successor missing from the
+    folder (often a typo), or a chain that comes back to itself. Neither article is offered then,
+    and nothing takes their place, which no search would ever show an admin."""
+    by_id = {a.id: a for a in articles}
+    problems: list[str] = []
+    cycles: set[frozenset[str]] = set()
+    for article in articles:
+        if not article.replaced_by:
+            continue
+        if article.replaced_by not in by_id:
+            problems.append(f"{article.id}.md: replaced_by '{article.replaced_by}' names no article in the folder, "
+                            "so it is never offered and nothing takes its place")
+            continue
+        chain = [article.id]
+        successor = by_id.get(article.replaced_by)
+        while successor is not None and successor.id not in chain:
+            chain.append(successor.id)
+            successor = by_id.get(successor.replaced_by) if successor.replaced_by else None
+        if successor is not None and successor.id == article.id and frozenset(chain) not in cycles:
+            cycles.add(frozenset(chain))
+            problems.append(f"{article.id}.md: replaced_by leads back to it ({' -> '.join(chain + [article.id])}), "
+                            "so none of them is offered")
+    return problems
 
 
 def _folder_signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
@@ -1227,7 +1255,8 @@ class KnowledgeBase:
         self, articles: Sequence[Article], *, threshold: float = DEFAULT_THRESHOLD, embeddings: Encoder | None = None
     ) -> None:
         self.threshold = threshold
-        self.problems: list[str] = []
+        self.problems: list[str] = []  # files skipped
+        self.warnings: list[str] = []  # articles loaded but never offered by mistake (replacement_problems)
         self._articles = list(articles)  # as written, without what was learnt
         self._prepared: OrderedDict[str, npt.NDArray[np.float32]] = OrderedDict()  # message vectors, see prepare()
         self._prepared_lock = threading.Lock()
@@ -1260,10 +1289,8 @@ class KnowledgeBase:
         folder = Path(folder)
         signature = _folder_signature(folder)
         articles, problems = load_articles(folder)
-        for problem in problems:
-            logger.warning("skipped help article %s", problem)
         kb = cls(articles, threshold=threshold, embeddings=embeddings)
-        kb.problems = problems
+        kb._report(articles, problems)
         kb._folder = folder
         kb._signature = signature
         if reload_interval is not None:
@@ -1306,15 +1333,21 @@ class KnowledgeBase:
             except ValueError as exc:  # e.g. duplicate ids can't happen from one folder, but be safe
                 logger.error("help articles not reloaded: %s", exc)
                 return False
-            for problem in problems:
-                logger.warning("skipped help article %s", problem)
             self._index = index
             self._articles = articles
-            self.problems = problems
+            self._report(articles, problems)
             self._signature = signature
             self.reloads += 1
             logger.info("help articles reloaded: %d articles, %d skipped", len(articles), len(problems))
             return True
+
+    def _report(self, articles: Sequence[Article], problems: list[str]) -> None:
+        """Keeps and logs (by file name) the files skipped and the articles lost to a bad `replaced_by`."""
+        self.problems, self.warnings = problems, replacement_problems(articles)
+        for problem in self.problems:
+            logger.warning("skipped help article %s", problem)
+        for warning in self.warnings:
+            logger.warning("help article never offered: %s", warning)
 
     def learn(self, questions: Mapping[str, Sequence[str]]) -> bool:
         """Customers' own words for the articles that answered them (knowledge/feedback.py) join

@@ -38,6 +38,7 @@ CARD = _article("Card delivery", ["when will my card arrive", "my new card has n
         ("---\ntitle: [unclosed\n---\nBody.\n", "YAML"),
         ("---\nsummary: no title\n---\nBody.\n", "title"),
         ("---\ntitle: '   '\n---\nBody.\n", "title"),
+        ("---\ntitle: 42\n---\nBody.\n", "'title' must be text"),
         ("---\n- a\n- list\n---\nBody.\n", "mapping"),
         ("# No front matter\n", "front matter"),
         ("---\ntitle: x\nquestions: {a: 1}\n---\nBody.\n", "questions"),

@@ -139,6 +139,24 @@ def test_kb_check_lists_problems(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert "broken.md:" in out and "1 articles loaded" in out and "1 skipped" in out
 
 
+def test_kb_check_names_articles_a_replaced_by_loses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    def article(stem: str, successor: str = "") -> None:
+        extra = f"replaced_by: {successor}\n" if successor else ""
+        (tmp_path / f"{stem}.md").write_text(f"---\ntitle: {stem}\n{extra}---\nBody.\n", encoding="utf-8")
+
+    article("old-pricing", "new-pricing")  # a good chain: not reported
+    article("new-pricing")
+    article("typo", "new-pricng")
+    for stem, successor in (("a", "b"), ("b", "c"), ("c", "a")):
+        article(stem, successor)
+    assert kb_main(["kb", "check", "--articles", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "typo.md: replaced_by 'new-pricng' names no article" in out
+    assert out.count("leads back to it") == 1 and "a -> b -> c -> a" in out  # one line per cycle
+    assert "pricing.md" not in out
+    assert "0 skipped, 2 with a replaced_by that leads nowhere" in out
+
+
 def test_threshold_is_per_knowledge_base_and_validated(fixture_kb: tuple[Path, Path]) -> None:
     folder, _ = fixture_kb
     strict = KnowledgeBase.from_folder(folder, threshold=0.99, reload_interval=None)
