@@ -93,7 +93,9 @@ def kb_eval(args: argparse.Namespace) -> int:
         result = {key: report.as_dict()[key] for key in
                   ("top1", "top3", "mrr", "answered_correctly", "declined_out_of_scope", "mean_ms", "p99_ms", "queries")}
         result.update(in_scope=report.in_scope, out_of_scope=report.out_of_scope, threshold=report.threshold,
-                      articles=report.articles)
+                      articles=report.articles, calibration_error=report.calibration_error,
+                      by_threshold=[{"threshold": t, "answered_correctly": right, "offered_wrong": wrong,
+                                     "declined_out_of_scope": declined} for t, right, wrong, declined in report.by_threshold])
         print(json.dumps(result))
     else:
         print(format_report(report))

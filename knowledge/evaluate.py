@@ -9,6 +9,12 @@ share *answered correctly at the configured threshold*: the best hit is the expe
 article and its confidence reaches the threshold (declining counts as wrong). Over the
 out-of-scope queries it gives the share declined (no hit reaches the threshold). Latency
 is the wall time of one `search` call per query, which is all `suggest` does as well.
+
+To choose a knowledge base's threshold, the report also gives the same two shares (and the
+share of in-scope queries offered a wrong article) at thresholds 0.1 to 0.9, and how well the
+top hit's confidence is calibrated on these queries: the expected calibration error, the
+gap between confidence and how often the top hit is right, averaged over ten confidence bins
+weighted by their queries (0 = perfectly calibrated; out-of-scope queries count as wrong).
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ __all__ = ["EvalReport", "LabelledQuery", "QueryFileError", "evaluate", "format_
 
 # MRR looks this deep into the ranking.
 MRR_DEPTH = 10
+SWEEP = tuple(round(0.1 * i, 1) for i in range(1, 10))  # thresholds the report compares
+CALIBRATION_BINS = 10
 
 
 class QueryFileError(Exception):
@@ -56,6 +64,9 @@ class EvalReport:
     threshold: float
     articles: int
     unknown_expected: int  # in-scope queries whose expected article is not in the KB
+    # per threshold in SWEEP: (threshold, answered correctly, offered a wrong article, declined out of scope)
+    by_threshold: tuple[tuple[float, float | None, float | None, float | None], ...] = ()
+    calibration_error: float | None = None  # expected calibration error of the top hit's confidence
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,11 +113,13 @@ def evaluate(kb: KnowledgeBase, queries: Iterable[LabelledQuery], *, warmup: int
     times: list[float] = []
     n_in = n_out = top1 = top3 = answered = declined = unknown = 0
     rr = 0.0
+    tops: list[tuple[float, bool, bool]] = []  # per query: top confidence, in scope, top hit is the expected one
     for q in queries:
         start = time.perf_counter()
         hits = kb.search(q.text, limit=MRR_DEPTH)
         times.append((time.perf_counter() - start) * 1000.0)
         confident = bool(hits) and hits[0].confidence >= kb.threshold
+        tops.append((hits[0].confidence if hits else 0.0, q.expected is not None, bool(hits) and hits[0].article.id == q.expected))
         if q.expected is None:
             n_out += 1
             declined += not confident
@@ -121,15 +134,12 @@ def evaluate(kb: KnowledgeBase, queries: Iterable[LabelledQuery], *, warmup: int
         if q.expected in ids:
             rr += 1.0 / (ids.index(q.expected) + 1)
 
-    def share(count: float, total: int) -> float | None:
-        return round(count / total, 4) if total else None
-
     return EvalReport(
-        top1=share(top1, n_in),
-        top3=share(top3, n_in),
-        mrr=share(rr, n_in),
-        answered_correctly=share(answered, n_in),
-        declined_out_of_scope=share(declined, n_out),
+        top1=_share(top1, n_in),
+        top3=_share(top3, n_in),
+        mrr=_share(rr, n_in),
+        answered_correctly=_share(answered, n_in),
+        declined_out_of_scope=_share(declined, n_out),
         mean_ms=round(sum(times) / len(times), 3) if times else 0.0,
         p99_ms=round(_percentile(times, 99), 3),
         queries=len(queries),
@@ -138,7 +148,34 @@ def evaluate(kb: KnowledgeBase, queries: Iterable[LabelledQuery], *, warmup: int
         threshold=kb.threshold,
         articles=len(kb.articles),
         unknown_expected=unknown,
+        by_threshold=tuple(_at_threshold(tops, t, n_in, n_out) for t in SWEEP),
+        calibration_error=_calibration_error(tops),
     )
+
+
+def _at_threshold(
+    tops: Sequence[tuple[float, bool, bool]], threshold: float, n_in: int, n_out: int
+) -> tuple[float, float | None, float | None, float | None]:
+    """(threshold, answered correctly, offered a wrong article, declined out of scope) at `threshold`."""
+    right = sum(conf >= threshold and hit for conf, in_scope, hit in tops if in_scope)
+    wrong = sum(conf >= threshold and not hit for conf, in_scope, hit in tops if in_scope)
+    declined = sum(conf < threshold for conf, in_scope, _ in tops if not in_scope)
+    return (threshold, _share(right, n_in), _share(wrong, n_in), _share(declined, n_out))
+
+
+def _calibration_error(tops: Sequence[tuple[float, bool, bool]]) -> float | None:
+    """Expected calibration error of the top hit's confidence over CALIBRATION_BINS equal-width bins."""
+    if not tops:
+        return None
+    bins: dict[int, list[tuple[float, bool]]] = {}
+    for conf, _, hit in tops:
+        bins.setdefault(min(int(conf * CALIBRATION_BINS), CALIBRATION_BINS - 1), []).append((conf, hit))
+    gap = sum(abs(sum(c for c, _ in b) - sum(h for _, h in b)) for b in bins.values())  # per bin: n x |mean conf - accuracy|
+    return round(gap / len(tops), 4)
+
+
+def _share(count: float, total: int) -> float | None:
+    return round(count / total, 4) if total else None
 
 
 def format_report(report: EvalReport) -> str:
@@ -156,6 +193,14 @@ def format_report(report: EvalReport) -> str:
         f"  declined out of scope:   {pct(report.declined_out_of_scope)} of out-of-scope queries",
         f"  latency per query:       mean {report.mean_ms:.2f} ms   p99 {report.p99_ms:.2f} ms",
     ]
+    if report.calibration_error is not None:
+        lines.append(f"  calibration:             expected calibration error {report.calibration_error:.3f} "
+                     "(top hit's confidence against how often it is right; 0 is perfect)")
+    if report.by_threshold:
+        lines.append("  at other thresholds:     threshold   answered correctly   offered a wrong article   declined out of scope")
+        for threshold, right, wrong, declined in report.by_threshold:
+            mark = "  <- configured" if math.isclose(threshold, report.threshold) else ""
+            lines.append(f"                           {threshold:9.1f}   {pct(right):>18}   {pct(wrong):>23}   {pct(declined):>21}{mark}")
     if report.unknown_expected:
         lines.append(f"  warning: {report.unknown_expected} in-scope queries expect an article that is not in the folder")
     return "\n".join(lines)

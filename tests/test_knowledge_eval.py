@@ -91,6 +91,35 @@ def test_declining_counts_as_wrong() -> None:
     assert report.declined_out_of_scope == 1.0
 
 
+def test_the_threshold_sweep_agrees_with_the_configured_threshold_and_moves_one_way(
+    fixture_kb: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, queries = fixture_kb
+    assert kb_main(["kb", "eval", "--articles", str(folder), "--queries", str(queries), "--json", "--threshold", "0.4"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    rows = result["by_threshold"]
+    assert [r["threshold"] for r in rows] == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+    configured = next(r for r in rows if r["threshold"] == 0.4)
+    assert (configured["answered_correctly"], configured["declined_out_of_scope"]) == (
+        result["answered_correctly"], result["declined_out_of_scope"])
+    for lower, higher in zip(rows, rows[1:]):  # a higher bar answers less, offers fewer wrong articles, declines more
+        assert higher["answered_correctly"] <= lower["answered_correctly"]
+        assert higher["offered_wrong"] <= lower["offered_wrong"]
+        assert higher["declined_out_of_scope"] >= lower["declined_out_of_scope"]
+    assert 0.0 <= result["calibration_error"] <= 1.0
+    assert kb_main(["kb", "eval", "--articles", str(folder), "--queries", str(queries), "--threshold", "0.4"]) == 0
+    assert "0.4" in capsys.readouterr().out.split("<- configured")[0].splitlines()[-1]
+
+
+def test_calibration_error_is_the_bin_weighted_gap_between_confidence_and_accuracy() -> None:
+    from knowledge.evaluate import _calibration_error
+
+    # bin 0.9: confidence 0.95 twice, right once (gap 0.45 over 2 queries); bin 0.1: 0.15, wrong (gap 0.15 over 1)
+    assert _calibration_error([(0.95, True, True), (0.95, True, False), (0.15, False, False)]) == round((0.9 + 0.15) / 3, 4)
+    assert _calibration_error([(1.0, True, True), (0.0, False, False)]) == 0.0
+    assert _calibration_error([]) is None
+
+
 def test_unknown_expected_article_counts_as_a_miss(fixture_kb: tuple[Path, Path]) -> None:
     folder, _ = fixture_kb
     kb = KnowledgeBase.from_folder(folder, reload_interval=None)
