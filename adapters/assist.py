@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.domain import Case
+from bot.flows.intake import without_details
 from bot.store.base import Store, TranscriptEntry
 from bot.text import TextTooLong, clean
 from bot.turn import ArticleFinder
@@ -76,10 +77,12 @@ class AgentAssist:
 
     async def for_case(self, case: Case, transcript: Sequence[TranscriptEntry]) -> tuple[str, list[Suggestion]]:
         """Top articles for what the customer said last in the case, and those words. When no
-        article matches them ("ok", a button's "I still need help"), the case's problem is used."""
+        article matches them ("ok", a button's "I still need help"), the case's problem is used.
+        Either is searched without the details the intake took from it (IDs, emails, browser,
+        steps), as the bot's own search is: they match no article and only dilute the rest."""
         said = [e.text for e in transcript if e.sender == "customer" and e.case_id == case.id]
         words = ""
-        for words in dict.fromkeys([*said[-1:], case.problem]):
+        for words in dict.fromkeys(w for w in map(without_details, [*said[-1:], case.problem]) if w):
             try:
                 found = await self.search(words)
             except QueryError:

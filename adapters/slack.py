@@ -634,6 +634,23 @@ class SlackAdapter:
             await self.runtime.store.set_ref(SOURCE, f"thread:{ts}", str(case.id))
         else:
             await self.calls.update(channel=self.slack.queue_channel, ts=ts, **card)
+        if self.slack.card_articles and case.state in (CaseState.QUEUED, CaseState.ESCALATED):
+            await self._suggest_articles(case, ts)
+
+    async def _suggest_articles(self, case: Case, card_ts: str) -> None:
+        """Agent assist without asking: the best articles for the customer's words, once per case,
+        in the card's thread, where whoever accepts the chat will talk. The channel's readers are
+        Tier I, so the words shown are masked for them. A retry of the delivery (the channel's
+        pacing, say) posts them then; nothing is posted when no article matches."""
+        key = f"articles:{case.id}"
+        if await self.runtime.store.get_ref(SOURCE, key) is not None:
+            return
+        words, found = await self.assist.for_case(case, await whole_transcript(self.runtime.store, case.conversation_id))
+        if found:
+            self._take_slot(self.slack.queue_channel)
+            reply = articles_reply(found, for_role(Role.AGENT, words))
+            await self.calls.post_message(channel=self.slack.queue_channel, thread_ts=card_ts, **reply)
+        await self.runtime.store.set_ref(SOURCE, key, "posted" if found else "none")
 
     async def _learn_name(self, case: Case) -> None:
         """A person is about to take the chat, and their spiels ("Hi Jo, ...") use the customer's

@@ -341,6 +341,7 @@ class SlackSettings:
     command_resolve: str = "/sb-resolve"
     command_sme: str = "/sb-sme"
     command_kb: str = "/sb-kb"  # agent assist: help articles for some words (or the open chat's last message)
+    card_articles: bool = True  # agent assist: a waiting chat's card gets the best articles in its thread, once
     channel_pace: Duration = Duration(1.0)  # at most one message per channel per this interval
     max_text_chars: int = 3000  # longer messages are split (Slack's limit for a text block)
 

@@ -131,4 +131,5 @@ async def test_slack_kb_without_words_uses_the_open_chat_and_masks_what_tier_one
 
     assert "Internal: issue a refund" in answer  # the last words were a button's: the problem is searched
     assert "charged twice" in answer and "ann@school.org" not in answer  # Tier I: masked
+    assert "48213" not in answer and "Chrome" not in answer  # searched without the intake's details, as the bot searches
 

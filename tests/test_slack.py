@@ -231,6 +231,32 @@ async def test_echoes_bots_edits_and_unknown_events_are_ignored(sender: SlackSen
     assert await runtime(app_client).store.inbound("slack") == []
 
 
+async def test_a_waiting_chats_card_gets_the_best_articles_in_its_thread_once(
+    sender: SlackSender, slack: FakeSlack, app_client: TestClient[Any, Any]
+) -> None:
+    card = await accepted_chat(sender, slack)  # the card was posted, then updated when Ana accepted
+    thread = card.response["ts"]
+
+    def suggestions() -> list[Call]:
+        return [c for c in slack.posted(QUEUE) if c.params.get("thread_ts") == thread and "Help articles for" in str(c.params.get("text"))]
+
+    await slack.wait_for(lambda calls: bool(suggestions()))
+    await sender.thread_reply(ANA, QUEUE, thread, "!escalate tier2")  # the card changes again
+    await slack.wait_for_call("chat.update", lambda c: c.params.get("ts") == thread and "escalated" in str(c.params.get("text")))
+    await asyncio.sleep(0.3)
+    [posted] = suggestions()
+    assert "Export reports" in str(posted.params["text"]) and "ann@school.org" not in json.dumps(posted.params)
+    assert not any("Help articles for" in t for t in texts_to(slack, DM))  # staff only
+
+
+async def test_card_articles_can_be_turned_off(tmp_path: Path, slack: FakeSlack, aiohttp_client: AiohttpClient) -> None:
+    client = await aiohttp_client(slack_app(tmp_path, slack, card_articles=False))
+    sender = SlackSender(client, SECRET, slack=slack)
+    await accepted_chat(sender, slack)
+    await asyncio.sleep(0.3)
+    assert not any("Help articles for" in t for t in slack.posted_texts(QUEUE))
+
+
 async def test_help_speaks_slacks_own_command_names(tmp_path: Path, slack: FakeSlack, aiohttp_client: AiohttpClient) -> None:
     """An unknown slash command, and `!help` in a chat's thread, list what works in Slack as the
     team named it (not the agent console's "/resolve")."""
