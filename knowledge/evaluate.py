@@ -111,35 +111,32 @@ def evaluate(kb: KnowledgeBase, queries: Iterable[LabelledQuery], *, warmup: int
     for q in queries[:warmup]:  # first calls fill caches; don't let them dominate p99
         kb.search(q.text, limit=MRR_DEPTH)
     times: list[float] = []
-    n_in = n_out = top1 = top3 = answered = declined = unknown = 0
+    n_in = n_out = top1 = top3 = unknown = 0
     rr = 0.0
     tops: list[tuple[float, bool, bool]] = []  # per query: top confidence, in scope, top hit is the expected one
     for q in queries:
         start = time.perf_counter()
         hits = kb.search(q.text, limit=MRR_DEPTH)
         times.append((time.perf_counter() - start) * 1000.0)
-        confident = bool(hits) and hits[0].confidence >= kb.threshold
         tops.append((hits[0].confidence if hits else 0.0, q.expected is not None, bool(hits) and hits[0].article.id == q.expected))
         if q.expected is None:
             n_out += 1
-            declined += not confident
             continue
         n_in += 1
         unknown += kb.get(q.expected) is None
         ids = [h.article.id for h in hits]
-        if ids[:1] == [q.expected]:
-            top1 += 1
-            answered += confident
+        top1 += ids[:1] == [q.expected]
         top3 += q.expected in ids[:3]
         if q.expected in ids:
             rr += 1.0 / (ids.index(q.expected) + 1)
 
+    _, answered, _, declined = _at_threshold(tops, kb.threshold, n_in, n_out)
     return EvalReport(
         top1=_share(top1, n_in),
         top3=_share(top3, n_in),
         mrr=_share(rr, n_in),
-        answered_correctly=_share(answered, n_in),
-        declined_out_of_scope=_share(declined, n_out),
+        answered_correctly=answered,
+        declined_out_of_scope=declined,
         mean_ms=round(sum(times) / len(times), 3) if times else 0.0,
         p99_ms=round(_percentile(times, 99), 3),
         queries=len(queries),
