@@ -57,11 +57,13 @@ from typing import Any, NamedTuple
 import bm25s
 import numpy as np
 import numpy.typing as npt
-import spacy
 import yaml
 
 from knowledge import ranking as R
-from knowledge.embeddings import Encoder, UnitVectors
+from knowledge.embeddings import Encoder, UnitVectors, torch_hidden
+
+with torch_hidden():  # spaCy would load the embeddings extra's torch for nothing (see torch_hidden)
+    import spacy
 
 __all__ = ["Article", "ArticleError", "ArticleHit", "KnowledgeBase", "load_articles"]
 
