@@ -559,7 +559,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 async def run(args: argparse.Namespace, argv: list[str]) -> int:
     server_core, client_core, separate = pick_cores()
+    affinity = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {client_core})
+    try:
+        return await _run(args, argv, server_core, client_core, separate)
+    finally:
+        os.sched_setaffinity(0, affinity)  # the benches after this one (bench/__main__.py) pick their own cores
+
+
+async def _run(args: argparse.Namespace, argv: list[str], server_core: int, client_core: int, separate: bool) -> int:
     facts = machine_facts()
     script = CustomerScript(args.seed)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
