@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from adapters import metrics
 from adapters.assist import AgentAssist, Articles
 from adapters.base import Adapter
 from adapters.slack_credentials import SlackCredentials
@@ -192,6 +193,7 @@ def create_app(
         return web.FileResponse(STATIC / ("agent.html" if request.path.startswith("/agent") else "index.html"))
 
     app.router.add_get("/healthz", healthz)
+    metrics.setup(app, runtime)
     app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/", page)
     app.router.add_get("/agent", page)

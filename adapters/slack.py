@@ -12,6 +12,7 @@ pacing; failures stay in the outbox and are retried.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import re
@@ -128,6 +129,7 @@ class SlackAdapter:
         self.bot_user_id = ""
         self.bot_id = ""
         self._inbox_ready = asyncio.Event()
+        self.counts: collections.Counter[str] = collections.Counter()  # for /metrics (adapters/metrics.py)
         self.names = CustomerNames(self.client, self._named)
         self.bolt = self._bolt_app()
 
@@ -230,6 +232,7 @@ class SlackAdapter:
         if kind == "url_verification":
             return web.json_response({"challenge": str(payload.get("challenge", ""))})
         if kind == "app_rate_limited":  # Slack is dropping this workspace's events (over 30,000 an hour)
+            self.counts["rate_limited_notice"] += 1
             log.warning("slack is rate limiting the app's events; some deliveries are being dropped",
                         extra={"team_id": str(payload.get("team_id", "")), "minute": payload.get("minute_rate_limited")})
             return web.Response(status=200)
@@ -245,6 +248,7 @@ class SlackAdapter:
         """Stores a delivery before it is acknowledged; a retry of one already seen is dropped."""
         store, now = self.runtime.store, self.runtime.clock.now()
         fresh = await self.runtime.unit(lambda: store.accept_inbound(SOURCE, event_id, item, now=now), urgent=True)
+        self.counts["recorded_delivery" if fresh else "duplicate_delivery"] += 1
         if fresh:
             self._inbox_ready.set()
         else:

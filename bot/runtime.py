@@ -13,6 +13,7 @@ dispatcher delivers and retries, so a crash or restart loses neither.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import logging
@@ -62,6 +63,15 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
 
 
+@dataclasses.dataclass
+class RuntimeCounts:
+    """What the runtime has done since start-up, for /metrics (adapters/metrics.py)."""
+
+    events: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)  # by event type
+    delivered: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)  # by adapter
+    retried: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)  # by adapter: kept for later
+
+
 class Outlet(Protocol):
     """The outbound half of an adapter, as the runtime sees it."""
 
@@ -106,6 +116,7 @@ class Runtime:
         self._waiting: list[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]] = []
         self._urgent: list[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self.counts = RuntimeCounts()
 
     def attach(self, outlet: Outlet) -> None:
         self.outlets[outlet.name] = outlet
@@ -202,6 +213,7 @@ class Runtime:
             now=self.clock.now(), conversation_id=_conversation_of(events[0]), case_ids=case_ids
         )
         actions = [action for event in events for action in self.engine.handle(event, world)]
+        self.counts.events.update(type(event).__name__ for event in events)
         routed = _merge_says([r for a in actions for r in self._route(a)])
         live = await self.store.commit(world, loaded, actions, routed, inbound=inbound, fired_timer=fired_timer)
         return actions, routed, live
@@ -266,9 +278,11 @@ class Runtime:
                     await self._retry_later(entry, None, repr(exc))
                     break
                 delivered.append(entry.id)
+                self.counts.delivered[entry.adapter] += 1
         return delivered
 
     async def _retry_later(self, entry: OutboxEntry, retry_after: float | None, error: str) -> None:
+        self.counts.retried[entry.adapter] += 1
         delay = retry_after if retry_after is not None else min(MAX_RETRY_DELAY, 2.0 ** entry.attempts)
         await self.store.mark_failed(entry.id, retry_at=self.clock.now() + delay, error=error)
 

@@ -22,6 +22,7 @@ from bot.runtime import Runtime
 from bot.store.sqlite import SQLiteStore
 from tests.fake_slack import Call, FakeSlack, SlackSender
 from tests.harness import DEFAULT_ARTICLES, KeywordFinder
+from tests.metrics_scrape import sample, scrape
 
 AiohttpClient = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 SECRET = "test-signing-secret"
@@ -136,7 +137,9 @@ async def test_the_whole_journey_through_slack(sender: SlackSender, slack: FakeS
     assert "resolve" not in customer_side.lower().replace("resolved", "")
 
 
-async def test_retried_deliveries_never_produce_a_second_reply(sender: SlackSender, slack: FakeSlack) -> None:
+async def test_retried_deliveries_never_produce_a_second_reply(
+    sender: SlackSender, slack: FakeSlack, app_client: TestClient[Any, Any]
+) -> None:
     event = sender.dm_event(CUSTOMER, "My export is broken", DM)
     first = await sender.send_event(event, event_id="Ev1")
     retry = await sender.send_event(event, event_id="Ev1", retry_num=1, retry_reason="http_timeout")
@@ -145,6 +148,9 @@ async def test_retried_deliveries_never_produce_a_second_reply(sender: SlackSend
     await asyncio.sleep(0.3)
     assert sum("I've opened case" in t for t in texts_to(slack, DM)) == 1
     assert sum("could you tell me" in t for t in texts_to(slack, DM)) == 1
+    counted = await scrape(app_client)  # operators see the retry was dropped
+    assert sample(counted, "supportbot_adapter_events_total", adapter="slack", what="duplicate_delivery") == 1
+    assert sample(counted, "supportbot_adapter_events_total", adapter="slack", what="recorded_delivery") == 1
 
 
 async def test_acknowledges_at_once_while_slack_is_slow(sender: SlackSender, slack: FakeSlack) -> None:
@@ -203,13 +209,17 @@ async def test_interactions_the_bot_does_not_use_are_acknowledged_and_junk_refus
     assert (await app_client.get("/healthz")).status == 200
 
 
-async def test_slacks_rate_limit_notice_is_logged_as_a_warning(sender: SlackSender, caplog: pytest.LogCaptureFixture) -> None:
+async def test_slacks_rate_limit_notice_is_logged_as_a_warning(
+    sender: SlackSender, caplog: pytest.LogCaptureFixture, app_client: TestClient[Any, Any]
+) -> None:
     notice = json.dumps({"type": "app_rate_limited", "team_id": "T1", "minute_rate_limited": 1518467820, "api_app_id": "A1"})
     with caplog.at_level(logging.WARNING, logger="adapters.slack"):
         response = await sender.send_raw(notice.encode(), {"Content-Type": "application/json"}, signed=True)
     assert response.status == 200
     warned = [r for r in caplog.records if "rate limiting" in r.getMessage()]
     assert len(warned) == 1 and getattr(warned[0], "team_id") == "T1"
+    counted = await scrape(app_client)
+    assert sample(counted, "supportbot_adapter_events_total", adapter="slack", what="rate_limited_notice") == 1
 
 
 async def test_echoes_bots_edits_and_unknown_events_are_ignored(sender: SlackSender, slack: FakeSlack, app_client: TestClient[Any, Any]) -> None:
@@ -298,12 +308,17 @@ async def test_rate_limits_are_waited_out_without_double_posting(sender: SlackSe
     assert sum("I've opened case" in t for t in texts_to(slack, DM)) == 1
 
 
-async def test_failed_posts_stay_in_the_outbox_and_are_retried(sender: SlackSender, slack: FakeSlack) -> None:
+async def test_failed_posts_stay_in_the_outbox_and_are_retried(
+    sender: SlackSender, slack: FakeSlack, app_client: TestClient[Any, Any]
+) -> None:
     slack.fail("chat.postMessage", times=2, status=500)
     await sender.dm(CUSTOMER, "My export is broken", channel=DM)
     await said_to(slack, DM, "could you tell me", timeout=10)
     opened = [t for t in texts_to(slack, DM) if "I've opened case" in t]
     assert len(opened) == 1
+    counted = await scrape(app_client)
+    assert sample(counted, "supportbot_deliveries_retried_total", adapter="slack") == 2
+    assert sample(counted, "supportbot_deliveries_total", adapter="slack") >= 1
     said = "\n".join(texts_to(slack, DM))
     assert said.index("I've opened case") < said.index("could you tell me")
 
