@@ -12,7 +12,7 @@ Gauges are read from the store when scraped; counters count since the process st
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -23,10 +23,7 @@ from prometheus_client.registry import Collector
 
 from bot.domain import OPEN_STATES, AgentStatus
 from bot.runtime import Runtime
-
-INBOX_LIMIT = 100_000  # counted up to this many
-OUTBOX_LIMIT = 100_000
-
+from bot.store.base import Backlog
 
 @runtime_checkable
 class Counted(Protocol):
@@ -38,21 +35,16 @@ class Counted(Protocol):
 
 @dataclass(frozen=True)
 class Snapshot:
-    cases: Mapping[str, int]  # open cases by state
-    outbox_pending: int
-    inbox_pending: Mapping[str, int]  # by source
+    backlog: Backlog
     agents_online: int
     agents_available: int
 
 
 async def snapshot(runtime: Runtime) -> Snapshot:
-    store = runtime.store
-    cases = collections.Counter(case.state.value for case in await store.cases_in(OPEN_STATES))
-    agents = await store.agents()
+    """Read when scraped: counts from the store (no rows loaded), presence from the staff list."""
+    agents = await runtime.store.agents()
     return Snapshot(
-        cases={state.value: cases[state.value] for state in sorted(OPEN_STATES)},
-        outbox_pending=len(await store.pending_outbox(limit=OUTBOX_LIMIT)),
-        inbox_pending={name: len(await store.inbound(name, limit=INBOX_LIMIT)) for name in sorted(runtime.outlets)},
+        backlog=await runtime.store.backlog(),
         agents_online=sum(a.online for a in agents),
         agents_available=sum(a.online and a.status is AgentStatus.AVAILABLE for a in agents),
     )
@@ -63,15 +55,16 @@ class _Families(Collector):
         self.runtime, self.now = runtime, now
 
     def collect(self) -> Iterator[Metric]:
+        backlog = self.now.backlog
         cases = GaugeMetricFamily("supportbot_cases", "Open cases by state.", labels=["state"])
-        for state, count in self.now.cases.items():
-            cases.add_metric([state], count)
+        for state in sorted(OPEN_STATES):
+            cases.add_metric([state.value], backlog.cases.get(state.value, 0))
         yield cases
         yield GaugeMetricFamily("supportbot_outbox_pending", "Outbound messages not yet delivered (retries included).",
-                                value=self.now.outbox_pending)
+                                value=backlog.outbox)
         inbox = GaugeMetricFamily("supportbot_inbox_pending", "Platform deliveries recorded but not yet handled.", labels=["source"])
-        for source, count in self.now.inbox_pending.items():
-            inbox.add_metric([source], count)
+        for source in sorted(set(backlog.inbox) | set(self.runtime.outlets)):  # every adapter, so a series never vanishes
+            inbox.add_metric([source], backlog.inbox.get(source, 0))
         yield inbox
         yield GaugeMetricFamily("supportbot_agents_online", "Staff with a console or chat tool connected.", value=self.now.agents_online)
         yield GaugeMetricFamily("supportbot_agents_available", "Staff online and available for chats.", value=self.now.agents_available)

@@ -462,6 +462,28 @@ async def test_outbox_rows_are_pending_until_delivered(store: SQLiteStore) -> No
     assert [p.id for p in await due(store, T0 + 1)] == [pending[1].id]
 
 
+async def test_the_backlog_counts_open_cases_undelivered_rows_and_unhandled_deliveries(store: SQLiteStore) -> None:
+    await new_conversation(store, "web:a")
+    say = Say("web:a", 1, "Hello")
+
+    def change(world: Any) -> None:
+        open_case(world, "web:a", state=CaseState.QUEUED, queued_at=T0)
+        open_case(world, "web:a", state=CaseState.WITH_AGENT, agent_id="ana")
+        open_case(world, "web:a", state=CaseState.RESOLVED)
+
+    await commit(store, [say, say], routed=[Routed("web", say), Routed("web", say)], change=change)
+    await store.accept_inbound("slack", "evt-1", {"n": 1}, now=T0)
+    await store.accept_inbound("slack", "evt-2", {"n": 2}, now=T0)
+    await store.finish_inbound("slack", "evt-1", now=T0)
+    [first, _] = await store.pending_outbox()
+    await store.mark_delivered([first.id], now=T0)
+
+    backlog = await store.backlog()
+
+    assert backlog.cases == {"queued": 1, "with_agent": 1}  # a resolved case is not open
+    assert backlog.outbox == 1 and backlog.inbox == {"slack": 1}
+
+
 async def test_failed_outbox_row_waits_for_its_retry_time(store: SQLiteStore) -> None:
     await new_conversation(store)
     say = Say("web:a", None, "Hello")

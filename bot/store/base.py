@@ -83,6 +83,15 @@ class Routed:
     durable: bool = True
 
 
+@dataclass(frozen=True)
+class Backlog:
+    """What is waiting, counted without loading it (for /metrics)."""
+
+    cases: dict[str, int]  # open cases by state (only states that have any)
+    outbox: int  # undelivered outbound entries, retries included
+    inbox: dict[str, int]  # recorded platform deliveries not yet handled, by source (only sources that have any)
+
+
 class Store(Protocol):
     async def open(self) -> None: ...
 
@@ -185,6 +194,8 @@ class Store(Protocol):
         ...
 
     async def all_cases(self) -> list[Case]: ...
+
+    async def backlog(self) -> Backlog: ...
 
     async def reset_presence(self) -> None:
         """Marks every staff member offline: after a restart no console connection survives."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot import codec
-from bot.domain import AgentState, AgentStatus, Case, CaseState, Conversation
+from bot.domain import OPEN_STATES, AgentState, AgentStatus, Case, CaseState, Conversation
 from bot.events import (
     Action,
     Cancel,
@@ -35,7 +35,7 @@ from bot.events import (
     action_payload,
 )
 from bot.store.checkpoint import Checkpointer
-from bot.store.base import DueTimer, InboundEntry, NoteEntry, OutboxEntry, Routed, StoreError, TranscriptEntry
+from bot.store.base import Backlog, DueTimer, InboundEntry, NoteEntry, OutboxEntry, Routed, StoreError, TranscriptEntry
 from bot.world import Loaded, World
 
 T = TypeVar("T")
@@ -500,6 +500,18 @@ class SQLiteStore:
     async def all_cases(self) -> list[Case]:
         def job(db: sqlite3.Connection) -> list[Case]:
             return [Case.from_json(codec.loads(r[0])) for r in db.execute("SELECT data FROM cases ORDER BY id")]
+
+        return await self._run(job)
+
+    async def backlog(self) -> Backlog:
+        open_states = sorted(state.value for state in OPEN_STATES)
+        marks = ",".join("?" * len(open_states))
+
+        def job(db: sqlite3.Connection) -> Backlog:
+            cases = db.execute(f"SELECT state, COUNT(*) FROM cases WHERE state IN ({marks}) GROUP BY state", open_states)
+            (outbox,) = db.execute("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").fetchone()
+            inbox = db.execute("SELECT source, COUNT(*) FROM inbox WHERE done_at IS NULL GROUP BY source")
+            return Backlog(cases={str(k): int(v) for k, v in cases}, outbox=int(outbox), inbox={str(k): int(v) for k, v in inbox})
 
         return await self._run(job)
 
