@@ -372,7 +372,7 @@ class SlackAdapter:
             return []
         if channel in self.consult_channels:
             if kind == "message" and thread_ts and user in self.by_slack_id:
-                return [Step(e) for e in await self._consult_thread_message(self.by_slack_id[user], thread_ts, text)]
+                return [Step(e) for e in await self._consult_thread_message(self.by_slack_id[user], channel, thread_ts, text)]
             return []
         if kind == "message" and event.get("channel_type") == "im":
             return await self._customer_text(f"{SOURCE}:{channel}", event, text)
@@ -439,7 +439,7 @@ class SlackAdapter:
             return [StaffCommand(staff.id, "say", case_id, "/" + command)]
         return [StaffCommand(staff.id, "say", case_id, text)]
 
-    async def _consult_thread_message(self, staff: RosterEntry, thread_ts: str, raw: str) -> list[Event]:
+    async def _consult_thread_message(self, staff: RosterEntry, channel: str, thread_ts: str, raw: str) -> list[Event]:
         """Agent and SME talk in the consult card's thread; '!endconsult' and '!pause' end it."""
         found = await self._thread_text(staff, f"consult_thread:{thread_ts}", raw)
         if found is None:
@@ -448,6 +448,9 @@ class SlackAdapter:
         prefix = self.slack.command_prefix
         if prefix and text.startswith(prefix):
             name, _, rest = text[len(prefix):].partition(" ")
+            if name.lower() == "help":
+                await self._ephemeral(staff, slack_help(self.slack), channel=channel)
+                return []
             return [StaffCommand(staff.id, name.lower(), case_id, rest.strip(), origin=SOURCE)]
         return [StaffCommand(staff.id, "consult", case_id, text, origin=SOURCE)]
 
@@ -563,10 +566,12 @@ class SlackAdapter:
         except DeliveryError as exc:
             log.warning("direct slack reply not delivered", extra={"error": str(exc)})
 
-    async def _ephemeral(self, staff: RosterEntry, text: str) -> None:
-        if staff.slack and self.slack.queue_channel:
+    async def _ephemeral(self, staff: RosterEntry, text: str, *, channel: str = "") -> None:
+        """A line only `staff` sees, in `channel` (default: the queue channel)."""
+        where = channel or self.slack.queue_channel
+        if staff.slack and where:
             with contextlib.suppress(SlackApiError, OSError):
-                await self.client.chat_postEphemeral(channel=self.slack.queue_channel, user=staff.slack, text=text)
+                await self.client.chat_postEphemeral(channel=where, user=staff.slack, text=text)
 
     async def _deliver_notice(self, payload: dict[str, Any]) -> None:
         recipients = [self.settings.staff(r) for r in payload.get("recipients", [])]

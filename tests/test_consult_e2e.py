@@ -173,6 +173,9 @@ async def test_a_consult_through_slack_never_reaches_the_customer(slack_client: 
     opening = await slack.wait_for_call("chat.postMessage", posted(slack, SME_CHANNEL, "my name is Sam"))
     assert opening.params.get("thread_ts") == consult_thread
 
+    await sender.thread_reply(SAM, SME_CHANNEL, consult_thread, "!help")  # to Sam alone, in the consult's channel
+    shown = await slack.wait_for_call("chat.postEphemeral", lambda c: "In a consult's thread" in str(c.params.get("text")))
+    assert (shown.params["channel"], shown.params["user"]) == (SME_CHANNEL, SAM)
     await sender.thread_reply(ANA, SME_CHANNEL, consult_thread, "Is the migration lock expected? Also can you approve a credit?")
     await slack.wait_for_call("chat.postMessage", posted(slack, SME_CHANNEL, "credit policy"))
     await sender.thread_reply(SAM, SME_CHANNEL, consult_thread, "Yes: clear it under Settings > Security")
