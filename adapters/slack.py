@@ -78,17 +78,30 @@ class Step:
 
 
 class ChannelPacer:
-    """About one message per second per channel (Slack's guidance), allowing a short burst."""
+    """About one message per second per channel (Slack's guidance), allowing a short burst.
+
+    Every customer's DM is a channel, so channels whose bucket has refilled (they are as good as
+    never seen) are forgotten now and then; otherwise the table would grow by one per customer."""
+
+    PRUNE_EVERY = 1024  # calls between sweeps
 
     def __init__(self, interval: float, burst: int = 3) -> None:
         self.interval = interval
         self.burst = burst
         self._level: dict[str, tuple[float, float]] = {}
+        self._calls = 0
+
+    def __len__(self) -> int:
+        return len(self._level)
 
     def wait_for(self, channel: str, now: float) -> float:
         """Seconds until `channel` may take another message (0 means now; the slot is then used)."""
         if self.interval <= 0:
             return 0.0
+        self._calls += 1
+        if self._calls % self.PRUNE_EVERY == 0:
+            full = self.burst * self.interval
+            self._level = {c: level for c, level in self._level.items() if now - level[1] < full}
         tokens, since = self._level.get(channel, (float(self.burst), now))
         tokens = min(float(self.burst), tokens + (now - since) / self.interval)
         if tokens < 1.0:

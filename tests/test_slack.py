@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from adapters.server import RUNTIME, create_app
+from adapters.slack import ChannelPacer
 from adapters.slack_credentials import SlackCredentials
 from bot.clock import SystemClock
 from bot.config import build_settings
@@ -350,6 +351,21 @@ async def test_retried_thread_messages_never_produce_a_second_note_or_relay(
     assert sum("Which class" in t for t in texts_to(slack, DM)) == 1
     notes = await runtime(app_client).store.notes(1)
     assert [n.text for n in notes] == ["export fails on large classes #export"]
+
+
+def test_the_pacer_allows_a_short_burst_per_channel_and_forgets_quiet_channels() -> None:
+    pacer = ChannelPacer(1.0, burst=3)
+    assert [pacer.wait_for("D1", 0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert pacer.wait_for("D1", 0.0) == 1.0  # the fourth waits a second
+    assert pacer.wait_for("D2", 0.0) == 0.0  # other channels are not held back
+    assert pacer.wait_for("D1", 1.0) == 0.0
+    for n in range(2 * ChannelPacer.PRUNE_EVERY):  # one message each to many customers' DMs
+        pacer.wait_for(f"DNEW{n}", 2.0)
+    assert len(pacer) > ChannelPacer.PRUNE_EVERY
+    for n in range(ChannelPacer.PRUNE_EVERY):  # later, once their buckets have refilled
+        pacer.wait_for(f"DLATER{n}", 10.0)
+    assert len(pacer) <= ChannelPacer.PRUNE_EVERY  # the quiet channels were forgotten
+    assert [pacer.wait_for("D1", 10.0) for _ in range(3)] == [0.0, 0.0, 0.0]  # forgotten means a full burst
 
 
 async def test_long_text_is_split_at_slacks_limits(sender: SlackSender, slack: FakeSlack, app_client: TestClient[Any, Any]) -> None:
