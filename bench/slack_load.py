@@ -546,14 +546,23 @@ async def phase(
 ) -> tuple[dict[str, Any], Proc]:
     print(f"· {name}: starting …", flush=True)
     server = await spawn(session, name, command, core=cores["server"], port=port, workdir=workdir, env=env)
-    hooks = None
-    if profile:
-        hooks = (lambda: server.proc.send_signal(signal.SIGUSR1), lambda: server.proc.send_signal(signal.SIGUSR2))
+    rss: list[int] = []  # the server's resident memory when the measured window starts and ends
+
+    def window_starts() -> None:
+        rss.append(server.ps.memory_info().rss)
+        if profile:
+            server.proc.send_signal(signal.SIGUSR1)
+
+    def window_ends() -> None:
+        rss.append(server.ps.memory_info().rss)
+        if profile:
+            server.proc.send_signal(signal.SIGUSR2)
+
     others = [fake] if fake.ps.pid != server.ps.pid else []
     try:
         print(f"  started in {server.startup_s:.2f} s; {args.warmup:g} s warm-up + {args.duration:g} s measured", flush=True)
         load = await gen.run(server, others, tag, concurrency=args.concurrency, warmup=args.warmup, duration=args.duration,
-                             max_backlog=args.max_backlog, replies=replies, on_window=hooks)
+                             max_backlog=args.max_backlog, replies=replies, on_window=(window_starts, window_ends))
         drained = None
         stats = None
         if replies:
@@ -563,6 +572,9 @@ async def phase(
             stats = await gen.stats(tag)
         result = summarize(name, load, stats, duration=args.duration, drained=drained)
         result["startup_s"] = round(server.startup_s, 2)
+        if len(rss) == 2 and result["events_sent_in_window"]:
+            result["rss_window_mb"] = [round(r / 2**20, 1) for r in rss]
+            result["rss_growth_mb_per_1000_events"] = round((rss[1] - rss[0]) / 2**20 / result["events_sent_in_window"] * 1000, 3)
         if server.proc.poll() is not None:
             result["errors"]["server exited"] = server.proc.returncode
     except BaseException:
@@ -639,6 +651,9 @@ def table(r: dict[str, Any]) -> str:
         ("Other processes on the server's core (noise), % of a core", cpu("noise_server_core")),
         ("Other processes on the generator's core (noise), % of a core", cpu("noise_generator_core")),
         ("Start-up (spawn → /healthz 200)", get("startup_s", lambda v: f"{v} s")),
+        ("Server RSS over the measured window (MB; growth per 1,000 events)",
+         lambda d: "—" if "rss_window_mb" not in d else
+         f"{d['rss_window_mb'][0]} → {d['rss_window_mb'][1]} ({d['rss_growth_mb_per_1000_events']:+.2f})"),
     ]
     lines += [f"| {label} | {' | '.join(value(r[name]) for name in names)} |" for label, value in also]
     lines.append(f"| Cores | {r['cores']['note']} |" + " |" * (len(names) - 1))
