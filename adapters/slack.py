@@ -51,7 +51,6 @@ log = logging.getLogger(__name__)
 SOURCE = "slack"
 MAX_BODY = 1 << 20
 INBOX_BATCH = 100
-SEEN_FOR = 86400.0  # Slack retries for minutes; ids are remembered for a day
 IGNORED_SUBTYPES = frozenset(
     {
         "message_changed", "message_deleted", "message_replied", "channel_join", "channel_leave",
@@ -308,7 +307,6 @@ class SlackAdapter:
     # ----- the inbox worker: recorded deliveries → neutral events --------------------------------
 
     async def run_inbox(self) -> None:
-        last_prune = 0.0
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._inbox_ready.wait(), timeout=self.runtime.poll_interval)
@@ -316,10 +314,6 @@ class SlackAdapter:
             try:
                 if await self.process_inbox() >= INBOX_BATCH:
                     self._inbox_ready.set()  # more may be waiting: no pause between full batches
-                now = self.runtime.clock.now()
-                if now - last_prune > 3600:
-                    await self.runtime.store.forget_seen(before=now - SEEN_FOR)
-                    last_prune = now
             except Exception:
                 log.exception("slack inbox iteration failed")
 

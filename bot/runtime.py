@@ -48,6 +48,11 @@ T = TypeVar("T")
 # milliseconds, and the transaction's BEGIN and COMMIT are already a small share of them.
 MAX_GROUP = 32
 MAX_RETRY_DELAY = 300.0
+# Delivered outbox rows and handled platform deliveries are kept this long, then forgotten (checked
+# every FORGET_EVERY): a platform's retry of a delivery within a day is still recognised (Slack
+# retries for minutes), and the outbox does not grow by a row per message for ever.
+KEEP_DONE_FOR = 86400.0
+FORGET_EVERY = 3600.0
 DELIVERY_LANES = 16  # places (conversations, channels) delivered to at once
 
 
@@ -295,14 +300,23 @@ class Runtime:
             await asyncio.sleep(self.poll_interval)
 
     async def run_dispatcher(self) -> None:
+        forget_at = self.clock.now()
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._outbox_ready.wait(), timeout=self.poll_interval)
             self._outbox_ready.clear()
             try:
                 await self.deliver_outbox()
+                if self.clock.now() >= forget_at:
+                    await self.forget_done()
+                    forget_at = self.clock.now() + FORGET_EVERY
             except Exception:
                 log.exception("outbox dispatcher iteration failed")
+
+    async def forget_done(self) -> int:
+        """Forgets delivered outbox rows and handled deliveries older than KEEP_DONE_FOR; returns how
+        many deliveries were forgotten."""
+        return await self.unit(lambda: self.store.forget_seen(before=self.clock.now() - KEEP_DONE_FOR))
 
 
 def _merge_says(routed: list[Routed]) -> list[Routed]:

@@ -11,6 +11,7 @@ import pytest
 
 from bot.domain import Conversation
 from bot.events import CustomerMessage
+from bot.runtime import KEEP_DONE_FOR
 from bot.store.sqlite import SQLiteStore
 from tests.harness import Desk
 
@@ -122,3 +123,30 @@ async def test_urgent_units_are_committed_ahead_of_queued_work(desk: Desk) -> No
     await asyncio.gather(*backlog)
     assert order.index("record") <= 32  # after the group that was being written, ahead of the rest
     assert len(order) == 101
+
+
+async def test_delivered_rows_and_handled_deliveries_are_forgotten_after_a_day(desk: Desk) -> None:
+    """The runtime owns the outbox, so it keeps it (and the platforms' inbox) from growing for ever,
+    whichever durable adapter wrote to it."""
+    cid = await desk.customer()
+    await desk.say(cid, "I forgot my password")
+    assert await desk.store.accept_inbound("slack", "evt-1", {"n": 1}, now=desk.clock.now())
+    await desk.store.finish_inbound("slack", "evt-1", now=desk.clock.now())
+    assert await desk.runtime.deliver_outbox() > 0
+
+    def rows() -> tuple[int, int]:
+        db = sqlite3.connect(desk.store.path)
+        try:
+            (outbox,) = db.execute("SELECT COUNT(*) FROM outbox WHERE delivered_at IS NOT NULL").fetchone()
+            (inbox,) = db.execute("SELECT COUNT(*) FROM inbox").fetchone()
+        finally:
+            db.close()
+        return int(outbox), int(inbox)
+
+    delivered, handled = rows()
+    assert delivered > 0 and handled == 1
+    assert await desk.runtime.forget_done() == 0 and rows() == (delivered, 1)  # younger than a day: kept
+    desk.clock.advance(KEEP_DONE_FOR + 1)
+    assert await desk.runtime.forget_done() == 1
+    assert rows() == (0, 0)
+    assert await desk.store.accept_inbound("slack", "evt-1", {"n": 1}, now=desk.clock.now())  # a day on: new again
