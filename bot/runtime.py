@@ -300,7 +300,7 @@ class Runtime:
             await asyncio.sleep(self.poll_interval)
 
     async def run_dispatcher(self) -> None:
-        forget_at = self.clock.now()
+        forget_at = self.clock.now() + 60.0  # not at once: the first unit waits for the article index to load
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._outbox_ready.wait(), timeout=self.poll_interval)
