@@ -496,9 +496,11 @@ class SlackAdapter:
         words = str(body.get("text") or "").split()
         if command == "status":
             return [StaffCommand(staff.id, "status", None, " ".join(words))]
+        named = words[0].upper() if words and _CASE_NUMBER.match(words[0].upper()) else ""
         case, words = await self._case_for(staff, words)
         if case is None:
-            await self._ephemeral(staff, "Which case? Add its number (e.g. CS-000123); you have no single open chat.")
+            await self._ephemeral(staff, f"There is no case {named}." if named else
+                                  "Which case? Add its number (e.g. CS-000123); you have no single open chat.")
             return []
         return [StaffCommand(staff.id, command, case.id, " ".join(words))]
 

@@ -383,6 +383,8 @@ async def test_commands_check_the_callers_role(sender: SlackSender, slack: FakeS
     assert refused.status == 200 and "Only support staff" in refused.text
     await sender.send_command("/sb-case", "", user=ANA, channel=QUEUE)
     await slack.wait_for_call("chat.postEphemeral", lambda c: "Which case?" in str(c.params.get("text")) and c.params.get("user") == ANA)
+    await sender.send_command("/sb-case", "cs-999999", user=ANA, channel=QUEUE)
+    await slack.wait_for_call("chat.postEphemeral", lambda c: "There is no case CS-999999." == c.params.get("text"))
     await sender.send_command("/sb-status", "sideways", user=ANA, channel=QUEUE)
     await slack.wait_for_call("chat.postEphemeral", lambda c: "/status available" in str(c.params.get("text")))
     await sender.send_action(CUSTOMER, "case.accept", "1", channel=QUEUE)
