@@ -36,7 +36,7 @@ from adapters.base import json_error
 from adapters.slack_blocks import ACCEPT, CLAIM, articles_reply, consult_card, escape, message_parts, queue_card
 from adapters.slack_api import SlackCalls
 from adapters.slack_credentials import SlackCredentials
-from adapters.slack_help import slack_help
+from adapters.slack_help import customer_command, for_customers, for_staff, slack_help
 from adapters.slack_names import CustomerNames
 from bot import codec
 from bot.config import RosterEntry, Settings
@@ -411,7 +411,7 @@ class SlackAdapter:
             created_at=self.runtime.clock.now(),
             customer_ref=user,
         )
-        return [Step(CustomerMessage(conversation_id, text), opening)]
+        return [Step(CustomerMessage(conversation_id, customer_command(text, self.slack)), opening)]
 
     async def _named(self, conversation_id: str, name: str) -> None:
         await self.runtime.handle(CustomerNamed(conversation_id, name))
@@ -551,7 +551,7 @@ class SlackAdapter:
 
     async def _deliver_say(self, payload: dict[str, Any]) -> None:
         channel, thread_ts = _address(payload["conversation_id"])
-        text = escape(payload["text"])
+        text = escape(for_customers(payload["text"], self.slack))
         if payload.get("sender") == "agent":
             text = f"*{escape(payload.get('sender_name') or 'Advisor')}:* {text}"
         await self._post(channel, text, payload.get("buttons") or [], thread_ts=thread_ts)
@@ -593,7 +593,7 @@ class SlackAdapter:
             return  # new chats show up as their queue card
         if kind == "reply":
             for person in people:
-                text = for_role(person.role, payload["text"])
+                text = for_staff(for_role(person.role, payload["text"]), self.slack)
                 await self.client.chat_postEphemeral(channel=self.slack.queue_channel, user=person.slack, text=text)
             return
         thread_ts = await self.runtime.store.get_ref(SOURCE, f"case:{case_id}") if case_id is not None else None
@@ -602,7 +602,7 @@ class SlackAdapter:
             text = f"*Customer:* {escape(for_role(role, payload['text']))}"
         else:
             mentions = " ".join(f"<@{p.slack}>" for p in people)
-            text = f"{mentions} {escape(for_role(role, payload['text']))}"
+            text = f"{mentions} {escape(for_staff(for_role(role, payload['text']), self.slack))}"
         await self._post(self.slack.queue_channel, text, [], thread_ts=thread_ts or "")
 
     async def _deliver_consult(self, payload: dict[str, Any], people: list[RosterEntry]) -> None:

@@ -1,15 +1,59 @@
-"""What staff can do in Slack, in Slack's own terms: the configured slash commands, and the
-prefixes used in a chat's or a consult's thread.
+"""Commands in Slack's own terms: the configured slash commands, and the prefix used in DMs and
+threads.
 
-The engine's staff help (`spiels.help_staff`) speaks the agent console's language ("/resolve");
-in Slack the same commands are "!resolve" in a thread or "/sb-resolve" as a slash command, names
-the team may have changed. So Slack answers "help", and any slash command it does not know, from
-its own settings.
+The engine names commands as the web chat and agent console take them ("/new", "/resolve"). In
+Slack a message starting with "/" is a slash command, which Slack itself refuses unless the app
+declares it: a customer cannot type "/new", and an agent's "/resolve" is "/sb-resolve" (or
+"!resolve" in a chat's thread), names the team may have changed. So this module renders the
+engine's command names for Slack (`for_customers`, `for_staff`), reads a customer's "!new" as the
+engine's "/new" (`customer_command`), and answers "help", and any slash command Slack sends that
+the bot does not know, from the Slack settings (`slack_help`).
 """
 
 from __future__ import annotations
 
+import re
+
 from bot.config import SlackSettings
+
+CUSTOMER_COMMANDS = ("new", "agent", "help")  # what the engine takes from customers (bot/engine.py)
+SLASH_COMMANDS = ("status", "case", "note", "escalate", "resolve", "sme", "kb")  # have a slash command of their own
+THREAD_COMMANDS = ("hold", "devwait", "stilllooking", "pause", "endconsult", "help")  # typed in a thread
+
+
+def _named(names: tuple[str, ...]) -> re.Pattern[str]:
+    """A command name the engine wrote: "/name" as a word of its own (never inside a URL or a path)."""
+    return re.compile(r"(?<![\w/.:])/(" + "|".join(names) + r")\b")
+
+
+_CUSTOMER = _named(CUSTOMER_COMMANDS)
+_STAFF = _named(SLASH_COMMANDS + THREAD_COMMANDS)
+
+
+def for_customers(text: str, slack: SlackSettings) -> str:
+    """"/new" as a Slack customer types it: "!new"."""
+    return _CUSTOMER.sub(lambda m: f"{slack.command_prefix or '!'}{m.group(1)}", text)
+
+
+def for_staff(text: str, slack: SlackSettings) -> str:
+    """"/resolve" as staff use it in Slack: the configured slash command, or "!hold" for commands
+    that only work in a chat's thread."""
+    slash = {
+        "status": slack.command_status, "case": slack.command_case, "note": slack.command_note,
+        "escalate": slack.command_escalate, "resolve": slack.command_resolve, "sme": slack.command_sme,
+        "kb": slack.command_kb,
+    }
+    return _STAFF.sub(lambda m: slash.get(m.group(1)) or f"{slack.command_prefix or '!'}{m.group(1)}", text)
+
+
+def customer_command(text: str, slack: SlackSettings) -> str:
+    """A customer's "!new" (or "!agent", "!help") as the engine's "/new"; any other text as it is."""
+    prefix = slack.command_prefix
+    if prefix and text.startswith(prefix):
+        name, _, rest = text[len(prefix):].partition(" ")
+        if name.lower() in CUSTOMER_COMMANDS:
+            return f"/{name.lower()} {rest}".strip()
+    return text
 
 
 def slack_help(slack: SlackSettings, unknown: str = "") -> str:

@@ -268,6 +268,22 @@ async def test_card_articles_can_be_turned_off(tmp_path: Path, slack: FakeSlack,
     assert not any("Help articles for" in t for t in slack.posted_texts(QUEUE))
 
 
+async def test_customers_use_commands_with_the_prefix_and_are_told_so(sender: SlackSender, slack: FakeSlack) -> None:
+    """Slack refuses a "/new" it does not know before it reaches the bot, so Slack customers type
+    "!new", and the bot's lines name its commands that way."""
+    await sender.dm(CUSTOMER, "!help", channel=DM)
+    shown = await said_to(slack, DM, "!new starts a new case")
+    assert "/new" not in str(shown.params["text"]) and "!agent asks for a person" in str(shown.params["text"])
+    await sender.dm(CUSTOMER, "My export is broken", channel=DM)
+    await said_to(slack, DM, "I've opened case CS-000001")
+    await sender.dm(CUSTOMER, "!new", channel=DM)  # a new need, a new case
+    await sender.dm(CUSTOMER, "How do I add a co-teacher?", channel=DM)
+    await said_to(slack, DM, "CS-000002")
+    await sender.dm(CUSTOMER, "!!! it is still broken !!!", channel=DM)  # not a command: words for the case
+    await asyncio.sleep(0.3)
+    assert sum("!new starts a new case" in t for t in texts_to(slack, DM)) == 1
+
+
 async def test_help_speaks_slacks_own_command_names(tmp_path: Path, slack: FakeSlack, aiohttp_client: AiohttpClient) -> None:
     """An unknown slash command, and `!help` in a chat's thread, list what works in Slack as the
     team named it (not the agent console's "/resolve")."""
@@ -386,7 +402,8 @@ async def test_commands_check_the_callers_role(sender: SlackSender, slack: FakeS
     await sender.send_command("/sb-case", "cs-999999", user=ANA, channel=QUEUE)
     await slack.wait_for_call("chat.postEphemeral", lambda c: "There is no case CS-999999." == c.params.get("text"))
     await sender.send_command("/sb-status", "sideways", user=ANA, channel=QUEUE)
-    await slack.wait_for_call("chat.postEphemeral", lambda c: "/status available" in str(c.params.get("text")))
+    # the engine's "/status" is named as Slack takes it
+    await slack.wait_for_call("chat.postEphemeral", lambda c: c.params.get("text") == "Use /sb-status available or /sb-status away.")
     await sender.send_action(CUSTOMER, "case.accept", "1", channel=QUEUE)
     await slack.wait_for_call("chat.postEphemeral", lambda c: "Only support staff can accept" in str(c.params.get("text")))
 
