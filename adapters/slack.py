@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 SOURCE = "slack"
 MAX_BODY = 1 << 20
 INBOX_BATCH = 100
+CARD_REFRESHES = 40  # queue cards whose waiting time is updated per minute, at most (chat.update is Tier 3)
 IGNORED_SUBTYPES = frozenset(
     {
         "message_changed", "message_deleted", "message_replied", "channel_join", "channel_leave",
@@ -690,12 +691,27 @@ class SlackAdapter:
         while True:
             await asyncio.sleep(60)
             try:
-                for case in await self.runtime.store.cases_in([CaseState.QUEUED]):
-                    ts = await self.runtime.store.get_ref(SOURCE, f"case:{case.id}")
-                    if ts is not None:
-                        await self.calls.update(channel=self.slack.queue_channel, ts=ts, **self._card(case))
+                await self.refresh_waiting_cards()
             except Exception:
                 log.exception("refreshing slack queue cards failed")
+
+    async def refresh_waiting_cards(self) -> int:
+        """One tick: the waiting chats' cards, longest waiting first, at most CARD_REFRESHES of them
+        (chat.update allows about 50 calls a minute); a rate limit ends the round, and the rest tick
+        next minute. Returns the cards updated."""
+        waiting = sorted(await self.runtime.store.cases_in([CaseState.QUEUED]), key=lambda c: c.queued_at or 0.0)
+        updated = 0
+        for case in waiting[:CARD_REFRESHES]:
+            ts = await self.runtime.store.get_ref(SOURCE, f"case:{case.id}")
+            if ts is None:
+                continue
+            try:
+                await self.calls.update(channel=self.slack.queue_channel, ts=ts, **self._card(case))
+            except DeliveryError as exc:
+                log.warning("queue card refresh stopped for this minute", extra={"error": str(exc), "updated": updated})
+                break
+            updated += 1
+        return updated
 
 
 def _address(conversation_id: str) -> tuple[str, str]:

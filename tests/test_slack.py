@@ -15,9 +15,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from adapters.server import RUNTIME, create_app
-from adapters.slack import ChannelPacer
+from adapters.slack import ChannelPacer, SlackAdapter
 from adapters.slack_credentials import SlackCredentials
-from bot.clock import SystemClock
+from bot.clock import Clock, FakeClock, SystemClock
 from bot.config import build_settings
 from bot.runtime import Runtime
 from bot.store.sqlite import SQLiteStore
@@ -39,7 +39,7 @@ async def slack() -> AsyncIterator[FakeSlack]:
         yield fake
 
 
-def slack_app(tmp_path: Path, slack: FakeSlack, **slack_settings: Any) -> web.Application:
+def slack_app(tmp_path: Path, slack: FakeSlack, clock: Clock | None = None, **slack_settings: Any) -> web.Application:
     """The service with Slack on, the roster below and `[slack]` settings beyond the queue channel."""
     settings = build_settings(
         {
@@ -55,7 +55,7 @@ def slack_app(tmp_path: Path, slack: FakeSlack, **slack_settings: Any) -> web.Ap
     )
     return create_app(
         settings,
-        clock=SystemClock(),  # outbox retries wait real seconds here; no test needs minutes to pass
+        clock=clock or SystemClock(),  # outbox retries wait real seconds here; no test needs minutes to pass
         store=SQLiteStore(tmp_path / "slack.db"),
         articles=KeywordFinder(dict(DEFAULT_ARTICLES)),
         slack=SlackCredentials("xoxb-test", SECRET, api_url=slack.api_url),
@@ -367,6 +367,35 @@ async def test_retried_thread_messages_never_produce_a_second_note_or_relay(
     assert sum("Which class" in t for t in texts_to(slack, DM)) == 1
     notes = await runtime(app_client).store.notes(1)
     assert [n.text for n in notes] == ["export fails on large classes #export"]
+
+
+async def test_waiting_times_on_queue_cards_tick_and_a_rate_limit_ends_the_round(
+    tmp_path: Path, slack: FakeSlack, aiohttp_client: AiohttpClient
+) -> None:
+    clock = FakeClock()
+    client = await aiohttp_client(slack_app(tmp_path, slack, clock=clock))
+    sender = SlackSender(client, SECRET, slack=slack)
+    adapter = client.app[RUNTIME].outlets["slack"]
+    assert isinstance(adapter, SlackAdapter)
+    await sender.send_command("/sb-status", "available", user=ANA, channel=QUEUE)  # someone to queue for
+    for n, user in enumerate(("UCUST1", "UCUST2")):
+        await sender.dm(user, f"My export is broken. {DETAILS}", channel=f"D{n}")
+        offer = await said_to(slack, f"D{n}", "Export reports")
+        more = offer.button("I still need help")
+        await sender.send_action(user, more["action_id"], more["value"], channel=f"D{n}")
+        await slack.wait_for_call("chat.postMessage", lambda c: c.params.get("channel") == QUEUE and "Accept" in json.dumps(c.params)
+                                  and f"CS-00000{n + 1}" in str(c.params.get("text")))
+        clock.advance(60)
+
+    clock.advance(120)
+    slack.clear()
+    assert await adapter.refresh_waiting_cards() == 2
+    updates = sorted(str(c.params["text"]) for c in slack.calls_to("chat.update"))
+    assert updates == ["CS-000001 · queued · waiting 4 min", "CS-000002 · queued · waiting 3 min"]
+
+    slack.rate_limit("chat.update", times=1, retry_after=30)
+    assert await adapter.refresh_waiting_cards() == 0  # the longest-waiting card was refused: the rest wait for the next minute
+    assert await adapter.refresh_waiting_cards() == 2
 
 
 def test_the_pacer_allows_a_short_burst_per_channel_and_forgets_quiet_channels() -> None:
