@@ -254,7 +254,7 @@ class SlackAdapter:
         event_id = str(payload.get("event_id") or "")
         if not event_id:
             return json_error(400, "An event_callback needs an event_id.")
-        await self.record(event_id, {"kind": "event", "event": payload["event"]})
+        await self.record(event_id, {"kind": "event", "event": payload["event"], "app": str(payload.get("api_app_id") or "")})
         return web.Response(status=200)
 
     async def record(self, event_id: str, item: dict[str, Any]) -> bool:
@@ -272,7 +272,7 @@ class SlackAdapter:
         """Socket Mode deliveries of events (HTTP ones take the fast path)."""
         event = body.get("event")
         if isinstance(event, dict) and body.get("event_id"):
-            await self.record(str(body["event_id"]), {"kind": "event", "event": event})
+            await self.record(str(body["event_id"]), {"kind": "event", "event": event, "app": str(body.get("api_app_id") or "")})
         await ack()
 
     async def _on_action(self, body: dict[str, Any], ack: AsyncAck) -> None:
@@ -352,18 +352,18 @@ class SlackAdapter:
     async def translate(self, item: dict[str, Any]) -> list[Step]:
         kind = item.get("kind")
         if kind == "event":
-            return await self._translate_event(item["event"])
+            return await self._translate_event(item["event"], str(item.get("app") or ""))
         if kind == "action":
             return [Step(event) for event in await self._translate_action(item["body"])]
         if kind == "command":
             return [Step(event) for event in await self._translate_command(item["body"])]
         return []
 
-    async def _translate_event(self, event: dict[str, Any]) -> list[Step]:
+    async def _translate_event(self, event: dict[str, Any], app_id: str = "") -> list[Step]:
         kind, subtype = event.get("type"), event.get("subtype")
         if kind not in ("message", "app_mention") or subtype in IGNORED_SUBTYPES:
             return []
-        if self._from_a_bot(event):
+        if self._from_a_bot(event, app_id):
             return []
         user = str(event.get("user") or "")
         channel = str(event.get("channel") or "")
@@ -389,10 +389,17 @@ class SlackAdapter:
             return await self._customer_text(conversation_id, event, _MENTION.sub("", text).strip())
         return []
 
-    def _from_a_bot(self, event: dict[str, Any]) -> bool:
-        """Own messages are always ignored; other bots' only unless allowed."""
+    def _from_a_bot(self, event: dict[str, Any], app_id: str = "") -> bool:
+        """Own messages are always ignored; other bots' only unless allowed. A message is the bot's
+        own when it names the bot's user or bot id (from auth.test) or this app (the delivery's
+        `api_app_id`): the last holds even when auth.test failed at start-up, so with
+        `allow_bots` the bot can never answer its own echo and talk to itself."""
         bot_id, user = event.get("bot_id"), event.get("user")
         if (bot_id and bot_id == self.bot_id) or (user and user == self.bot_user_id):
+            return True
+        profile = event.get("bot_profile")
+        apps = {event.get("app_id"), profile.get("app_id") if isinstance(profile, dict) else None}
+        if app_id and app_id in apps:
             return True
         return bool(bot_id or event.get("subtype") == "bot_message") and not self.slack.allow_bots
 

@@ -21,7 +21,7 @@ from bot.clock import Clock, FakeClock, SystemClock
 from bot.config import build_settings
 from bot.runtime import Runtime
 from bot.store.sqlite import SQLiteStore
-from tests.fake_slack import Call, FakeSlack, SlackSender
+from tests.fake_slack import APP_ID, Call, FakeSlack, SlackSender
 from tests.harness import DEFAULT_ARTICLES, KeywordFinder
 from tests.metrics_scrape import sample, scrape
 
@@ -310,6 +310,11 @@ async def test_other_bots_and_mentions_follow_the_settings(tmp_path: Path, slack
     assert (await sender.send_event(other_bot)).status == 200
     await said_to(slack, "DOTHER", "I've opened case CS-000001")
     assert (await sender.send_event(sender.dm_event("UBOT", "my own reply", "DOTHER"))).status == 200
+    # the bot's own post as Slack echoes it, with ids auth.test did not give (it may have failed at
+    # start-up): the app id of the delivery still says it is ours, so the bot never talks to itself
+    echo = {**sender.dm_event("UOTHERBOTUSER", "I've opened case CS-000009", "DOTHER"), "bot_id": "BNEW", "app_id": APP_ID,
+            "bot_profile": {"id": "BNEW", "app_id": APP_ID}}
+    assert (await sender.send_event(echo)).status == 200
     assert (await sender.mention(CUSTOMER, "CSHARED", "<@UBOT> the gradebook won't load")).status == 200
     await asyncio.sleep(0.3)  # time for any reply
     assert texts_to(slack, "CSHARED") == []
