@@ -17,7 +17,7 @@ import collections
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from bot.clock import Clock
@@ -77,6 +77,33 @@ class RuntimeCounts:
     retried: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)  # by adapter: kept for later
 
 
+class KeyedLocks:
+    """One FIFO lock per key (a conversation), kept only while someone holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        if not key:  # events of no conversation (staff commands, timers) need no order among themselves here
+            yield
+            return
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
 class Outlet(Protocol):
     """The outbound half of an adapter, as the runtime sees it."""
 
@@ -122,6 +149,7 @@ class Runtime:
         self._urgent: list[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]] = []
         self._writer: asyncio.Task[None] | None = None
         self.counts = RuntimeCounts()
+        self._in_order = KeyedLocks()
 
     def attach(self, outlet: Outlet) -> None:
         self.outlets[outlet.name] = outlet
@@ -142,13 +170,20 @@ class Runtime:
         `opening` is the event's conversation, opened (and greeted) first when it does not exist
         yet: an adapter that learns of a conversation from its first message needs no lookup.
         """
-        if self._prepare is not None:
-            await self._prepare(event, opening)
-        if opening is None:
-            outcome = await self.unit(lambda: self._run([event], inbound, fired_timer))
-        else:
-            outcome = await self.unit(lambda: self._open_and_run(opening, "", (event, inbound)))
+        if self._prepare is None:  # units are taken in call order: a conversation's events stay in order
+            outcome = await self._turn(event, inbound, fired_timer, opening)
+        else:  # a preparation may take longer for an earlier event: take a conversation's events in turn
+            async with self._in_order.hold(_conversation_of(event) or ""):
+                await self._prepare(event, opening)
+                outcome = await self._turn(event, inbound, fired_timer, opening)
         return await self._push(outcome)
+
+    async def _turn(
+        self, event: Event, inbound: tuple[str, str] | None, fired_timer: str | None, opening: Conversation | None
+    ) -> _Outcome:
+        if opening is None:
+            return await self.unit(lambda: self._run([event], inbound, fired_timer))
+        return await self.unit(lambda: self._open_and_run(opening, "", (event, inbound)))
 
     async def unit(self, work: Callable[[], Awaitable[T]], *, urgent: bool = False) -> T:
         """Runs `work` (store calls only, never a network wait) in turn with every other unit and

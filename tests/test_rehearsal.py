@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -113,3 +114,36 @@ async def test_nothing_is_rehearsed_when_searches_encode_nothing(tmp_path: Path)
         await store.close()
 
     assert kb.encodes_messages is False and calls == []
+
+
+async def test_a_slow_preparation_never_lets_a_later_message_of_the_conversation_overtake(tmp_path: Path) -> None:
+    """Preparations run off the loop and may finish out of order; a conversation's turns may not."""
+    from bot.engine import ConversationManager
+    from bot.hours import BusinessCalendar
+    from bot.language import Cues
+    from bot.runtime import Runtime
+    from bot.turn import Services
+
+    settings = desk_settings()
+    store = SQLiteStore(tmp_path / "o.db")
+    await store.open()
+    delays = {"My export is broken": 0.2, "Chrome": 0.0}
+
+    async def prepare(event: Any, opening: Conversation | None) -> None:
+        await asyncio.sleep(delays.get(getattr(event, "text", ""), 0.0))  # the first message's encode is the slow one
+
+    services = Services(Cues(settings.language), KeywordFinder(dict(DEFAULT_ARTICLES)), BusinessCalendar(settings.business_hours))
+    runtime = Runtime(engine=ConversationManager(settings, services), store=store, clock=FakeClock(), prepare=prepare)
+    try:
+        opening = Conversation("web:order", "web", created_at=0.0)
+        await runtime.open_conversation(opening, secret_hash="x")
+        await asyncio.gather(runtime.handle(CustomerMessage(opening.id, "My export is broken")),
+                             runtime.handle(CustomerMessage(opening.id, "Chrome")))
+        said = [e.text for e in await store.transcript(opening.id) if e.sender == "customer"]
+        case = await store.case(1)
+    finally:
+        await store.close()
+
+    assert said == ["My export is broken", "Chrome"]
+    assert case is not None and case.problem == "My export is broken"  # not "Chrome"
+    assert len(runtime._in_order) == 0  # no lock is kept once nobody waits
