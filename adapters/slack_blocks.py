@@ -29,6 +29,9 @@ def split_text(text: str, limit: int) -> list[str]:
             cut = text.rfind(" ", 0, limit)
         if cut < limit // 2:
             cut = limit
+            entity = text.rfind("&", cut - 5, cut)  # never cut an escaped "&amp;", "&lt;" or "&gt;" in two
+            if entity > 0 and ";" not in text[entity:cut]:
+                cut = entity
         chunks.append(text[:cut].rstrip())
         text = text[cut:].lstrip()
     chunks.append(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from adapters.server import RUNTIME, create_app
 from adapters.slack import ChannelPacer, SlackAdapter
+from adapters.slack_blocks import escape, split_text
 from adapters.slack_credentials import SlackCredentials
 from bot.clock import Clock, FakeClock, SystemClock
 from bot.config import build_settings
@@ -401,6 +403,13 @@ async def test_waiting_times_on_queue_cards_tick_and_a_rate_limit_ends_the_round
     slack.rate_limit("chat.update", times=1, retry_after=30)
     assert await adapter.refresh_waiting_cards() == 0  # the longest-waiting card was refused: the rest wait for the next minute
     assert await adapter.refresh_waiting_cards() == 2
+
+
+def test_long_text_without_spaces_is_never_cut_inside_an_escaped_character() -> None:
+    text = escape("<a&b>" * 400)  # 2,000 characters, 8,000 once escaped, no line breaks or spaces
+    chunks = split_text(text, 157)  # not a multiple of the 15-character "&lt;a&amp;b&gt;"
+    assert "".join(chunks) == text and all(len(c) <= 157 for c in chunks)
+    assert all(re.fullmatch(r"(?:[^&]|&(?:amp|lt|gt);)*", c) for c in chunks)
 
 
 def test_the_pacer_allows_a_short_burst_per_channel_and_forgets_quiet_channels() -> None:
