@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+# Control characters, the zero-width space and direction marks, and the bidi embeddings, overrides
+# and isolates that can make stored text read differently from what was typed. The zero-width
+# (non-)joiners stay: emoji sequences (a family, a flag with a modifier) and scripts such as
+# Persian and Hindi need them.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 class TextTooLong(ValueError):

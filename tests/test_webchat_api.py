@@ -161,6 +161,16 @@ async def test_hostile_text_is_stored_as_text_without_control_characters(client:
     assert "\x00" not in stored and "\x07" not in stored and "\u202e" not in stored
 
 
+async def test_joiners_that_emoji_and_scripts_need_are_kept(client: TestClient[Any, Any]) -> None:
+    cid, auth = await open_conversation(client)
+    family = "\U0001F468\u200d\U0001F469\u200d\U0001F467"  # one emoji, joined by zero-width joiners
+    persian = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"  # "I want", with a zero-width non-joiner
+    text = f"{persian} {family} \u200bhidden\u2066isolated\u2069"
+    assert (await client.post(f"/api/conversations/{cid}/messages", json={"text": text}, headers=auth)).status == 202
+    stored = [m for m in await messages(client, cid, auth) if m["from"] == "customer"][0]["text"]
+    assert stored == f"{persian} {family} hiddenisolated"
+
+
 async def test_unknown_commands_get_help(client: TestClient[Any, Any]) -> None:
     cid, auth = await open_conversation(client)
     await client.post(f"/api/conversations/{cid}/messages", json={"text": "/frobnicate"}, headers=auth)
