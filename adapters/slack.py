@@ -36,7 +36,7 @@ from adapters.base import json_error
 from adapters.slack_blocks import ACCEPT, CLAIM, articles_reply, consult_card, escape, message_parts, queue_card
 from adapters.slack_api import SlackCalls
 from adapters.slack_credentials import SlackCredentials
-from adapters.slack_help import customer_command, for_customers, for_staff, slack_help
+from adapters.slack_help import customer_command, for_customers, for_staff, slack_help, slash_names
 from adapters.slack_names import CustomerNames
 from bot import codec
 from bot.config import RosterEntry, Settings
@@ -134,11 +134,8 @@ class SlackAdapter:
         self.pacer = ChannelPacer(float(self.slack.channel_pace))
         self.by_slack_id = {e.slack: e for e in settings.roster if e.slack}
         self.consult_channels = {g.slack_channel for g in settings.sme_groups if g.slack_channel}
-        names = self.slack
-        self._recorded_commands = {  # slash commands taken through the inbox: recorded, acked, then turned
-            names.command_status: "status", names.command_case: "case", names.command_note: "note",
-            names.command_escalate: "escalate", names.command_resolve: "resolve", names.command_sme: "sme",
-        }
+        # slash commands taken through the inbox (recorded, acked, then turned): all but /kb, answered in its ack
+        self._recorded_commands = {slash: name for name, slash in slash_names(self.slack).items() if name != "kb"}
         self.bot_user_id = ""
         self.bot_id = ""
         self._inbox_ready = asyncio.Event()

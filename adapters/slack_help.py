@@ -35,14 +35,19 @@ def for_customers(text: str, slack: SlackSettings) -> str:
     return _CUSTOMER.sub(lambda m: f"{slack.command_prefix or '!'}{m.group(1)}", text)
 
 
-def for_staff(text: str, slack: SlackSettings) -> str:
-    """"/resolve" as staff use it in Slack: the configured slash command, or "!hold" for commands
-    that only work in a chat's thread."""
-    slash = {
+def slash_names(slack: SlackSettings) -> dict[str, str]:
+    """The engine's name of each command that has a slash command of its own → its configured name."""
+    return {
         "status": slack.command_status, "case": slack.command_case, "note": slack.command_note,
         "escalate": slack.command_escalate, "resolve": slack.command_resolve, "sme": slack.command_sme,
         "kb": slack.command_kb,
     }
+
+
+def for_staff(text: str, slack: SlackSettings) -> str:
+    """"/resolve" as staff use it in Slack: the configured slash command, or "!hold" for commands
+    that only work in a chat's thread."""
+    slash = slash_names(slack)
     return _STAFF.sub(lambda m: slash.get(m.group(1)) or f"{slack.command_prefix or '!'}{m.group(1)}", text)
 
 
