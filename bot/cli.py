@@ -62,26 +62,29 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    """Prints the managers' numbers from the store as JSON."""
+    """Prints the managers' numbers from the store as JSON; exit code 2 when there is no readable store."""
     import asyncio
+    import sqlite3
 
     from bot import report as numbers
-    from bot.store.sqlite import SQLiteStore
+    from bot.store.base import StoreError
+    from bot.store.sqlite import existing_store
 
     settings = _settings(args)
 
     async def gather() -> dict[str, Any]:
-        store = SQLiteStore.from_url(settings.server.store)
-        await store.open()
-        try:
+        async with existing_store(settings.server.store) as store:
             return numbers.build(
                 await store.all_cases(), await store.records("surveys"), await store.records("offers"),
                 timezone=settings.business_hours.timezone,
             )
-        finally:
-            await store.close()
 
-    print(json.dumps(asyncio.run(gather()), indent=2))
+    try:
+        result = asyncio.run(gather())
+    except (StoreError, sqlite3.Error) as exc:
+        print(f"supportbot report: cannot read the store: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2))
     return 0
 
 

@@ -120,18 +120,10 @@ def _count(value: str) -> int:
 
 
 async def _read_offers(url: str) -> list[dict[str, Any]]:
-    """The offers table of an existing store; never creates one, as opening a mistyped path would."""
-    from bot.store.base import StoreError
-    from bot.store.sqlite import SQLiteStore
+    from bot.store.sqlite import existing_store
 
-    store = SQLiteStore.from_url(url)
-    if not store.path.is_file():
-        raise StoreError(f"no store at {store.path}")
-    await store.open()
-    try:
+    async with existing_store(url) as store:
         return await store.records("offers")
-    finally:
-        await store.close()
 
 
 def kb_report(args: argparse.Namespace) -> int:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot import report
+import pytest
+
+from bot import cli, report
 from tests.harness import desk_settings, open_desk
 
 DETAILS = "user ID 48213, Chrome, ann@school.org, the error says 'Invalid password', steps: I typed it twice"
@@ -51,3 +53,17 @@ async def test_report_counts_volume_resolution_csat_articles_and_repeat_consults
     assert numbers["consults"]["repeat_on_same_contact"] == 1
     assert numbers["consults"]["repeat_reasons"] == ["new error after the fix"]
     assert numbers["consults"]["unclaimed"] == 1
+
+
+@pytest.mark.parametrize("store", ["sqlite:///{tmp}/missing.db", "postgres://reports", "sqlite:///{tmp}/not-a-db.db"])
+def test_a_bad_store_is_a_clear_error_and_none_is_created(tmp_path: Path, store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A mistyped path used to create an empty store and report zeros, as if nothing had happened."""
+    (tmp_path / "not-a-db.db").write_text("hello", encoding="utf-8")
+    (tmp_path / "supportbot.toml").write_text("", encoding="utf-8")
+
+    code = cli.main(["report", "--config", str(tmp_path / "supportbot.toml"), "--store", store.format(tmp=tmp_path)])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("supportbot") and "store" in err and "Traceback" not in err  # (a URL of another kind: a configuration error)
+    assert not (tmp_path / "missing.db").exists()

@@ -671,3 +671,17 @@ def _write_actions(
             case _:
                 pass
     return seqs, last_seq
+
+
+@contextlib.asynccontextmanager
+async def existing_store(url: str) -> AsyncIterator[SQLiteStore]:
+    """The store at `url`, opened for a command that reads it (the reports); StoreError when there
+    is none there, rather than creating an empty one, as opening a mistyped path would."""
+    store = SQLiteStore.from_url(url)
+    if not store.path.is_file():
+        raise StoreError(f"no store at {store.path}")
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
