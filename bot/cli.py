@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
+import sqlite3
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.store.base import StoreError
 
 _STANDARD_RECORD_KEYS = set(vars(logging.makeLogRecord({})))
 
@@ -50,14 +53,24 @@ def serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     base = f"http://{settings.server.host}:{settings.server.port}"
 
-    async def announce(_: web.Application) -> None:
+    def announce(_: str) -> None:  # once it listens (run_app's own banner, replaced)
         print(f"supportbot is running on the {settings.server.store} store", flush=True)
         print(f"  customer chat:  {base}/", flush=True)
         print(f"  agent console:  {base}/agent", flush=True)
         print(f"  API document:   {base}/api/openapi.json", flush=True)
 
-    app.on_startup.append(announce)
-    web.run_app(app, host=settings.server.host, port=settings.server.port, print=None, access_log=None)
+    try:
+        web.run_app(app, host=settings.server.host, port=settings.server.port, print=announce, access_log=None)
+    except OSError as exc:  # the port, or the store's folder: what a newcomer can fix, without a traceback
+        if exc.errno == errno.EADDRINUSE:
+            print(f"supportbot: cannot listen on {settings.server.host}:{settings.server.port}: the port is in use "
+                  "(is supportbot already running? choose another with --port)", file=sys.stderr)
+        else:
+            print(f"supportbot: cannot start: {exc.strerror or exc} ({exc.filename or settings.server.store})", file=sys.stderr)
+        return 2
+    except (StoreError, sqlite3.Error) as exc:
+        print(f"supportbot: cannot open the store {settings.server.store}: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -217,6 +217,31 @@ def test_a_bad_setting_stops_start_up_naming_the_key(tmp_path: Path) -> None:
     assert "timings.article_check_after" in result.stderr
 
 
+def test_a_port_in_use_or_an_unusable_store_stops_start_up_with_a_clear_message(tmp_path: Path) -> None:
+    """What a newcomer hits first (`make run` twice, a store path they cannot write): a line that says
+    what to do, exit code 2, never a traceback."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    (tmp_path / "empty.toml").write_text("")
+
+    def serve(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "bot.cli", "serve", "--config", str(tmp_path / "empty.toml"), *extra],
+                              cwd=root, capture_output=True, text=True, timeout=60, env=env)
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = serve("--port", str(port), "--store", f"sqlite:///{tmp_path / 'a.db'}")
+    assert busy.returncode == 2 and "the port is in use" in busy.stderr and "Traceback" not in busy.stderr
+    assert "is running" not in busy.stdout  # nothing claims to be running
+
+    (tmp_path / "file").write_text("not a folder")
+    unusable = serve("--port", str(free_port()), "--store", f"sqlite:///{tmp_path / 'file' / 'bot.db'}")
+    assert unusable.returncode == 2 and "Traceback" not in unusable.stderr
+    assert unusable.stderr.startswith("supportbot: cannot ")
+
+
 def test_environment_overrides_reach_the_server(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": str(root), "SUPPORTBOT_QUEUE__AGENT_CAPACITY": "0"}
