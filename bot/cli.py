@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("spacy", "bm25s"):  # libraries that log their own start-up chatter
         logging.getLogger(noisy).setLevel(logging.WARNING)
         logging.getLogger(noisy).propagate = False
+    logging.getLogger("slack_sdk").setLevel(logging.WARNING)  # a line per Web API retry-handler lookup at INFO
     try:
         result: int = args.func(args)
     except ConfigError as exc:
