@@ -251,6 +251,8 @@ def load_articles(folder: Path) -> tuple[list[Article], list[str]]:
     """Loads every *.md; a malformed file (bad YAML, missing title, non-mapping front matter) is skipped and reported as a problem string naming the file; never raises for one bad file."""
     articles: list[Article] = []
     problems: list[str] = []
+    if not Path(folder).is_dir():  # a mistyped [knowledge] folder would otherwise mean a bot that never offers an article
+        return articles, [f"{folder}: no such folder, so no article can be offered (it is loaded once it exists)"]
     for path in sorted(Path(folder).glob("*.md")):
         try:
             articles.append(_parse_article(path))
@@ -1347,7 +1349,7 @@ class KnowledgeBase:
         """Keeps and logs (by file name) the files skipped and the articles lost to a bad `replaced_by`."""
         self.problems, self.warnings = problems, replacement_problems(articles)
         for problem in self.problems:
-            logger.warning("skipped help article %s", problem)
+            logger.warning("help articles: %s", problem)
         for warning in self.warnings:
             logger.warning("help article never offered: %s", warning)
 

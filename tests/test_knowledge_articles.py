@@ -203,3 +203,14 @@ def test_kb_built_from_a_list_never_reloads() -> None:
     assert kb.folder is None
     assert kb.reload() is False
     assert kb.reload(force=True) is False
+
+
+def test_a_missing_folder_is_reported_and_loaded_once_it_exists(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = tmp_path / "articels"  # a typo in [knowledge] folder
+    with caplog.at_level(logging.WARNING, logger="knowledge.index"):
+        kb = KnowledgeBase.from_folder(folder, reload_interval=None)
+    assert not kb.articles and kb.problems == [f"{folder}: no such folder, so no article can be offered (it is loaded once it exists)"]
+    assert any("no such folder" in r.getMessage() for r in caplog.records)
+    folder.mkdir()
+    _write(folder, "password.md", PASSWORD)
+    assert kb.reload() and [a.id for a in kb.articles] == ["password"] and kb.problems == []
