@@ -324,6 +324,9 @@ class Runtime:
     async def _retry_later(self, entry: OutboxEntry, retry_after: float | None, error: str) -> None:
         self.counts.retried[entry.adapter] += 1
         delay = retry_after if retry_after is not None else min(MAX_RETRY_DELAY, 2.0 ** entry.attempts)
+        if retry_after is None:  # a failure, not a platform's "later" (a rate limit, our pacing): an operator may have to act
+            log.warning("delivery failed; retrying", extra={"adapter": entry.adapter, "outbox_id": entry.id,
+                                                            "attempts": entry.attempts + 1, "retry_in_s": delay, "error": error})
         await self.store.mark_failed(entry.id, retry_at=self.clock.now() + delay, error=error)
 
     async def run_timers(self) -> None:

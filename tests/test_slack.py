@@ -333,11 +333,15 @@ async def test_rate_limits_are_waited_out_without_double_posting(sender: SlackSe
 
 
 async def test_failed_posts_stay_in_the_outbox_and_are_retried(
-    sender: SlackSender, slack: FakeSlack, app_client: TestClient[Any, Any]
+    sender: SlackSender, slack: FakeSlack, app_client: TestClient[Any, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
-    slack.fail("chat.postMessage", times=2, status=500)
-    await sender.dm(CUSTOMER, "My export is broken", channel=DM)
-    await said_to(slack, DM, "could you tell me", timeout=10)
+    slack.fail("chat.postMessage", times=1, status=500)
+    slack.fail("chat.postMessage", times=1, status=200, error="not_in_channel")  # e.g. the bot not invited yet
+    with caplog.at_level(logging.WARNING, logger="bot.runtime"):
+        await sender.dm(CUSTOMER, "My export is broken", channel=DM)
+        await said_to(slack, DM, "could you tell me", timeout=10)
+    warned = [r for r in caplog.records if r.getMessage() == "delivery failed; retrying"]
+    assert [getattr(r, "attempts") for r in warned] == [1, 2] and "not_in_channel" in getattr(warned[1], "error")
     opened = [t for t in texts_to(slack, DM) if "I've opened case" in t]
     assert len(opened) == 1
     counted = await scrape(app_client)
