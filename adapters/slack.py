@@ -167,6 +167,9 @@ class SlackAdapter:
         # one keep-alive session for every Web API call (slack_sdk opens one per call otherwise)
         self.client.session = self.calls.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         await self._identify()
+        if not self.slack.queue_channel:
+            log.warning("slack is on but [slack] queue_channel is not set: waiting chats, notes and consult cards "
+                        "reach staff only on the agent console")
         tasks = [asyncio.create_task(job) for job in (self.run_inbox(), self._refresh_waiting(), self.names.run())]
         socket_mode = None
         if self.credentials.app_token:

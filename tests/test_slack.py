@@ -262,6 +262,14 @@ async def test_a_waiting_chats_card_gets_the_best_articles_in_its_thread_once(
     assert not any("Help articles for" in t for t in texts_to(slack, DM))  # staff only
 
 
+async def test_without_a_queue_channel_start_up_warns_where_staff_will_see_chats(
+    tmp_path: Path, slack: FakeSlack, aiohttp_client: AiohttpClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="adapters.slack"):
+        await aiohttp_client(slack_app(tmp_path, slack, queue_channel=""))
+    assert any("queue_channel is not set" in r.getMessage() for r in caplog.records)
+
+
 async def test_card_articles_can_be_turned_off(tmp_path: Path, slack: FakeSlack, aiohttp_client: AiohttpClient) -> None:
     client = await aiohttp_client(slack_app(tmp_path, slack, card_articles=False))
     sender = SlackSender(client, SECRET, slack=slack)
