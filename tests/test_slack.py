@@ -527,8 +527,11 @@ async def test_a_name_missing_from_the_event_is_looked_up_when_a_person_takes_ov
         ({"SLACK_SIGNING_SECRET": "s", "SLACK_APP_TOKEN": "xapp-1"}, False),  # nothing to answer with
     ],
 )
-def test_slack_is_on_with_a_bot_token_and_a_way_in(environ: dict[str, str], on: bool) -> None:
-    assert (SlackCredentials.from_environment(environ) is not None) is on
+def test_slack_is_on_with_a_bot_token_and_a_way_in(environ: dict[str, str], on: bool, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="adapters.slack_credentials"):
+        assert (SlackCredentials.from_environment(environ) is not None) is on
+    half_set_up = bool(environ) and not on  # some variables but not enough: the log says which is missing
+    assert any("slack stays off" in r.getMessage() for r in caplog.records) is half_set_up
 
 
 def test_the_manifest_declares_every_configured_slash_command() -> None:
