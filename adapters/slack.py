@@ -600,8 +600,11 @@ class SlackAdapter:
         """A line only `staff` sees, in `channel` (default: the queue channel)."""
         where = channel or self.slack.queue_channel
         if staff.slack and where:
-            with contextlib.suppress(SlackApiError, OSError):
+            try:
                 await self.client.chat_postEphemeral(channel=where, user=staff.slack, text=text)
+            except (SlackApiError, OSError) as exc:  # e.g. user_not_in_channel: they must join the channel to see replies
+                error = exc.response.get("error") if isinstance(exc, SlackApiError) and exc.response else repr(exc)
+                log.warning("slack ephemeral reply not shown", extra={"staff": staff.id, "channel": where, "error": error})
 
     async def _deliver_notice(self, payload: dict[str, Any]) -> None:
         recipients = [self.settings.staff(r) for r in payload.get("recipients", [])]
