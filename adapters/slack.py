@@ -400,7 +400,19 @@ class SlackAdapter:
         if kind == "app_mention" and self.slack.customer_mentions:
             conversation_id = f"{SOURCE}:{channel}:{thread_ts or event.get('ts', '')}"
             return await self._customer_text(conversation_id, event, _MENTION.sub("", text).strip())
+        if kind == "message" and thread_ts and self.slack.customer_mentions and user not in self.by_slack_id \
+                and not self._mentions_the_bot(text):
+            # a customer's reply in the thread of a chat a mention opened needs no mention of its own
+            # (staff answer from the queue card's thread; their words here are not the customer's)
+            conversation_id = f"{SOURCE}:{channel}:{thread_ts}"
+            if await self.runtime.store.conversation(conversation_id) is not None:
+                return await self._customer_text(conversation_id, event, text)
         return []
+
+    def _mentions_the_bot(self, text: str) -> bool:
+        """Whether Slack also sends this message as an `app_mention` (which then answers it). Until
+        auth.test has told the bot its user id, any mention counts: better unanswered than twice."""
+        return f"<@{self.bot_user_id}>" in text if self.bot_user_id else bool(_MENTION.search(text))
 
     def _from_a_bot(self, event: dict[str, Any], app_id: str = "") -> bool:
         """Own messages are always ignored; other bots' only unless allowed. A message is the bot's

@@ -481,6 +481,26 @@ async def test_mentions_in_a_shared_channel_get_threaded_replies(sender: SlackSe
     assert reply.params.get("thread_ts") == "1700000000.000500"
 
 
+async def test_replies_in_a_mention_thread_need_no_mention_and_are_answered_once(sender: SlackSender, slack: FakeSlack) -> None:
+    thread = "1700000000.000600"
+    await sender.mention(CUSTOMER, "CSHARED", "<@UBOT> the gradebook won't load", ts=thread)
+    await said_to(slack, "CSHARED", "I've opened case CS-000001")
+    reply = sender.thread_reply_event(CUSTOMER, "CSHARED", thread, "user ID 48213, Chrome, the error says 'Timeout'")
+    await sender.send_event({**reply, "channel_type": "channel"})
+    answered = await said_to(slack, "CSHARED", "TK-000001")  # nobody on duty: the details went into a ticket
+    assert answered.params.get("thread_ts") == thread
+    # a reply that mentions the bot comes twice, as a message and as an app_mention: answered once
+    mentioned = sender.thread_reply_event(CUSTOMER, "CSHARED", thread, "<@UBOT> skip", ts="1700000000.000700")
+    await sender.send_event({**mentioned, "channel_type": "channel"})
+    await sender.send_event({**mentioned, "type": "app_mention"})
+    # staff joining the customer's thread are not the customer; elsewhere in the channel people talk among themselves
+    await sender.send_event({**sender.thread_reply_event(ANA, "CSHARED", thread, "I'll take a look"), "channel_type": "channel"})
+    await sender.send_event({**sender.thread_reply_event("UOTHER", "CSHARED", "1600000000.000100", "lunch?"), "channel_type": "channel"})
+    await asyncio.sleep(0.4)
+    said = texts_to(slack, "CSHARED")
+    assert len(said) == 3, said  # the case opened; the ticket taken; one answer to "skip"
+
+
 async def test_a_first_message_is_answered_in_one_post(sender: SlackSender, slack: FakeSlack) -> None:
     """Greeting, case number and the intake question arrive as one message: one notification."""
     await sender.dm(CUSTOMER, "I forgot my password", channel=DM)
