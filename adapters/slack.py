@@ -17,7 +17,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -26,6 +26,7 @@ import aiohttp
 from aiohttp import web
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
@@ -213,6 +214,7 @@ class SlackAdapter:
         for register in (bolt.shortcut, bolt.view, bolt.view_closed):  # unused interactions: acked, dropped
             register(re.compile(r".*"))(self._on_unused)
         bolt.options(re.compile(r".*"))(self._on_options)
+        bolt.middleware(self._platform_notices)
         return bolt
 
     # ----- inbound: acknowledge fast, after recording ------------------------------------------
@@ -257,10 +259,8 @@ class SlackAdapter:
         kind = payload.get("type")
         if kind == "url_verification":
             return web.json_response({"challenge": str(payload.get("challenge", ""))})
-        if kind == "app_rate_limited":  # Slack is dropping this workspace's events (over 30,000 an hour)
-            self.counts["rate_limited_notice"] += 1
-            log.warning("slack is rate limiting the app's events; some deliveries are being dropped",
-                        extra={"team_id": str(payload.get("team_id", "")), "minute": payload.get("minute_rate_limited")})
+        if kind == "app_rate_limited":
+            self._rate_limited(payload)
             return web.Response(status=200)
         if kind != "event_callback" or not isinstance(payload.get("event"), dict):
             return web.Response(status=200)  # acknowledged and ignored, so Slack does not retry
@@ -293,6 +293,21 @@ class SlackAdapter:
         key = str(body.get("trigger_id") or actions[0].get("action_ts") or time.time())
         await self.record(f"action:{key}", {"kind": "action", "body": body})
         await ack()
+
+    def _rate_limited(self, notice: dict[str, Any]) -> None:
+        """Slack is dropping this workspace's events (over 30,000 an hour): an operator must know."""
+        self.counts["rate_limited_notice"] += 1
+        log.warning("slack is rate limiting the app's events; some deliveries are being dropped",
+                    extra={"team_id": str(notice.get("team_id", "")), "minute": notice.get("minute_rate_limited")})
+
+    async def _platform_notices(self, body: dict[str, Any], next: Callable[[], Awaitable[None]]) -> BoltResponse | None:
+        """Over Socket Mode, Slack's notices that carry no event (app_rate_limited) reach bolt, which
+        has no listener for them and would never ack: noted and acknowledged here."""
+        if body.get("type") == "app_rate_limited":
+            self._rate_limited(body)
+            return BoltResponse(status=200, body="")
+        await next()
+        return None
 
     async def _on_unused(self, body: dict[str, Any], ack: AsyncAck) -> None:
         log.info("slack interaction ignored", extra={"kind": str(body.get("type", ""))})

@@ -5,6 +5,7 @@ fake Web API. Only the transport differs from tests/test_slack.py, so the journe
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,17 @@ async def test_interactions_the_bot_does_not_use_are_acknowledged(
         assert (await slack.push_envelope("interactive", payload, timeout=2)).payload is None, payload["type"]
     options = await slack.push_envelope("interactive", {"type": "block_suggestion", "user": user, "action_id": "a", "value": "q"})
     assert options.payload == {"options": []}
+
+
+async def test_slacks_rate_limit_notice_is_acknowledged_and_logged(
+    app_client: TestClient[Any, Any], slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """It carries no event, so bolt has no listener for it and would never ack it."""
+    notice = {"type": "app_rate_limited", "team_id": "T1", "minute_rate_limited": 1518467820, "api_app_id": "A0001"}
+    with caplog.at_level(logging.WARNING, logger="adapters.slack"):
+        ack = await slack.push_envelope("events_api", notice, timeout=2)
+    assert ack.payload is None
+    assert any("rate limiting" in r.getMessage() for r in caplog.records)
 
 
 async def test_start_up_does_not_wait_for_slacks_websocket(tmp_path: Path, slack: FakeSlack, aiohttp_client: AiohttpClient) -> None:
