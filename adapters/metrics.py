@@ -25,6 +25,7 @@ from bot.domain import OPEN_STATES, AgentStatus
 from bot.runtime import Runtime
 from bot.store.base import Backlog
 
+
 @runtime_checkable
 class Counted(Protocol):
     """An adapter that counts what it alone sees (deliveries dropped as retries, platform notices)."""

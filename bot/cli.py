@@ -77,10 +77,8 @@ def serve(args: argparse.Namespace) -> int:
 def report(args: argparse.Namespace) -> int:
     """Prints the managers' numbers from the store as JSON; exit code 2 when there is no readable store."""
     import asyncio
-    import sqlite3
 
     from bot import report as numbers
-    from bot.store.base import StoreError
     from bot.store.sqlite import existing_store
 
     settings = _settings(args)
