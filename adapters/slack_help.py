@@ -17,7 +17,11 @@ import re
 from bot.config import SlackSettings
 
 CUSTOMER_COMMANDS = ("new", "agent", "help")  # what the engine takes from customers (bot/engine.py)
-SLASH_COMMANDS = ("status", "case", "note", "escalate", "resolve", "sme", "kb")  # have a slash command of their own
+# the engine's commands that have a slash command of their own → the SlackSettings field naming it
+_SLASH_SETTINGS = {
+    "status": "command_status", "case": "command_case", "note": "command_note", "escalate": "command_escalate",
+    "resolve": "command_resolve", "sme": "command_sme", "kb": "command_kb",
+}
 THREAD_COMMANDS = ("hold", "devwait", "stilllooking", "pause", "endconsult", "help")  # typed in a thread
 
 
@@ -27,28 +31,29 @@ def _named(names: tuple[str, ...]) -> re.Pattern[str]:
 
 
 _CUSTOMER = _named(CUSTOMER_COMMANDS)
-_STAFF = _named(SLASH_COMMANDS + THREAD_COMMANDS)
+_STAFF = _named(tuple(_SLASH_SETTINGS) + THREAD_COMMANDS)
+
+
+def _prefix(slack: SlackSettings) -> str:
+    """What starts a command typed in a DM or a thread ("!" unless configured otherwise)."""
+    return slack.command_prefix or "!"
 
 
 def for_customers(text: str, slack: SlackSettings) -> str:
     """"/new" as a Slack customer types it: "!new"."""
-    return _CUSTOMER.sub(lambda m: f"{slack.command_prefix or '!'}{m.group(1)}", text)
+    return _CUSTOMER.sub(lambda m: f"{_prefix(slack)}{m.group(1)}", text)
 
 
 def slash_names(slack: SlackSettings) -> dict[str, str]:
     """The engine's name of each command that has a slash command of its own → its configured name."""
-    return {
-        "status": slack.command_status, "case": slack.command_case, "note": slack.command_note,
-        "escalate": slack.command_escalate, "resolve": slack.command_resolve, "sme": slack.command_sme,
-        "kb": slack.command_kb,
-    }
+    return {name: str(getattr(slack, field)) for name, field in _SLASH_SETTINGS.items()}
 
 
 def for_staff(text: str, slack: SlackSettings) -> str:
     """"/resolve" as staff use it in Slack: the configured slash command, or "!hold" for commands
     that only work in a chat's thread."""
     slash = slash_names(slack)
-    return _STAFF.sub(lambda m: slash.get(m.group(1)) or f"{slack.command_prefix or '!'}{m.group(1)}", text)
+    return _STAFF.sub(lambda m: slash.get(m.group(1)) or f"{_prefix(slack)}{m.group(1)}", text)
 
 
 def customer_command(text: str, slack: SlackSettings) -> str:
@@ -62,7 +67,7 @@ def customer_command(text: str, slack: SlackSettings) -> str:
 
 
 def slack_help(slack: SlackSettings, unknown: str = "") -> str:
-    bang = slack.command_prefix or "!"
+    bang = _prefix(slack)
     lines = [f"I don't know the command {unknown}." if unknown else "What you can do here:"]
     lines += [
         "*Slash commands* (the case number may be left out when you have exactly one open chat):",
