@@ -32,7 +32,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.assist import AgentAssist, QueryError, whole_transcript
+from adapters.assist import AgentAssist, QueryError, Suggestion, whole_transcript
 from adapters.base import json_error
 from adapters.slack_blocks import ACCEPT, CLAIM, articles_reply, consult_card, escape, message_parts, queue_card
 from adapters.slack_api import SlackCalls
@@ -564,8 +564,12 @@ class SlackAdapter:
             case, _ = await self._case_for(staff, [])
             if case is None:
                 return {"text": "Add the words to search for (you have no single open chat to take them from)."}
-            words, found = await self.assist.for_case(case, await whole_transcript(self.runtime.store, case.conversation_id))
+            words, found = await self._case_articles(case)
         return articles_reply(found, for_role(staff.role, words.strip()))
+
+    async def _case_articles(self, case: Case) -> tuple[str, list[Suggestion]]:
+        """Agent assist for a case: the words searched and the articles found (adapters/assist.py)."""
+        return await self.assist.for_case(case, await whole_transcript(self.runtime.store, case.conversation_id))
 
     async def _case_for(self, staff: RosterEntry, words: list[str]) -> tuple[Case | None, list[str]]:
         """A command's case: a case number given first, else the caller's one open chat."""
@@ -714,7 +718,7 @@ class SlackAdapter:
         key = f"articles:{case.id}"
         if await self.runtime.store.get_ref(SOURCE, key) is not None:
             return
-        words, found = await self.assist.for_case(case, await whole_transcript(self.runtime.store, case.conversation_id))
+        words, found = await self._case_articles(case)
         if found:
             self._take_slot(self.slack.queue_channel)
             reply = articles_reply(found, for_role(Role.AGENT, words))

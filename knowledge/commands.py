@@ -84,10 +84,7 @@ def kb_eval(args: argparse.Namespace) -> int:
             print(f"supportbot kb eval: {exc}", file=sys.stderr)
             return 2
     kb = KnowledgeBase.from_folder(folder, threshold=threshold, reload_interval=None, embeddings=encoder)
-    for problem in kb.problems:
-        print(f"skipped {problem}", file=sys.stderr)
-    for warning in kb.warnings:
-        print(f"never offered: {warning}", file=sys.stderr)
+    _warn(kb.problems, kb.warnings)
     report = evaluate(kb, queries)
     if args.json:
         result = {key: report.as_dict()[key] for key in
@@ -111,6 +108,14 @@ def kb_check(args: argparse.Namespace) -> int:
     print(f"{len(kb.articles)} articles loaded ({live} offered today), {len(kb.problems)} skipped, "
           f"{len(kb.warnings)} with a replaced_by that leads nowhere")
     return 1 if kb.problems or kb.warnings else 0
+
+
+def _warn(problems: list[str], warnings: list[str]) -> None:
+    """The folder's skipped files and the articles a replaced_by loses, on stderr beside a command's output."""
+    for problem in problems:
+        print(f"skipped {problem}", file=sys.stderr)
+    for warning in warnings:
+        print(f"never offered: {warning}", file=sys.stderr)
 
 
 def _count(value: str) -> int:
@@ -147,10 +152,7 @@ def kb_report(args: argparse.Namespace) -> int:
         print(f"supportbot kb report: no such article folder: {folder}", file=sys.stderr)
         return 2
     articles, problems = load_articles(folder)
-    for problem in problems:
-        print(f"skipped {problem}", file=sys.stderr)
-    for warning in replacement_problems(articles):
-        print(f"never offered: {warning}", file=sys.stderr)
+    _warn(problems, replacement_problems(articles))
     options = report.ReportOptions(
         now=time.time(), days=args.days or None, min_offers=args.min_offers, below=args.below,
         timezone=settings.business_hours.timezone,
