@@ -15,8 +15,8 @@ from the same parts supportbot uses, with everything else taken out. Per event i
 
 No conversation state, no engine, no transcript: 4 SQLite statements per event against
 supportbot's 18. Commits are grouped as supportbot's runtime groups them (a writer task takes
-everything waiting, one transaction), on the event loop's thread (supportbot's store runs them on
-a worker thread). Replies in flight are bounded (64), taken before the ack, so a slow Web API
+everything waiting, one transaction), on the event loop's thread as supportbot's store runs them,
+but without a savepoint per unit. Replies in flight are bounded (64), taken before the ack, so a slow Web API
 slows acknowledgements instead of piling up tasks.
 
 GET /healthz answers 200 once the app is up.
