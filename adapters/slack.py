@@ -77,6 +77,8 @@ IGNORED_SUBTYPES = frozenset(
 # their own, since bolt answers a request no listener matches with 404 (over HTTP) or no ack at
 # all (Socket Mode), which Slack shows the person as an error.
 INTERACTIONS = frozenset({"block_actions", "block_suggestion", "shortcut", "message_action", "view_submission", "view_closed"})
+# Slack's answers to chat.postEphemeral that no retry can change (the person or the channel is wrong)
+EPHEMERAL_REFUSED = frozenset({"user_not_in_channel", "channel_not_found", "not_in_channel", "is_archived"})
 _MENTION = re.compile(r"<@[A-Z0-9]+>")
 _CASE_NUMBER = re.compile(r"^[A-Z]{1,5}-\d{1,10}$")
 
@@ -627,14 +629,19 @@ class SlackAdapter:
         except DeliveryError as exc:
             log.warning("direct slack reply not delivered", extra={"error": str(exc)})
 
-    async def _ephemeral(self, staff: RosterEntry, text: str, *, channel: str = "") -> None:
-        """A line only `staff` sees, in `channel` (default: the queue channel)."""
+    async def _ephemeral(self, staff: RosterEntry, text: str, *, channel: str = "", retry: bool = False) -> None:
+        """A line only `staff` sees, in `channel` (default: the queue channel). A failure is logged
+        and dropped; with `retry` (an outbox delivery) it is raised to be tried again, unless Slack
+        refused for good (user_not_in_channel: they must join the channel to see replies), which
+        would otherwise hold back the case's later deliveries for ever."""
         where = channel or self.slack.queue_channel
         if staff.slack and where:
             try:
                 await self.client.chat_postEphemeral(channel=where, user=staff.slack, text=text)
-            except (SlackApiError, OSError) as exc:  # e.g. user_not_in_channel: they must join the channel to see replies
+            except (SlackApiError, OSError) as exc:
                 error = exc.response.get("error") if isinstance(exc, SlackApiError) and exc.response else repr(exc)
+                if retry and error not in EPHEMERAL_REFUSED:
+                    raise
                 log.warning("slack ephemeral reply not shown", extra={"staff": staff.id, "channel": where, "error": error})
 
     async def _deliver_notice(self, payload: dict[str, Any]) -> None:
@@ -648,8 +655,7 @@ class SlackAdapter:
             return  # new chats show up as their queue card
         if kind == "reply":
             for person in people:
-                text = for_staff(for_role(person.role, payload["text"]), self.slack)
-                await self.client.chat_postEphemeral(channel=self.slack.queue_channel, user=person.slack, text=text)
+                await self._ephemeral(person, for_staff(for_role(person.role, payload["text"]), self.slack), retry=True)
             return
         thread_ts = await self.runtime.store.get_ref(SOURCE, f"case:{case_id}") if case_id is not None else None
         role = Role.AGENT if any(p.role not in TRUSTED_ROLES for p in people) else Role.TIER2  # Tier I sees masked data
