@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import signal
@@ -16,6 +17,16 @@ import aiohttp
 import psutil
 
 BENCH = Path(__file__).resolve().parent
+
+
+def slack_app_parser(prog: str) -> argparse.ArgumentParser:
+    """The options every Slack baseline app takes from bench/slack_load.py: where to listen and the
+    fake Web API to post to (the secrets come from SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET)."""
+    p = argparse.ArgumentParser(prog=prog)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--api-url", required=True, help="the (fake) Slack Web API base URL, with trailing slash")
+    return p
 
 
 def core_busy_seconds(core: int) -> float:

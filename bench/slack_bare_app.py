@@ -18,7 +18,6 @@ GET /healthz answers 200 once the app is up (used by the bench to wait for start
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
@@ -29,6 +28,8 @@ from aiohttp import ClientSession, web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
+
+from bench.common import slack_app_parser
 
 
 def build_app(*, token: str, secret: str, api_url: str, mode: str, max_replies: int, shared_session: bool = False) -> web.Application:
@@ -91,10 +92,7 @@ def build_app(*, token: str, secret: str, api_url: str, mode: str, max_replies: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m bench.slack_bare_app")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--api-url", required=True, help="the (fake) Slack Web API base URL, with trailing slash")
+    p = slack_app_parser("python -m bench.slack_bare_app")
     p.add_argument("--mode", choices=("ack", "reply"), default="ack")
     p.add_argument("--shared-session", action="store_true",
                    help="give the AsyncWebClient one keep-alive aiohttp session (default: slack_sdk's session per call)")

@@ -24,7 +24,6 @@ GET /healthz answers 200 once the app is up.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
 import os
@@ -38,6 +37,8 @@ import aiohttp
 import orjson
 from aiohttp import web
 from slack_sdk.signature import SignatureVerifier
+
+from bench.common import slack_app_parser
 
 REPLY = "Thanks, we got your message."
 
@@ -167,10 +168,7 @@ def build_app(floor: Floor) -> web.Application:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m bench.slack_floor_app")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--api-url", required=True, help="the (fake) Slack Web API base URL, with trailing slash")
+    p = slack_app_parser("python -m bench.slack_floor_app")
     p.add_argument("--db", required=True, help="the SQLite file (created)")
     p.add_argument("--max-replies", type=int, default=64, help="replies in flight at most")
     args = p.parse_args(argv)
