@@ -7,6 +7,7 @@ calls. Nothing platform-specific crosses into `bot/`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -33,6 +34,6 @@ class Adapter(Protocol):
         ...
 
 
-def json_error(status: int, message: str, **extra: Any) -> web.Response:
+def json_error(status: int, message: str, *, headers: Mapping[str, str] | None = None) -> web.Response:
     """Every API error has the same shape: {"error": "<what went wrong, for a person>"}."""
-    return web.json_response({"error": message, **extra}, status=status)
+    return web.json_response({"error": message}, status=status, headers=headers)

@@ -19,6 +19,8 @@ from aiohttp import web
 
 from adapters import metrics
 from adapters.assist import AgentAssist, Articles
+from adapters.auth.identity import StaffAuth
+from adapters.auth.pages import SignInPages
 from adapters.base import Adapter
 from adapters.slack_credentials import SlackCredentials
 from adapters.webchat.console import AgentConsole
@@ -157,7 +159,8 @@ def create_app(
         warm_up=finder.ready if isinstance(finder, KnowledgeLoader) else None,
         prepare=Rehearsal(settings, services, store, clock, finder) if settings.knowledge.embeddings and isinstance(finder, PreparesMessages) else None,
     )
-    app = web.Application(client_max_size=1 << 20)
+    auth = StaffAuth(settings, store.accounts, clock)
+    app = web.Application(client_max_size=1 << 20, middlewares=[auth.middleware])
     app[RUNTIME] = runtime
     app[SETTINGS] = settings
     jobs: list[Callable[[], Coroutine[Any, Any, None]]] = [runtime.run_timers, runtime.run_dispatcher] if background else []
@@ -171,8 +174,9 @@ def create_app(
     app.cleanup_ctx.append(_lifecycle(runtime, jobs))  # first in, last out: adapters stop before the store
     adapters: list[Adapter] = [
         WebChat(runtime, max_chars=settings.server.max_message_chars, too_long_spiel=settings.spiels.too_long),
-        AgentConsole(runtime, settings, assist),
+        AgentConsole(runtime, settings, assist, auth),
     ]
+    SignInPages(settings, auth).setup(app)
     credentials = slack if slack is not None else SlackCredentials.from_environment()
     if credentials is not None:
         from adapters.slack import SlackAdapter

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bot.cli_staff import register as register_staff_commands
 from bot.config import ConfigError, Settings, load_settings
 from bot.store.base import StoreError
 
@@ -48,6 +49,8 @@ def serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     from aiohttp import web
 
+
+    from adapters.auth.pages import SIGN_IN_LINKS
     from adapters.server import create_app
 
     app = create_app(settings)
@@ -58,6 +61,12 @@ def serve(args: argparse.Namespace) -> int:
         print(f"  customer chat:  {base}/", flush=True)
         print(f"  agent console:  {base}/agent", flush=True)
         print(f"  API document:   {base}/api/openapi.json", flush=True)
+        links = app[SIGN_IN_LINKS]
+        if links:
+            minutes = int(settings.auth.demo_link_ttl // 60)
+            print(f"  one-time sign-in links (demo, loopback only; each works once, for {minutes} minutes):", flush=True)
+            for entry, url in links:
+                print(f"    {entry.name} ({entry.role.value}): {url}", flush=True)
 
     try:
         web.run_app(app, host=settings.server.host, port=settings.server.port, print=announce, access_log=None)
@@ -119,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     numbers.add_argument("--config", help="TOML settings file (default: ./supportbot.toml if present)")
     numbers.add_argument("--store", help="sqlite:///path/to/file.db")
     numbers.set_defaults(func=report)
+    register_staff_commands(commands, _settings)
     args = parser.parse_args(argv)
     handler = logging.StreamHandler()
     handler.setFormatter(KeyValueFormatter())

@@ -347,8 +347,29 @@ class SlackSettings:
 
 
 @dataclass(frozen=True)
+class AuthSettings:
+    """How staff sign in to the console and every staff API (adapters/auth/). Secrets belong in the
+    environment (SUPPORTBOT_AUTH__SECRET, SUPPORTBOT_AUTH__OIDC_CLIENT_SECRET), not in the file."""
+
+    session_lifetime: Duration = Duration(12 * 3600)  # a browser session ends this long after sign-in
+    secret: str = ""  # signs session cookies; "" = one generated on first run and kept in the store
+    allowed_origins: tuple[str, ...] = ()  # pages besides public_url's that may open the staff websocket
+    demo_sign_in_links: bool = False  # on a loopback bind only: print a one-time sign-in link per staff member
+    demo_link_ttl: Duration = Duration(600)
+    failures_per_account: int = 5  # failed sign-ins allowed per account per failure_window...
+    failures_per_address: int = 20  # ...and per client address
+    failure_window: Duration = Duration(900)
+    oidc_issuer: str = ""  # single sign-on: the OpenID Connect issuer URL ("" = off)
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_scopes: str = "openid email profile"
+    oidc_label: str = "Sign in with single sign-on"
+
+
+@dataclass(frozen=True)
 class RosterEntry:
-    """A staff member. Anyone not on the roster is a customer. `slack` is their Slack user id."""
+    """A staff member. Anyone not on the roster is a customer. `slack` is their Slack user id;
+    `email` the address single sign-on vouches for."""
 
     id: str
     name: str
@@ -356,6 +377,7 @@ class RosterEntry:
     capacity: int = 0
     on_duty: bool = False
     slack: str = ""
+    email: str = ""
 
 
 @dataclass(frozen=True)
@@ -372,6 +394,7 @@ class Settings:
     language: LanguageSettings = field(default_factory=LanguageSettings)
     spiels: Spiels = field(default_factory=Spiels)
     slack: SlackSettings = field(default_factory=SlackSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
     consult: ConsultSettings = field(default_factory=ConsultSettings)
     sme_groups: tuple[SmeGroup, ...] = ()
     roster: tuple[RosterEntry, ...] = ()
@@ -391,6 +414,10 @@ class Settings:
             if entry.id == person_id:
                 return entry
         return None
+
+    def staff_by_email(self, email: str) -> RosterEntry | None:
+        wanted = email.strip().lower()
+        return next((e for e in self.roster if wanted and e.email.lower() == wanted), None)
 
     def name_of(self, person_id: str | None, *, unknown: str = "") -> str:
         """A staff member's display name, or `unknown` for nobody or someone not on the roster."""
@@ -537,6 +564,9 @@ def _build_roster(value: Any) -> tuple[RosterEntry, ...]:
     ids = [e.id for e in entries]
     if len(ids) != len(set(ids)):
         raise ConfigError("roster: duplicate id")
+    emails = [e.email.lower() for e in entries if e.email]
+    if len(emails) != len(set(emails)):
+        raise ConfigError("roster: two entries share an email (single sign-on could not tell them apart)")
     return tuple(entries)
 
 
@@ -586,6 +616,14 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("queue.agent_capacity: must be at least 1")
     if not settings.server.store.startswith("sqlite://"):
         raise ConfigError(f"server.store: expected sqlite:///path, got {settings.server.store!r}")
+    auth = settings.auth
+    if auth.oidc_issuer and not (auth.oidc_client_id and auth.oidc_issuer.startswith(("https://", "http://"))):
+        raise ConfigError("auth.oidc_issuer: needs an http(s) URL and auth.oidc_client_id")
+    for origin in auth.allowed_origins:
+        if not re.fullmatch(r"https?://[^/\s]+", origin):
+            raise ConfigError(f"auth.allowed_origins: expected an origin like 'https://support.example.com', got {origin!r}")
+    if settings.server.public_url and not re.match(r"https?://[^/\s]+", settings.server.public_url):
+        raise ConfigError(f"server.public_url: expected a URL like 'https://support.example.com', got {settings.server.public_url!r}")
     for key in ("number_format", "ticket_format"):
         try:
             getattr(settings.cases, key).format(1)

@@ -19,9 +19,10 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
-from adapters.server import create_app
+from adapters.server import RUNTIME, create_app
 from bot.config import build_settings
 from tests.harness import ROSTER
+from tests.staff import link_path
 
 NO_CHROMIUM = (
     "No Chromium found: install Debian's `chromium` (apt-get install chromium) "
@@ -83,8 +84,14 @@ def chromium_executable() -> str | None:
     raise ChromiumNotFound(NO_CHROMIUM)
 
 
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    app: web.Application
+
+
 @pytest.fixture
-async def live_server(tmp_path: Path) -> AsyncIterator[str]:
+async def live_server(tmp_path: Path) -> AsyncIterator[LiveServer]:
     """The real application (SQLite store, bundled help articles, real clock, background loops) on 127.0.0.1."""
     settings = build_settings(
         {
@@ -100,7 +107,7 @@ async def live_server(tmp_path: Path) -> AsyncIterator[str]:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = runner.addresses[0][1]
-        yield f"http://127.0.0.1:{port}"
+        yield LiveServer(f"http://127.0.0.1:{port}", app)
     finally:
         await runner.cleanup()
 
@@ -133,12 +140,12 @@ class Pages:
     """Opens pages, each in its own browser context (own sessionStorage), and records page errors."""
 
     browser: Browser
-    base_url: str
+    server: LiveServer
     contexts: list[BrowserContext] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     async def open(self, path: str) -> Page:
-        context = await self.browser.new_context(base_url=self.base_url)
+        context = await self.browser.new_context(base_url=self.server.url)
         context.set_default_timeout(TIMEOUT_MS)
         self.contexts.append(context)
         page = await context.new_page()
@@ -146,12 +153,16 @@ class Pages:
         await page.goto(path)
         return page
 
+    async def open_as(self, staff_id: str) -> Page:
+        """The agent console, signed in as `staff_id` through a one-time sign-in link."""
+        return await self.open(await link_path(self.server.app[RUNTIME].store, staff_id))
+
     def assert_no_errors(self) -> None:
         assert not self.errors, f"uncaught JavaScript errors: {self.errors}"
 
 
 @pytest.fixture
-async def pages(browser: Browser, live_server: str) -> AsyncIterator[Pages]:
+async def pages(browser: Browser, live_server: LiveServer) -> AsyncIterator[Pages]:
     """Pages on the live server; contexts close before the server stops."""
     expect.set_options(timeout=TIMEOUT_MS)
     opened = Pages(browser, live_server)

@@ -12,7 +12,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from adapters.assist import AgentAssist, QueryError
-from adapters.server import ARTICLES, create_app
+from adapters.server import ARTICLES, RUNTIME, create_app
 from adapters.slack_credentials import SlackCredentials
 from bot.clock import FakeClock
 from bot.config import build_settings
@@ -20,6 +20,7 @@ from bot.store.sqlite import SQLiteStore
 from knowledge.index import KnowledgeBase
 from tests.fake_slack import FakeSlack, SlackSender
 from tests.harness import ROSTER
+from tests.staff import bearer
 
 AiohttpClient = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 SECRET = "assist-signing-secret"
@@ -77,21 +78,23 @@ async def test_the_console_shows_articles_for_the_customers_last_message(client:
     path = f"/api/conversations/{opened['id']}/messages"
     assert (await client.post(path, json={"text": "Our school's site is down for everyone, is there an outage?"}, headers=auth)).status == 202
 
-    detail = await (await client.get("/api/agent/cases/1", params={"staff": "ana"})).json()
+    detail = await (await client.get("/api/agent/cases/1", headers=await bearer(client.app[RUNTIME].store, "ana"))).json()
 
     assert detail["articles"][0]["id"] == "agent-escalate-incident" and detail["articles"][0]["agent_only"] is True
     assert {"title", "summary", "url", "confidence"} <= set(detail["articles"][0])
 
 
 async def test_the_console_search_box(client: TestClient[Any, Any]) -> None:
-    answer = await client.get("/api/agent/articles", params={"staff": "ana", "q": "customer wants their money back, a refund"})
+    ana = await bearer(client.app[RUNTIME].store, "ana")
+    answer = await client.get("/api/agent/articles", params={"q": "customer wants their money back, a refund"}, headers=ana)
     assert answer.status == 200
     assert "agent-refund-procedure" in [a["id"] for a in (await answer.json())["articles"]]
 
-    assert (await client.get("/api/agent/articles", params={"staff": "nobody", "q": "refund"})).status == 403
-    empty = await client.get("/api/agent/articles", params={"staff": "ana", "q": " "})
+    # agent-only articles are for signed-in staff: nobody else, whatever they claim to be
+    assert (await client.get("/api/agent/articles", params={"staff": "ana", "q": "refund"})).status == 401
+    empty = await client.get("/api/agent/articles", params={"q": " "}, headers=ana)
     assert empty.status == 400 and "Add the words" in (await empty.json())["error"]
-    assert (await client.get("/api/agent/articles", params={"staff": "ana", "q": "x" * 5000})).status == 400
+    assert (await client.get("/api/agent/articles", params={"q": "x" * 5000}, headers=ana)).status == 400
 
 
 async def test_slack_kb_command_answers_the_agent_alone(client: TestClient[Any, Any], slack: FakeSlack) -> None:

@@ -49,7 +49,7 @@ async def open_customer(pages: Pages) -> Page:
 
 async def open_available_agent(pages: Pages) -> Page:
     """Ana's console, connected (its first state shows her away), then made available."""
-    agent = await pages.open("/agent?staff=ana")
+    agent = await pages.open_as("ana")
     await expect(agent.locator("#status")).to_contain_text("Ana · away")
     await agent.locator("#available").click()
     await expect(agent.locator("#status")).to_contain_text("Ana · available · 0/3 chats")

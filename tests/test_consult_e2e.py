@@ -22,6 +22,7 @@ from bot.config import Settings, build_settings
 from bot.store.sqlite import SQLiteStore
 from tests.fake_slack import Call, FakeSlack, SlackSender
 from tests.harness import DEFAULT_ARTICLES, KeywordFinder
+from tests.staff import bearer
 
 AiohttpClient = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 DETAILS = "user ID 48213, Chrome, ann@school.org, the error says 'Invalid password', steps: I typed it twice"
@@ -68,10 +69,12 @@ async def web_client(tmp_path: Path, aiohttp_client: AiohttpClient) -> TestClien
 
 async def test_a_consult_through_the_web_console_never_reaches_the_customer(web_client: TestClient[Any, Any]) -> None:
     client = web_client
-    roster = await (await client.get("/api/agent/roster")).json()
+    store = client.app[RUNTIME].store
+    as_ana, as_sam = await bearer(store, "ana"), await bearer(store, "sam")
+    roster = await (await client.get("/api/agent/roster", headers=as_ana)).json()
     assert roster["consult"]["classifications"] == ["Accounts and sign-in"]
 
-    async with client.ws_connect("/api/agent/ws", params={"staff": "ana"}) as ana, client.ws_connect("/api/agent/ws", params={"staff": "sam"}) as sam:
+    async with client.ws_connect("/api/agent/ws", headers=as_ana) as ana, client.ws_connect("/api/agent/ws", headers=as_sam) as sam:
         await frames_until(ana, lambda f: f["type"] == "state")
         await frames_until(sam, lambda f: f["type"] == "state")
         await ana.send_json({"type": "command", "command": "status", "text": "available"})
@@ -106,13 +109,13 @@ async def test_a_consult_through_the_web_console_never_reaches_the_customer(web_
         await sam.send_json({"type": "command", "command": "endconsult", "case_id": case_id})
         await frames_until(ana, lambda f: f["type"] == "notice" and f["kind"] == "consult_message" and "glad I was able" in f["text"])
 
-        detail = await (await client.get(f"/api/agent/cases/{case_id}", params={"staff": "ana"})).json()
+        detail = await (await client.get(f"/api/agent/cases/{case_id}", headers=as_ana)).json()
         consult = detail["consults"][0]
         assert consult["state"] == "ended" and consult["end_reason"] == "answered" and consult["sme"] == "Sam"
         lines = [m["text"] for m in consult["messages"]]
         assert lines[1].startswith("Thank you for contacting the SME Support Chat, my name is Sam")
         assert "Is the migration lock expected?" in lines and lines[-1].startswith("I am glad I was able to assist you")
-        sme_view = await (await client.get(f"/api/agent/cases/{case_id}", params={"staff": "sam"})).json()
+        sme_view = await (await client.get(f"/api/agent/cases/{case_id}", headers=as_sam)).json()
         assert sme_view["transcript"] == [] and sme_view["consults"][0]["messages"]
 
     customer = [m["text"] for m in (await (await client.get(path, headers=auth)).json())["messages"]]

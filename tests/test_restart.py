@@ -66,6 +66,14 @@ class Server:
         root = Path(__file__).resolve().parent.parent
         self.process = subprocess.Popen(command, cwd=root, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(root), **self.env})
 
+    def staff_token(self, staff_id: str) -> dict[str, str]:
+        """An Authorization header, from `supportbot staff token` run against this server's store."""
+        command = [sys.executable, "-m", "bot.cli", "staff", "token", staff_id, "--config", str(self.workdir / "supportbot.toml"),
+                   "--store", f"sqlite:///{self.workdir / 'var' / 'bot.db'}"]
+        root = Path(__file__).resolve().parent.parent
+        made = subprocess.run(command, cwd=root, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": str(root)})
+        return {"Authorization": f"Bearer {made.stdout.strip()}"}
+
     def kill(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
@@ -148,11 +156,12 @@ class Customer:
 
 
 async def test_kill_9_mid_journey_loses_nothing(server: Server, http: aiohttp.ClientSession) -> None:
+    ana, maya = server.staff_token("ana"), server.staff_token("maya")
     server.start()
     await healthy(http, server)
 
     # Ana is available, so the second customer is queued for her rather than sent to the offline path.
-    async with http.ws_connect(f"{server.base}/api/agent/ws", params={"staff": "ana"}) as agent:
+    async with http.ws_connect(f"{server.base}/api/agent/ws", headers=ana) as agent:
         await agent.receive_json(timeout=10)
         await agent.send_json({"type": "command", "command": "status", "text": "available"})
 
@@ -173,7 +182,7 @@ async def test_kill_9_mid_journey_loses_nothing(server: Server, http: aiohttp.Cl
     server.start()
     await healthy(http, server)
     # the manager's console is open before the waiting chat's alert falls due
-    async with http.ws_connect(f"{server.base}/api/agent/ws", params={"staff": "maya"}) as manager:
+    async with http.ws_connect(f"{server.base}/api/agent/ws", headers=maya) as manager:
         for customer in (reader, waiter):  # transcripts are whole
             after = await customer.messages()
             assert after[: len(before[customer.cid])] == before[customer.cid]

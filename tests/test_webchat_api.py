@@ -19,6 +19,7 @@ from bot.clock import FakeClock
 from bot.runtime import Runtime
 from bot.store.sqlite import SQLiteStore
 from tests.harness import DEFAULT_ARTICLES, KeywordFinder, desk_settings
+from tests.staff import bearer
 
 AiohttpClient = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
 FULL_DETAILS = "user ID 48213, Chrome, ann@school.org, the error says 'Invalid password', steps: I typed it twice"
@@ -245,11 +246,11 @@ async def _console_frames(socket: Any, wanted: str, count: int = 20) -> dict[str
 
 async def test_agent_console_accepts_and_chats_and_notes_stay_internal(live: TestClient[Any, Any]) -> None:
     runtime = runtime_of(live)
-    assert (await live.get("/api/agent/ws", params={"staff": "mallory"})).status == 403
-    roster = await (await live.get("/api/agent/roster")).json()
+    ana, tara = await bearer(runtime.store, "ana"), await bearer(runtime.store, "tara")
+    roster = await (await live.get("/api/agent/roster", headers=ana)).json()
     assert {"id": "ana", "name": "Ana", "role": "agent"} in roster["staff"]
 
-    async with live.ws_connect("/api/agent/ws", params={"staff": "ana"}) as agent:
+    async with live.ws_connect("/api/agent/ws", headers=ana) as agent:
         state = await _console_frames(agent, "state")
         assert state["me"]["online"] is True and state["me"]["capacity"] == 3
         await agent.send_json({"type": "command", "command": "status", "text": "available"})
@@ -283,13 +284,13 @@ async def test_agent_console_accepts_and_chats_and_notes_stay_internal(live: Tes
         assert agent_line["name"] == "Ana" and agent_line["text"] == "Hi, Ana here. Checking now."
         assert not any("old plan" in t or "second note" in t or "bogus" in t for t in texts)
 
-        detail = await (await live.get(f"/api/agent/cases/{case_id}", params={"staff": "ana"})).json()
+        detail = await (await live.get(f"/api/agent/cases/{case_id}", headers=ana)).json()
         assert [(n["text"], n["tags"]) for n in detail["notes"]] == [
             ("Customer on old plan #billing", ["export", "billing"]),
             ("second note, typed", []),
         ]
         assert "ann@school.org" not in json.dumps(detail)
-        tier2 = await (await live.get(f"/api/agent/cases/{case_id}", params={"staff": "tara"})).json()
+        tier2 = await (await live.get(f"/api/agent/cases/{case_id}", headers=tara)).json()
         assert tier2["case"]["details"]["email"] == "ann@school.org"
 
     async def offline() -> int:
@@ -299,7 +300,8 @@ async def test_agent_console_accepts_and_chats_and_notes_stay_internal(live: Tes
 
 
 async def test_console_rejects_malformed_commands(live: TestClient[Any, Any]) -> None:
-    async with live.ws_connect("/api/agent/ws", params={"staff": "ana"}) as agent:
+    ana = await bearer(runtime_of(live).store, "ana")
+    async with live.ws_connect("/api/agent/ws", headers=ana) as agent:
         await _console_frames(agent, "state")
         for bad in (
             {"type": "command"},
@@ -312,9 +314,8 @@ async def test_console_rejects_malformed_commands(live: TestClient[Any, Any]) ->
         await agent.send_str("{")
         assert "not JSON" in (await _console_frames(agent, "error"))["error"]
         assert not agent.closed
-    assert (await live.get("/api/agent/cases/abc", params={"staff": "ana"})).status == 400
-    assert (await live.get("/api/agent/cases/99", params={"staff": "ana"})).status == 404
-    assert (await live.get("/api/agent/cases/1", params={"staff": "nobody"})).status == 403
+    assert (await live.get("/api/agent/cases/abc", headers=ana)).status == 400
+    assert (await live.get("/api/agent/cases/99", headers=ana)).status == 404
 
 
 async def test_the_service_keeps_answering_while_the_article_index_builds(tmp_path: Path, aiohttp_client: AiohttpClient) -> None:

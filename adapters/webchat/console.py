@@ -1,9 +1,10 @@
-"""The web agent console: staff pick a roster identity, see the live queue and work their chats.
+"""The web agent console: signed-in staff see the live queue and work their chats.
 
 Commands arrive over the console's websocket as neutral `StaffCommand`s; the console pushes a fresh
 state snapshot whenever a case changes and a notice for each staff notification. Tier I sees
-personal data masked (SOP 002). Identities are the roster's, unauthenticated: this console is for
-trying supportbot and for teams behind their own single sign-on proxy.
+personal data masked (SOP 002). Who is asking comes from the sign-in (adapters/auth/): every route
+here is behind its middleware, and a websocket re-checks its credential before each command, so a
+session signed out or a token revoked stops working at once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from adapters.assist import AgentAssist, QueryError, whole_transcript
+from adapters.auth.identity import Caller, StaffAuth, caller_of
 from adapters.base import json_error
 from adapters.webchat.customer import entry_json
 from bot.config import RosterEntry, Settings
@@ -30,6 +32,7 @@ from bot.text import TextTooLong, clean
 log = logging.getLogger(__name__)
 
 MAX_TAGS = 10
+SIGNED_OUT = 4401  # websocket close code: the credential ended; the page goes to /login
 
 
 class AgentConsole:
@@ -38,11 +41,14 @@ class AgentConsole:
     shows_customer_messages = False
     durable = False  # live notices and views; a console (re)connecting fetches the current state
 
-    def __init__(self, runtime: Runtime, settings: Settings, assist: AgentAssist) -> None:
+    def __init__(self, runtime: Runtime, settings: Settings, assist: AgentAssist, auth: StaffAuth) -> None:
         self.runtime = runtime
         self.settings = settings
         self.assist = assist
+        self.auth = auth
         self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
+        self._callers: dict[web.WebSocketResponse, Caller] = {}
+        auth.on_session_end(self._session_ended)
         self._refresh: asyncio.Task[None] | None = None
         self._stale = False
 
@@ -58,13 +64,8 @@ class AgentConsole:
         consult = {"classifications": self.settings.classifications(), "extra_fields": list(self.settings.consult.extra_fields)}
         return web.json_response({"staff": staff, "consult": consult})
 
-    def _who(self, request: web.Request) -> RosterEntry | None:
-        return self.settings.staff(request.query.get("staff", ""))
-
     async def case_detail(self, request: web.Request) -> web.Response:
-        me = self._who(request)
-        if me is None:
-            return json_error(403, "Pick an identity from the roster (?staff=<id>).")
+        me = caller_of(request).entry
         try:
             case = await self.runtime.store.case(int(request.match_info["case_id"]))
         except ValueError:
@@ -98,9 +99,8 @@ class AgentConsole:
         )
 
     async def articles(self, request: web.Request) -> web.Response:
-        """Agent assist's search box: articles for any words, agent-only ones included."""
-        if self._who(request) is None:
-            return json_error(403, "Pick an identity from the roster (?staff=<id>).")
+        """Agent assist's search box: articles for any words, agent-only ones included (staff only:
+        the middleware has checked the caller)."""
         try:
             found = await self.assist.search(request.query.get("q", ""))
         except QueryError as exc:
@@ -196,29 +196,40 @@ class AgentConsole:
         }
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse | web.Response:
-        me = self._who(request)
-        if me is None:
-            return json_error(403, "Pick an identity from the roster (?staff=<id>).")
+        caller = caller_of(request)
+        me = caller.entry
         socket = web.WebSocketResponse(heartbeat=30, max_msg_size=1 << 20)
         await socket.prepare(request)
         first = not self._sockets[me.id]
         self._sockets[me.id].add(socket)
+        self._callers[socket] = caller
         try:
             if first:
                 await self.runtime.handle(StaffPresence(me.id, True))
             await socket.send_json(await self._state(me))
             async for frame in socket:
+                if not await self.auth.still_valid(caller):
+                    await socket.send_json({"type": "error", "error": "Your sign-in has ended; please sign in again."})
+                    await socket.close(code=SIGNED_OUT, message=b"signed out")
+                    break
                 if frame.type is WSMsgType.TEXT:
                     await self._frame(socket, me, frame.data)
                 elif frame.type is WSMsgType.BINARY:
                     await socket.send_json({"type": "error", "error": "Send JSON text frames."})
         finally:
+            self._callers.pop(socket, None)
             self._sockets[me.id].discard(socket)
             if not self._sockets[me.id]:
                 del self._sockets[me.id]
                 # aiohttp cancels the handler once the peer is gone: shield the presence update
                 await asyncio.shield(self._went_offline(me.id))
         return socket
+
+    async def _session_ended(self, session_key: str) -> None:
+        """A sign-out closes that session's consoles (other sessions of the same person stay)."""
+        for socket, caller in list(self._callers.items()):
+            if caller.via == "session" and caller.key == session_key and not socket.closed:
+                await socket.close(code=SIGNED_OUT, message=b"signed out")
 
     async def _went_offline(self, staff_id: str) -> None:
         try:

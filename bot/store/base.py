@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from bot.domain import AgentState, Case, CaseState, Conversation
 from bot.events import Action, CaseChanged, Heard, NotifyStaff, Say
+from bot.store.accounts import AccountStore
 from bot.world import Loaded, World
 
 
@@ -93,6 +94,11 @@ class Backlog:
 
 
 class Store(Protocol):
+    @property
+    def accounts(self) -> AccountStore:
+        """Staff credentials (bot/store/accounts.py)."""
+        ...
+
     async def open(self) -> None: ...
 
     async def close(self) -> None: ...

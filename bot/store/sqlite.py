@@ -34,6 +34,7 @@ from bot.events import (
     Schedule,
     action_payload,
 )
+from bot.store import sqlite_accounts
 from bot.store.checkpoint import Checkpointer
 from bot.store.base import Backlog, DueTimer, InboundEntry, NoteEntry, OutboxEntry, Routed, StoreError, TranscriptEntry
 from bot.world import Loaded, World
@@ -127,6 +128,7 @@ class SQLiteStore:
         self._in_unit = False
         self._checkpointer: Checkpointer | None = None
         self.commits = 0  # transactions committed (a group of units counts once)
+        self.accounts = sqlite_accounts.SQLiteAccounts(self._run, self._atomic)
 
     @classmethod
     def from_url(cls, url: str, *, handle_time_window: int = 20) -> SQLiteStore:
@@ -527,7 +529,7 @@ class SQLiteStore:
 
 
 def _migrate(db: sqlite3.Connection) -> None:
-    db.executescript(_SCHEMA)
+    db.executescript(_SCHEMA + sqlite_accounts.SCHEMA)
     (version,) = db.execute("PRAGMA user_version").fetchone()
     fresh = db.execute("SELECT 1 FROM pragma_table_info('inbox') WHERE name = 'done_at'").fetchone() is not None
     if fresh and version == 0:  # made by this version's schema: nothing to bring up to date

@@ -1,4 +1,4 @@
-// The agent console: a roster identity, the live queue, and the chats this agent works.
+// The agent console for the signed-in staff member: the live queue, and the chats they work.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -74,7 +74,8 @@ let loadToken = 0;
 
 async function loadCase(caseId) {
   const token = ++loadToken;  // only the newest request may paint, whatever order responses arrive in
-  const response = await fetch(`/api/agent/cases/${caseId}?staff=${encodeURIComponent(me.id)}`);
+  const response = await fetch(`/api/agent/cases/${caseId}`);
+  if (response.status === 401) return signIn();
   if (!response.ok || token !== loadToken) return;
   const detail = await response.json();
   if (token !== loadToken || detail.case.id !== selected) return;
@@ -125,7 +126,8 @@ function renderArticles(articles, what) {
 }
 
 async function searchArticles(words) {
-  const response = await fetch(`/api/agent/articles?staff=${encodeURIComponent(me.id)}&q=${encodeURIComponent(words)}`);
+  const response = await fetch(`/api/agent/articles?q=${encodeURIComponent(words)}`);
+  if (response.status === 401) return signIn();
   const answer = await response.json();
   if (!response.ok) {
     $("error").textContent = answer.error || "The search failed.";
@@ -180,22 +182,34 @@ function setConnected(connected) {
 function connect() {
   setConnected(false);
   if (socket) socket.close();
-  socket = new WebSocket(wsUrl(`/api/agent/ws?staff=${encodeURIComponent(me.id)}`));
+  socket = new WebSocket(wsUrl("/api/agent/ws"));
   socket.onmessage = (event) => {
     const frame = JSON.parse(event.data);
     if (frame.type === "state") { state = frame; setConnected(true); renderState(); }
     else if (frame.type === "notice") notice(frame);
     else if (frame.type === "error") $("error").textContent = frame.error;
   };
-  socket.onclose = (event) => {
+  socket.onclose = async (event) => {
     setConnected(false);
-    if (me && event.code !== 4000) setTimeout(connect, 1000);
+    if (event.code === 4401) return signIn();
+    // a refused upgrade looks like any dropped connection: ask whether the sign-in still holds
+    const who = await fetch("/api/agent/me");
+    if (who.status === 401) return signIn();
+    setTimeout(connect, 1000);
   };
 }
 
+function signIn() {
+  location.href = "/login?next=" + encodeURIComponent(location.pathname);
+}
+
 async function start() {
+  const who = await fetch("/api/agent/me");
+  if (who.status === 401) return signIn();
+  me = await who.json();
+  $("who").textContent = `Signed in as ${me.name} (${me.role})`;
+  $("sign-out-csrf").value = me.csrf;
   const answer = await (await fetch("/api/agent/roster")).json();
-  const roster = answer.staff;
   consultConfig = answer.consult;
   for (const name of consultConfig.classifications) {
     const option = text("option", name);
@@ -210,22 +224,7 @@ async function start() {
     input.style.width = "100%";
     $("consult-extra").appendChild(input);
   }
-  for (const person of roster) {
-    const option = text("option", `${person.name} (${person.role})`);
-    option.value = person.id;
-    $("identity").appendChild(option);
-  }
-  $("identity").addEventListener("change", () => {
-    me = roster.find((p) => p.id === $("identity").value) || null;
-    selected = null;
-    if (socket) { socket.onclose = null; socket.close(4000); }
-    if (me) { connect(); history.replaceState(null, "", "?staff=" + encodeURIComponent(me.id)); }
-  });
-  const wanted = new URLSearchParams(location.search).get("staff");
-  if (wanted && roster.some((p) => p.id === wanted)) {
-    $("identity").value = wanted;
-    $("identity").dispatchEvent(new Event("change"));
-  }
+  connect();
 }
 
 $("available").addEventListener("click", () => command("status", { text: "available", case_id: null }));

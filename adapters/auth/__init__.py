@@ -1,0 +1,1 @@
+"""Staff sign-in: who is asking, on every staff surface (see identity.py)."""
