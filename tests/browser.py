@@ -7,6 +7,7 @@ networking off, and a missing browser fails the test loudly (never a skip) with 
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -14,13 +15,14 @@ import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from adapters.server import RUNTIME, create_app
-from bot.config import build_settings
+from bot.config import Settings, build_settings
 from tests.harness import ROSTER
 from tests.staff import link_path
 
@@ -40,6 +42,8 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 TIMEOUT_MS = 10_000
+ARTEFACTS = Path(__file__).resolve().parent.parent / "var" / "test-artefacts"  # screenshots, for a person to look at
+ARTEFACTS.mkdir(parents=True, exist_ok=True)
 
 
 class ChromiumNotFound(RuntimeError):
@@ -90,16 +94,9 @@ class LiveServer:
     app: web.Application
 
 
-@pytest.fixture
-async def live_server(tmp_path: Path) -> AsyncIterator[LiveServer]:
-    """The real application (SQLite store, bundled help articles, real clock, background loops) on 127.0.0.1."""
-    settings = build_settings(
-        {
-            "server": {"store": f"sqlite:///{tmp_path}/e2e.db"},
-            "business_hours": {"open": "00:00", "close": "24:00"},
-            "roster": ROSTER,
-        }
-    )
+@contextlib.asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[LiveServer]:
+    """The real application with `settings` (real clock, background loops) on a free 127.0.0.1 port."""
     app = create_app(settings, background=True)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
@@ -110,6 +107,24 @@ async def live_server(tmp_path: Path) -> AsyncIterator[LiveServer]:
         yield LiveServer(f"http://127.0.0.1:{port}", app)
     finally:
         await runner.cleanup()
+
+
+def e2e_settings(tmp_path: Path, **sections: Any) -> Settings:
+    """The SQLite store, bundled help articles, always-open hours and the test roster."""
+    return build_settings(
+        {
+            "server": {"store": f"sqlite:///{tmp_path}/e2e.db"},
+            "business_hours": {"open": "00:00", "close": "24:00"},
+            "roster": ROSTER,
+            **sections,
+        }
+    )
+
+
+@pytest.fixture
+async def live_server(tmp_path: Path) -> AsyncIterator[LiveServer]:
+    async with serving(e2e_settings(tmp_path)) as server:
+        yield server
 
 
 @pytest.fixture

@@ -178,7 +178,7 @@ class StaffAuth:
         caller = await self.identify(request)
         if caller is None:
             if page:
-                raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='')}")
+                raise web.HTTPFound(f"/login?next={quote(request.path_qs, safe='/')}")
             return json_error(
                 401, "Sign in first: a session from /login, or 'Authorization: Bearer <token>' "
                 "(supportbot staff token <id>).", headers={"WWW-Authenticate": "Bearer"},

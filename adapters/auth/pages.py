@@ -29,6 +29,11 @@ LOGIN_COOKIE = "sb_login"  # the pre-sign-in CSRF value, echoed by the form
 MAX_FIELD = 200
 
 
+def redirect(location: str, status: int = 303) -> web.Response:
+    """A redirect to return (aiohttp deprecates returning its HTTPException responses)."""
+    return web.Response(status=status, headers={"Location": location})
+
+
 def is_loopback(host: str) -> bool:
     """Whether a bind address is reachable from this machine only."""
     if host == "localhost":
@@ -79,7 +84,7 @@ class SignInPages:
     async def form(self, request: web.Request) -> web.Response:
         wanted = local_path(request.query.get("next", ""))
         if await self.auth.identify(request) is not None:
-            raise web.HTTPSeeOther(wanted)
+            return redirect(wanted)
         return self._page(wanted)
 
     async def password(self, request: web.Request) -> web.Response:
@@ -111,10 +116,10 @@ class SignInPages:
         form = await request.post()
         sent = form.get("csrf")
         if caller is None:
-            raise web.HTTPSeeOther("/login")
+            return redirect("/login")
         if not self.auth.origin_allowed(request) or not isinstance(sent, str) or not self.auth.csrf_ok(caller, sent):
             return web.json_response({"error": "Missing or wrong CSRF token."}, status=403)
-        response = web.HTTPSeeOther("/login")
+        response = redirect("/login")
         await self.auth.sign_out(caller, response)
         return response
 
@@ -137,7 +142,7 @@ class SignInPages:
             url, flow = await self.sso.begin(self._callback_url(request), local_path(request.query.get("next", "")))
         except SignOnFailed as exc:
             return self._page("/agent", str(exc), status=502)
-        response = web.HTTPFound(url)
+        response = redirect(url, 302)
         response.set_cookie(FLOW_COOKIE, flow, max_age=FLOW_MAX_AGE, path="/login/sso", httponly=True, samesite="Lax",
                             secure=self.auth.secure_cookies)
         return response
@@ -178,7 +183,7 @@ class SignInPages:
     # ----- rendering -------------------------------------------------------------------------------------
 
     async def _signed_in(self, entry: RosterEntry, via: str, wanted: str) -> web.Response:
-        response = web.HTTPSeeOther(wanted)
+        response = redirect(wanted)
         await self.auth.sign_in(response, entry, via=via)
         response.del_cookie(LOGIN_COOKIE, path="/login")
         return response
