@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.config import BusinessHours
@@ -31,22 +31,35 @@ class BusinessCalendar:
         return self._open <= now < _clock_time(self._close)
 
     def add_business_days(self, start: float, days: float) -> float:
-        """`start` plus `days` business days, counting only business days' hours (24 each).
+        """`start` plus `days` business days, a business day being one day's business hours.
 
-        1.5 business days from Friday 10:00 is Monday 22:00 with Mon-Fri business days (14 h on
-        Friday, 22 h on Monday).
+        Time counts only within business hours on business days, so a promise always falls due
+        while the team is at work: with 07:00-19:00, Monday to Friday, 1.5 business days from
+        Thursday 13:01 are 18 business hours, due Monday 07:01 (5 h 59 on Thursday, 12 h on
+        Friday, a minute on Monday), never in the small hours.
         """
-        remaining = timedelta(days=days)
+        remaining = timedelta(seconds=days * self._day_length().total_seconds())
         moment = self.local(start)
-        while remaining > timedelta(0):
-            midnight = datetime.combine(moment.date() + timedelta(days=1), time(0), self._zone)
-            if moment.weekday() in self._business_days:
-                step = min(remaining, midnight - moment)
-                remaining -= step
+        while True:
+            opens, closes = self._business_window(moment.date())
+            if moment.weekday() in self._business_days and moment < closes:
+                moment = max(moment, opens)
+                step = min(remaining, closes - moment)
                 moment += step
-            else:
-                moment = midnight
-        return moment.timestamp()
+                remaining -= step
+                if remaining <= timedelta(0):
+                    return moment.timestamp()
+            moment = datetime.combine(moment.date() + timedelta(days=1), time(0), self._zone)
+
+    def _business_window(self, day: date) -> tuple[datetime, datetime]:
+        opens = datetime.combine(day, self._open, self._zone)
+        if self._close == "24:00":
+            return opens, datetime.combine(day + timedelta(days=1), time(0), self._zone)
+        return opens, datetime.combine(day, _clock_time(self._close), self._zone)
+
+    def _day_length(self) -> timedelta:
+        opens, closes = self._business_window(date(2001, 1, 1))
+        return closes - opens
 
     def describe(self, when: float) -> str:
         """A deadline as customers read it: 'Tuesday 24 November, 9:00 AM CST'."""

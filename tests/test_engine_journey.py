@@ -698,16 +698,16 @@ async def test_callback_is_booked_when_asked_with_due_date_one_and_a_half_busine
     assert replies == [
         opened(desk, "CS-000001"),
         "I've requested a call back for case CS-000001. Calls are returned in the order received, within 1.5 "
-        "business days (by Tuesday 24 November, 9:00 PM CST). Please reply with the best phone number to reach you.",
+        "business days (by Tuesday 24 November, 3:00 PM CST). Please reply with the best phone number to reach you.",
     ]
     tickets = await desk.store.records("tickets", 1)
     assert [(t["id"], t["kind"]) for t in tickets] == [("TK-000001", "callback")]
-    assert tickets[0]["due_at"] == pytest.approx(desk.clock.now() + 1.5 * DAY)  # Monday 09:00 → Tuesday 21:00
+    assert tickets[0]["due_at"] == pytest.approx(desk.clock.now() + DAY + 6 * 3600)  # 18 business hours: Monday 09:00 → Tuesday 15:00
     case = await desk.case_of(conversation)
     assert case.callback_requested and case.awaiting_phone
     notices = await delivered_notices(desk, "callback")
     assert [(n["recipients"], n["text"]) for n in notices] == [
-        (["maya"], "Call back requested on CS-000001 (due by Tuesday 24 November, 9:00 PM CST).")
+        (["maya"], "Call back requested on CS-000001 (due by Tuesday 24 November, 3:00 PM CST).")
     ]
 
 
@@ -718,8 +718,8 @@ async def test_callback_from_friday_skips_the_weekend(desk: Desk) -> None:
     replies = await desk.say(conversation, "Could you give me a call about my class roster?")
 
     tickets = await desk.store.records("tickets", 1)
-    assert tickets[0]["due_at"] == pytest.approx(chicago(2026, 11, 30, 22))  # 14 h Friday + 22 h Monday
-    assert "(by Monday 30 November, 10:00 PM CST)" in replies[-1]
+    assert tickets[0]["due_at"] == pytest.approx(chicago(2026, 11, 30, 16))  # 18 business hours: 9 h Friday, 9 h Monday
+    assert "(by Monday 30 November, 4:00 PM CST)" in replies[-1]
 
 
 async def test_callback_is_booked_only_once_then_offers_chat_or_email(desk: Desk) -> None:
@@ -765,7 +765,7 @@ async def test_phone_number_in_the_request_needs_no_prompt(desk: Desk) -> None:
 
     replies = await desk.say(conversation, "Please call me at +1 555 201 7788 about my invoice")
 
-    assert replies[-1].endswith("(by Tuesday 24 November, 9:00 PM CST).")
+    assert replies[-1].endswith("(by Tuesday 24 November, 3:00 PM CST).")
     assert desk.settings.spiels.callback_number_prompt not in replies[-1]
     tickets = await desk.store.records("tickets", 1)
     assert tickets[0]["text"] == "+1 555 201 7788"
