@@ -129,6 +129,7 @@ class ConsultSettings:
     idle_end_after: Duration = Duration(240)  # total silence before the chat is ended (4:00)
     customer_idle_platforms: tuple[str, ...] = ("web", "slack")  # customer chats the idle SOP applies to
     typing_counts_as_idle_after: Duration = Duration(120)  # typing this long without a message is idle
+    signoff_close_after: Duration = Duration(30)  # a sign-off still the latest message this long after closes the chat (0 = that instant)
 
 
 @dataclass(frozen=True)
@@ -294,7 +295,7 @@ class Spiels:
         "call back: just reply 'call me'."
     )
     idle_prompt: str = "Hi {name}, just checking you're with me?"
-    idle_warning: str = "{name} has been silent for {waited} since the prompt at 2:00; the chat ends at 4:00 of silence."
+    idle_warning: str = "{name} has been silent for {waited} since the prompt at {prompt_at}; the chat ends at {end_at} of silence."
     idle_end: str = "I haven't heard from you so I'm going to end this chat."
     idle_end_followup: str = "If you still require assistance, please don't hesitate to contact us again."
     chat_closing: str = "Thank you for contacting us, {name}. Have a great rest of your day!"
@@ -314,7 +315,7 @@ class Spiels:
     )
     staff_hold_checkin: str = "The customer on {case} has been on hold for {waited}: please check in with them."
     staff_holding_suggestion: str = "While you wait for the SME, you can send the customer: \"{line}\""
-    staff_customer_idle: str = "The customer on {case} has been silent for {waited}; the chat ends at 4:00 of silence."
+    staff_customer_idle: str = "The customer on {case} has been silent for {waited}; the chat ends at {end_at} of silence."
     too_long: str = "That message is too long ({length} characters; the limit is {limit}). Please shorten it or split it up."
     staff_queue_new: str = "New chat waiting: {case} ({summary})"
     staff_queue_alert: str = "{case} has waited {waited} without an advisor. Please accept it."
@@ -431,7 +432,7 @@ class Settings:
 INTAKE_FIELDS = ("account_id", "browser", "email", "error", "steps")
 _SPIEL_FIELDS = frozenset(
     "case previous missing articles title summary url number position wait agent ticket reply_by within "
-    "call_by number_prompt length limit waited agent_line phone name consult classification notes sme line".split()
+    "call_by number_prompt length limit waited agent_line phone name consult classification notes sme line prompt_at end_at".split()
 )
 
 

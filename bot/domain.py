@@ -137,6 +137,7 @@ class Case:
     consults: list[Consult] = field(default_factory=list)
     on_hold_since: float | None = None
     last_customer_at: float | None = None
+    last_agent_at: float | None = None  # the agent's latest message to the customer
     customer_last_text: str = ""
     customer_typing_since: float | None = None
     customer_typing_at: float | None = None

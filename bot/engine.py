@@ -104,7 +104,7 @@ class ConversationManager:
             return
         if case is not None and not case.is_open and turn.services.cues.is_goodbye(text):
             turn.actions.append(Heard(conversation.id, case.id, text))  # a sign-off is not a new need
-            turn.say(case, turn.spiel("chat_closing", name=turn.customer_name(case)))
+            turn.say(case, turn.to_customer("chat_closing", case))
             if case.state is CaseState.RESOLVED:
                 resolution.close(turn, case)
             return
@@ -115,8 +115,8 @@ class ConversationManager:
                 self._after_details(turn, case)
             return
         turn.actions.append(Heard(conversation.id, case.id, text))
-        if case.state is CaseState.WITH_AGENT:
-            idle.customer_spoke(turn, case, text)
+        if case.state is CaseState.WITH_AGENT and idle.customer_spoke(turn, case, text):
+            return  # their sign-off closed the chat (SOP 003)
         if callback.take_number(turn, case, text) or self._cue(turn, case, text):
             return
         self._continue(turn, case, text)

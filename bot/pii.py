@@ -16,5 +16,18 @@ def redact(text: str) -> str:
     return PHONE.sub(lambda m: "•••" + re.sub(r"\D", "", m.group(0))[-2:], text)
 
 
+def shorten(text: str, limit: int) -> str:
+    """`text` cut to about `limit` characters, never inside personal data: masking happens later,
+    per reader, and a cut email ("ann@scho") would no longer be recognised and masked."""
+    if len(text) <= limit:
+        return text
+    cut = limit
+    for pattern in (_EMAIL, PHONE):
+        for match in pattern.finditer(text, 0, min(len(text), limit + 200)):
+            if match.start() < cut < match.end():
+                cut = match.start()
+    return text[:cut].rstrip() + "…"
+
+
 def for_role(role: Role, text: str) -> str:
     return text if role in TRUSTED_ROLES else redact(text)

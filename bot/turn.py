@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -87,8 +88,15 @@ class Turn:
         unique = tuple(dict.fromkeys(recipients))
         self.actions.append(NotifyStaff(unique, text, "consult_message", case.id, consult, author, origin))
 
-    def customer_name(self, case: Case) -> str:
-        return case.customer_name or "there"
+    def to_customer(self, key: str, case: Case, /, **fields: object) -> str:
+        """A spiel that addresses the customer by first name ({name}); when no name is known a
+        greeting says "Hi there" and elsewhere the name is left out ("Thanks for your patience.",
+        not "Thanks for your patience, there.")."""
+        text = self.spiel(key, name=case.customer_name, **fields)
+        if case.customer_name:
+            return text
+        text = _NAMELESS_GREETING.sub(r"\1 there\2", text)
+        return _TRAILING_COMMA.sub(r"\1", _SPACE_BEFORE_MARK.sub(r"\1", text))
 
     def changed(self, case: Case) -> None:
         if not any(isinstance(a, CaseChanged) and a.case_id == case.id for a in self.actions):
@@ -131,6 +139,11 @@ class Turn:
 
     def members(self, role: Role) -> list[RosterEntry]:
         return [e for e in self.settings.roster if e.role is role]
+
+
+_NAMELESS_GREETING = re.compile(r"\b(Hi|Hello|Hey|Dear)\s+([,.!?])")
+_SPACE_BEFORE_MARK = re.compile(r"\s+([,.!?])")
+_TRAILING_COMMA = re.compile(r",([.!?])")
 
 
 def _has_queue_card(case: Case | None) -> bool:

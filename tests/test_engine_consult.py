@@ -36,7 +36,7 @@ NOTES = "Customer's invoice INV-7 is missing from the billing page; I cleared ca
 OPENING = "Thank you for contacting the SME Support Chat, my name is Sam. Please stay connected while I review your question."
 CLOSING = "I am glad I was able to assist you today. Thank you for contacting the SME Support Chat and have a great rest of your day!"
 PAUSE = "I just received a live contact and need to disconnect. Thank you."
-HOLDING = "Thanks for your patience, there. I need a moment to look into this for you; please stay with me."
+HOLDING = "Thanks for your patience. I need a moment to look into this for you; please stay with me."
 
 
 def consult_settings(**sections: Any) -> Settings:
@@ -443,7 +443,7 @@ async def test_still_looking_tells_the_customer_and_offers_a_call_back(desk: Des
 
     [line] = customer_says(actions)
     assert line.text == (
-        "Thanks for waiting, there. I'm still looking into this for you. If you'd rather not wait, I can arrange a "
+        "Thanks for waiting. I'm still looking into this for you. If you'd rather not wait, I can arrange a "
         "call back: just reply 'call me'."
     )
     assert line.sender == "agent" and line.sender_name == "Ana"

@@ -36,7 +36,7 @@ PROMPT_ANA = "Hi Ana, just checking you're with me?"
 PROMPT_CUSTOMER = "Hi there, just checking you're with me?"
 IDLE_END = "I haven't heard from you so I'm going to end this chat."
 IDLE_FOLLOWUP = "If you still require assistance, please don't hesitate to contact us again."
-CHAT_CLOSING = "Thank you for contacting us, there. Have a great rest of your day!"
+CHAT_CLOSING = "Thank you for contacting us. Have a great rest of your day!"
 
 
 @pytest.fixture
@@ -180,15 +180,14 @@ async def test_agent_unresponsive_from_the_start_is_prompted_after_the_opening(d
     assert await bot_consult_texts(desk) == [PROMPT_ANA]
 
 
-async def test_agent_goodbye_then_silence_closes_the_consult_at_two_minutes(desk: Desk) -> None:
-    """The agent signs off, the SME acknowledges, nobody closes: at 2:00 the closing spiel, no prompt."""
+async def test_agent_goodbye_that_stays_the_latest_line_closes_the_consult_at_once(desk: Desk) -> None:
+    """SOP 003's exception: the agent signed off and nobody wrote after it, so the SME closes at
+    once (after the short grace, `signoff_close_after`), with no 2:00 prompt."""
     await sme_answered(desk)
     await desk.staff("ana", "consult", 1, "Thanks, that's all I needed!")
-    await wait(desk, 10)
-    await desk.staff("sam", "consult", 1, "You're welcome!")
 
-    await wait(desk, 2 * MINUTE - 1)
-    assert (await stored_case(desk, 1)).consults[0].state is ConsultState.ACTIVE
+    await wait(desk, 29)
+    assert (await stored_case(desk, 1)).consults[0].state is ConsultState.ACTIVE  # either side may still write
     await wait(desk, 1)
 
     lines = await consult_lines(desk)
@@ -202,15 +201,29 @@ async def test_agent_goodbye_then_silence_closes_the_consult_at_two_minutes(desk
     assert IDLE_END not in [text for _, text in await consult_lines(desk)]
 
 
-async def test_agent_goodbye_as_the_last_message_closes_the_consult_at_two_minutes(desk: Desk) -> None:
+async def test_agent_thanks_then_an_sme_question_runs_the_normal_idle_ladder(desk: Desk) -> None:
+    """The sign-off is no longer the latest line once the SME asks something: the agent is
+    prompted at 2:00 like anyone silent, never closed with the closing spiel."""
     await sme_answered(desk)
-    await desk.staff("ana", "consult", 1, "Thanks, that's all I needed!")
+    await desk.staff("ana", "consult", 1, "ok thanks")
+    await wait(desk, 10)
+    await desk.staff("sam", "consult", 1, "Did that work?")
 
     await wait(desk, 2 * MINUTE)
 
-    lines = await consult_lines(desk)
-    assert lines[-1][1] == CLOSING and PROMPT_ANA not in [text for _, text in lines]
-    assert (await stored_case(desk, 1)).consults[0].end_reason == "answered"
+    assert await bot_consult_texts(desk) == [PROMPT_ANA]
+    assert CLOSING not in [text for _, text in await consult_lines(desk)]
+    assert (await stored_case(desk, 1)).consults[0].state is ConsultState.ACTIVE
+
+
+async def test_agent_goodbye_closes_that_instant_when_configured_so(tmp_path: Path) -> None:
+    desk = await open_desk(tmp_path, consult_settings(consult={"signoff_close_after": "0s"}))
+    await sme_answered(desk)
+    await desk.staff("ana", "consult", 1, "Thanks, that's all I needed!")
+
+    assert (await consult_lines(desk))[-1] == ("sam", CLOSING)
+    assert (await stored_case(desk, 1)).consults[0].ended_at == desk.clock.now()
+    await desk.store.close()
 
 
 async def test_agent_thanks_with_a_follow_up_question_is_prompted_as_usual(desk: Desk) -> None:
@@ -361,14 +374,13 @@ async def test_idle_sop_only_on_configured_platforms(tmp_path: Path) -> None:
         await desk.store.close()
 
 
-async def test_customer_goodbye_then_silence_is_closed_at_two_minutes(desk: Desk) -> None:
+async def test_customer_goodbye_that_stays_the_latest_message_closes_the_chat_at_once(desk: Desk) -> None:
     conversation = await agent_asked(desk)
     await desk.say(conversation, "That worked!")
     await desk.staff("ana", "say", 1, "Great! Anything else I can help with?")
     await desk.say(conversation, "thanks so much, bye!")
-    await desk.staff("ana", "say", 1, "You're welcome, have a great day!")
 
-    await wait(desk, 2 * MINUTE - 1)
+    await wait(desk, 29)
     assert (await desk.case_of(conversation)).state is CaseState.WITH_AGENT
     await wait(desk, 1)
 
@@ -386,15 +398,29 @@ async def test_customer_goodbye_then_silence_is_closed_at_two_minutes(desk: Desk
     assert await notices(desk, "customer_idle") == []
 
 
-async def test_customer_goodbye_as_the_last_message_is_closed_at_two_minutes(desk: Desk) -> None:
+async def test_customer_thanks_then_the_agents_question_runs_the_normal_idle_ladder(desk: Desk) -> None:
+    """Customer "thanks!", agent "Before you go: …": the chat has moved on, so silence after it is
+    prompted at 2:00 and ended at 4:00, never closed as a sign-off."""
     conversation = await agent_asked(desk)
-    await desk.say(conversation, "thanks so much, bye!")
+    await desk.say(conversation, "thanks!")
+    await wait(desk, 10)
+    await desk.staff("ana", "say", 1, "Before you go: did the export include all 3 classes?")
 
     await wait(desk, 2 * MINUTE)
-
     said = await texts(desk, conversation)
-    assert CHAT_CLOSING in said and PROMPT_CUSTOMER not in said
+    assert said[-1] == PROMPT_CUSTOMER and CHAT_CLOSING not in said
+    await wait(desk, 2 * MINUTE)
+    said = await texts(desk, conversation)
+    assert IDLE_END in said and CHAT_CLOSING not in said
+
+
+async def test_customer_goodbye_closes_that_instant_when_configured_so(tmp_path: Path) -> None:
+    desk = await open_desk(tmp_path, consult_settings(consult={"signoff_close_after": "0s"}))
+    conversation = await agent_asked(desk)
+
+    assert (await desk.say(conversation, "thanks so much, bye!"))[0] == CHAT_CLOSING
     assert (await desk.case_of(conversation)).state is CaseState.RESOLVED
+    await desk.store.close()
 
 
 async def test_customer_thanks_with_a_follow_up_is_prompted_as_usual(desk: Desk) -> None:

@@ -568,7 +568,7 @@ async def test_new_queued_chat_is_announced_to_agents_with_free_slots(desk: Desk
     await queue_customer(desk)
 
     notices = await delivered_notices(desk, "queue_new")
-    assert [(n["recipients"], n["text"]) for n in notices] == [(["ana"], f"New chat waiting: CS-000001 ({DETAILED[:120]})")]
+    assert [(n["recipients"], n["text"]) for n in notices] == [(["ana"], f"New chat waiting: CS-000001 ({DETAILED[:120]}…)")]
 
 
 # ----- nobody to chat with: the offline path (SOPs 000, 001) ----------------------------------------

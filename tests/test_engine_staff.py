@@ -392,7 +392,7 @@ async def test_escalate_tier2_tells_customer_notifies_tier2_and_frees_capacity(d
     assert case.state is CaseState.ESCALATED and case.tier == 2 and case.agent_id is None
     tier2 = await notices(desk, "tier2")
     assert [(n["recipients"], n["text"]) for n in tier2] == [
-        (["tara"], f"CS-000001 was escalated to Tier II by Ben: {DETAILED[:160]}")
+        (["tara"], f"CS-000001 was escalated to Tier II by Ben: {DETAILED[:160].rstrip()}…")
     ]
     # Ben's slot is free again: he is told about the waiting chat and can take it
     assert (await notices(desk, "queue_new"))[-1]["recipients"] == ["ben"]

@@ -75,7 +75,7 @@ def start(turn: Turn, staff_id: str, case: Case, fields: dict[str, str]) -> None
         agent=turn.staff_name(staff_id), notes=summary,
     )
     turn.notify(list(group.members), text, "consult_new", case, consult=consult.number)
-    line = turn.spiel("holding_line", name=turn.customer_name(case))
+    line = turn.to_customer("holding_line", case)
     turn.notify([staff_id], turn.spiel("staff_holding_suggestion", line=line), "hold_suggestion", case)
     turn.schedule(CLAIM_TIMER, case, turn.settings.consult.claim_within)
     turn.changed(case)
@@ -123,8 +123,13 @@ def say(turn: Turn, staff_id: str, case: Case, text: str, origin: str) -> None:
         consult.last_agent_at = turn.now
         consult.agent_last_text = text
         _stop_idle(turn, case, consult)
-        if turn.services.cues.is_goodbye(text):  # signed off: closed with the closing spiel at 2:00
-            turn.schedule(IDLE_TIMER, case, turn.settings.consult.idle_prompt_after)
+        if turn.services.cues.is_goodbye(text):  # signed off (SOP 003): closed at once, or when set, a little later
+            after = turn.settings.consult.signoff_close_after
+            if after <= 0:
+                _close_signed_off(turn, case, consult)
+                turn.changed(case)
+                return
+            turn.schedule(IDLE_TIMER, case, after)
         found = turn.services.cues.find(text)
         for cue in Cues.SME_WORK:
             if cue in found:
@@ -163,9 +168,9 @@ def on_idle_timer(turn: Turn, case: Case) -> None:
     consult = case.open_consult()
     if consult is None or consult.state is not ConsultState.ACTIVE:
         return
-    if consult.agent_last_text and turn.services.cues.is_goodbye(consult.agent_last_text):
-        _post(turn, case, consult, consult.sme_id or BOT, turn.spiel("sme_closing"))
-        _finish(turn, case, consult, "answered")
+    signed_off_last = consult.last_agent_at is not None and consult.last_agent_at >= (consult.last_sme_at or 0.0)
+    if signed_off_last and consult.agent_last_text and turn.services.cues.is_goodbye(consult.agent_last_text):
+        _close_signed_off(turn, case, consult)
         return
     consult.idle_stage = 1
     _post(turn, case, consult, BOT, turn.spiel("idle_prompt", name=turn.staff_name(consult.agent_id)))
@@ -180,8 +185,11 @@ def on_idle_warn_timer(turn: Turn, case: Case) -> None:
     if consult is None or consult.idle_stage != 1 or consult.sme_id is None:
         return
     consult.idle_stage = 2
-    waited = clock_text(turn.settings.consult.idle_prompt_after + turn.settings.consult.idle_warning_after_prompt)
-    text = turn.spiel("idle_warning", name=turn.staff_name(consult.agent_id), waited=waited)
+    settings = turn.settings.consult
+    text = turn.spiel(
+        "idle_warning", name=turn.staff_name(consult.agent_id), waited=clock_text(settings.idle_prompt_after + settings.idle_warning_after_prompt),
+        prompt_at=clock_text(settings.idle_prompt_after), end_at=clock_text(settings.idle_end_after),
+    )
     turn.notify([consult.sme_id], text, "consult_idle", case, consult=consult.number)
 
 
@@ -192,6 +200,12 @@ def on_idle_end_timer(turn: Turn, case: Case) -> None:
     _post(turn, case, consult, BOT, turn.spiel("idle_end"))
     _post(turn, case, consult, BOT, turn.spiel("idle_end_followup"))
     _finish(turn, case, consult, "idle")
+
+
+def _close_signed_off(turn: Turn, case: Case, consult: Consult) -> None:
+    """The agent's sign-off is the latest line of the consult: the closing spiel ends it (SOP 003)."""
+    _post(turn, case, consult, consult.sme_id or BOT, turn.spiel("sme_closing"))
+    _finish(turn, case, consult, "answered")
 
 
 def end_all(turn: Turn, case: Case) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.domain import Case, CaseState, Role
 from bot.flows import consult, queue
+from bot.pii import shorten
 from bot.turn import Turn
 
 DEV_STATUS_TIMER = "dev_status"
@@ -38,7 +39,7 @@ def to_tier2(turn: Turn, case: Case, by: str) -> None:
     if was_queued:
         queue.leave(turn, case)
     turn.say(case, turn.spiel("escalated_tier2", case=case.number))
-    summary = case.problem[:160] or "no description"
+    summary = shorten(case.problem, 160) or "no description"
     turn.notify(
         [m.id for m in turn.members(Role.TIER2)],
         turn.spiel("staff_tier2_new", case=case.number, agent=turn.staff_name(by), summary=summary),

@@ -2,10 +2,13 @@
 
 When the agent has spoken and the customer goes quiet: at 2:00 a prompt ("just checking you're
 with me?"), 1:50 later a warning to the agent, and at 4:00 of silence the end message and the chat
-ends. Every customer message resets it. A customer who signed off ("thanks, bye") is closed at once
-with the closing spiel instead of being prompted. Typing pauses the clock, but typing for more than
-2:00 without a message counts as silence. A customer on hold is waiting on us: no prompts, but the
-agent is reminded to check in every 2 minutes.
+ends. Every message resets it. A customer whose sign-off ("thanks, bye") is the latest message of
+the chat is closed with the closing spiel at once (after `consult.signoff_close_after`, a 30 s grace in
+which either side may still write; "0s" closes that instant)
+instead of being prompted; once the agent writes again ("Before you go: …") the sign-off no longer
+counts and the normal ladder runs. Typing pauses the clock, but typing for more than 2:00 without a
+message counts as silence. A customer on hold is waiting on us: no prompts, but the agent is
+reminded to check in every 2 minutes.
 """
 
 from __future__ import annotations
@@ -28,19 +31,42 @@ def applies(turn: Turn, case: Case) -> bool:
 
 def agent_spoke(turn: Turn, case: Case) -> None:
     """The agent said something to the customer: the customer's turn, so the idle clock starts."""
+    case.last_agent_at = turn.now
     stop(turn, case)
     if applies(turn, case) and case.on_hold_since is None:
         turn.schedule(PROMPT_TIMER, case, turn.settings.consult.idle_prompt_after)
 
 
-def customer_spoke(turn: Turn, case: Case, text: str) -> None:
+def customer_spoke(turn: Turn, case: Case, text: str) -> bool:
+    """Resets the idle clock; True when the message was a sign-off that closed the chat."""
     case.last_customer_at = turn.now
     case.customer_last_text = text
     case.customer_typing_since = None
     case.customer_typing_at = None
     stop(turn, case)
-    if applies(turn, case) and case.on_hold_since is None and turn.services.cues.is_goodbye(text):
-        turn.schedule(PROMPT_TIMER, case, turn.settings.consult.idle_prompt_after)  # closes them at 2:00
+    if not applies(turn, case) or case.on_hold_since is not None or not turn.services.cues.is_goodbye(text):
+        return False
+    after = turn.settings.consult.signoff_close_after
+    if after > 0:
+        turn.schedule(PROMPT_TIMER, case, after)  # closes then, unless someone writes first
+        return False
+    _close_signed_off(turn, case)
+    return True
+
+
+def _signed_off_last(turn: Turn, case: Case) -> bool:
+    """The customer's sign-off is the latest message of the chat (nobody wrote after it)."""
+    return (
+        bool(case.customer_last_text)
+        and (case.last_agent_at is None or (case.last_customer_at or 0.0) >= case.last_agent_at)
+        and turn.services.cues.is_goodbye(case.customer_last_text)
+    )
+
+
+def _close_signed_off(turn: Turn, case: Case) -> None:
+    turn.say(case, turn.to_customer("chat_closing", case))
+    resolution.resolve(turn, case, how="agent")
+    queue.announce_positions(turn)
 
 
 def customer_typing(turn: Turn, case: Case) -> None:
@@ -66,14 +92,11 @@ def on_prompt_timer(turn: Turn, case: Case) -> None:
         if long_typing_at > turn.now:  # still typing, not yet for too long: wait for the message
             turn.schedule(PROMPT_TIMER, case, long_typing_at - turn.now)
             return
-    name = turn.customer_name(case)
-    if case.customer_last_text and turn.services.cues.is_goodbye(case.customer_last_text):
-        turn.say(case, turn.spiel("chat_closing", name=name))
-        resolution.resolve(turn, case, how="agent")
-        queue.announce_positions(turn)
+    if _signed_off_last(turn, case):
+        _close_signed_off(turn, case)
         return
     case.customer_idle_stage = 1
-    turn.say(case, turn.spiel("idle_prompt", name=name))
+    turn.say(case, turn.to_customer("idle_prompt", case))
     turn.schedule(WARN_TIMER, case, settings.idle_warning_after_prompt)
     turn.schedule(END_TIMER, case, settings.idle_end_after - settings.idle_prompt_after)
     turn.changed(case)
@@ -83,8 +106,12 @@ def on_warn_timer(turn: Turn, case: Case) -> None:
     if not applies(turn, case) or case.customer_idle_stage != 1 or case.agent_id is None:
         return
     case.customer_idle_stage = 2
-    waited = turn.settings.consult.idle_prompt_after + turn.settings.consult.idle_warning_after_prompt
-    turn.notify([case.agent_id], turn.spiel("staff_customer_idle", case=case.number, waited=clock_text(waited)), "customer_idle", case)
+    settings = turn.settings.consult
+    text = turn.spiel(
+        "staff_customer_idle", case=case.number, waited=clock_text(settings.idle_prompt_after + settings.idle_warning_after_prompt),
+        prompt_at=clock_text(settings.idle_prompt_after), end_at=clock_text(settings.idle_end_after),
+    )
+    turn.notify([case.agent_id], text, "customer_idle", case)
 
 
 def on_end_timer(turn: Turn, case: Case) -> None:
@@ -103,7 +130,7 @@ def hold(turn: Turn, case: Case, staff_id: str) -> None:
     """The agent puts the customer on hold with the holding line (which never mentions an expert)."""
     stop(turn, case)
     case.on_hold_since = turn.now
-    turn.say(case, turn.spiel("holding_line", name=turn.customer_name(case)), sender="agent", sender_name=turn.staff_name(staff_id))
+    turn.say(case, turn.to_customer("holding_line", case), sender="agent", sender_name=turn.staff_name(staff_id))
     turn.schedule(HOLD_TIMER, case, turn.settings.consult.hold_checkin_every)
     turn.changed(case)
 
@@ -116,7 +143,7 @@ def checked_in(turn: Turn, case: Case) -> None:
 
 def still_looking(turn: Turn, staff_id: str, case: Case) -> None:
     """The one action for a slow consult: tell the customer we're on it and offer a call back."""
-    turn.say(case, turn.spiel("still_looking", name=turn.customer_name(case)), sender="agent", sender_name=turn.staff_name(staff_id))
+    turn.say(case, turn.to_customer("still_looking", case), sender="agent", sender_name=turn.staff_name(staff_id))
     checked_in(turn, case)
     turn.changed(case)
 

@@ -21,17 +21,22 @@ _BROWSERS = {
 _BROWSER = re.compile(r"\b(" + "|".join(sorted(_BROWSERS, key=len, reverse=True)) + r")\b", re.IGNORECASE)
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _QUOTED_ERROR = re.compile(r"(?<!\w)[\"“'‘]([^\"“”\n]{3,300}?)[\"”'’](?!\w)")
+# A sentence ends at . ! ? followed by a space or the end: "ann@school.org" or "file.csv" is not an end.
+_TO_SENTENCE_END = r"(?:[^\n.!?]|[.!?](?=\S))"
 _ERROR_CLAUSE = re.compile(
-    r"\b(?:error(?:\s+message)?|it\s+says|message\s+says|says)\b\s*(?:is|was|reads|shows|says)?\s*[:\-]?\s*([^\n.!?]{3,300})",
+    r"\b(?:error(?:\s+message)?|it\s+says|message\s+says|says)\b\s*(?:is|was|reads|shows|says)?\s*[:\-]?\s*"
+    rf"([^\s,;:.!?]{_TO_SENTENCE_END}{{2,299}})",
     re.IGNORECASE,
 )
+_NO_ERROR = re.compile(r"\b(?:no|without(?:\s+an?)?|not\s+(?:an?|any)|never\s+(?:got|get|see|saw)\s+an?)\s+error", re.IGNORECASE)
+NO_ERROR = "no error message"
 _ERROR_WORD = re.compile(r"\b(error|says|message|shows|getting)\b", re.IGNORECASE)
 _STEPS_LABEL = re.compile(r"\bsteps?\b[^:\n]{0,30}:\s*(.{3,1000})", re.IGNORECASE | re.DOTALL)
 _STEP_WORDS = re.compile(
     r"\b(clicked|click|clicking|went to|go to|opened|open|selected|select|typed|entered|tried to|then|after i|when i)\b",
     re.IGNORECASE,
 )
-_SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
+_SENTENCE = re.compile(rf"{_TO_SENTENCE_END}+[.!?]?")
 # Words each pattern above needs, checked as plain substrings of the lower-cased text first: a
 # regular expression with word boundaries and IGNORECASE costs ~10 µs per message even when it
 # finds nothing, and most messages carry only some of the details (parse_details runs for every
@@ -79,6 +84,8 @@ def without_details(text: str) -> str:
 def _error_message(text: str) -> str | None:
     if not _ERROR_WORD.search(text):
         return None
+    if _NO_ERROR.search(text):  # "no error, it just hangs": the detail is given, and it is that
+        return NO_ERROR
     if quoted := _QUOTED_ERROR.search(text):
         return quoted.group(1).strip()
     if clause := _ERROR_CLAUSE.search(text):
@@ -89,8 +96,13 @@ def _error_message(text: str) -> str | None:
 def _steps(text: str) -> str | None:
     if labelled := _STEPS_LABEL.search(text):
         return labelled.group(1).strip()
-    sentences = [s.strip() for s in _SENTENCE.findall(text) if _STEP_WORDS.search(s)]
-    return " ".join(sentences) if sentences else None
+    sentences = [_without_email(s) for s in _SENTENCE.findall(text) if _STEP_WORDS.search(s)]
+    return " ".join(s for s in sentences if s) or None
+
+
+def _without_email(sentence: str) -> str:
+    """The sentence without its clauses that give an email: that is a detail of its own, not a step."""
+    return ", ".join(part for part in sentence.strip().split(", ") if not _EMAIL.search(part))
 
 
 def missing(turn: Turn, case: Case) -> list[str]:

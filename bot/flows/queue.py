@@ -6,6 +6,7 @@ import math
 
 from bot.domain import Case, CaseState
 from bot.flows import offline
+from bot.pii import shorten
 from bot.turn import Turn
 
 ALERT_TIMER = "queue_alert"
@@ -24,7 +25,7 @@ def route_to_person(turn: Turn, case: Case) -> None:
     case.told_position = position
     turn.say(case, turn.spiel("queued", position=position, wait=describe_wait(estimate_wait(turn, position))))
     turn.schedule(ALERT_TIMER, case, turn.settings.timings.queue_alert_after)
-    summary = case.problem[:120] or "no description"
+    summary = shorten(case.problem, 120) or "no description"
     turn.notify(
         [a.id for a in turn.agents_taking_chats(with_free_slot=True)],
         turn.spiel("staff_queue_new", case=case.number, summary=summary),
@@ -67,6 +68,13 @@ def describe_wait(seconds: float) -> str:
     return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
 
+def describe_elapsed(seconds: float) -> str:
+    """Time already waited, in whole minutes (a timer firing a moment late at 2:00 still says
+    "2 minutes"; an estimate ahead rounds up instead)."""
+    minutes = max(1, int(seconds // 60))
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
+
+
 def announce_positions(turn: Turn) -> None:
     """Tell every queued customer whose position changed where they now stand."""
     for position, case in enumerate(turn.world.queue(), start=1):
@@ -88,7 +96,7 @@ def on_alert_timer(turn: Turn, case: Case) -> None:
     if case.state is not CaseState.QUEUED or case.queue_alerted:
         return
     case.queue_alerted = True
-    waited = describe_wait(turn.now - (case.queued_at or turn.now))
+    waited = describe_elapsed(turn.now - (case.queued_at or turn.now))
     recipients = [a.id for a in turn.agents_taking_chats()] + [m.id for m in turn.managers_on_duty()]
     turn.notify(recipients, turn.spiel("staff_queue_alert", case=case.number, waited=waited), "sla_alert", case)
     turn.changed(case)
