@@ -200,8 +200,14 @@ class LanguageSettings:
         "fails", "failing", "problem", "issue", "is there", "can you", "could you", "how do", "how can",
     )
     sme_bug_phrases: tuple[str, ...] = ("bug ticket", "open a bug", "file a bug", "log a bug", "raise a bug")
-    sme_escalation_phrases: tuple[str, ...] = ("take this escalation", "escalate to you", "take over", "transfer")
-    sme_credit_phrases: tuple[str, ...] = ("approve a credit", "approve the credit", "credit request", "refund approval")
+    sme_escalation_phrases: tuple[str, ...] = (
+        "take this escalation", "escalate to you", "take over", "transfer", "escalate this", "to a supervisor",
+        "to your supervisor", "to a team leader", "to the team leader",
+    )
+    sme_credit_phrases: tuple[str, ...] = (
+        "approve a credit", "approve the credit", "credit request", "refund approval", "approve a refund",
+        "approve the refund", "approve this refund", "authorise a refund", "authorize a refund",
+    )
     sme_coupon_phrases: tuple[str, ...] = ("coupon", "voucher")
     sme_restriction_phrases: tuple[str, ...] = (
         "remove the restriction", "lift the restriction", "remove restriction", "lift restriction", "remove the hold",
