@@ -208,8 +208,8 @@ def create_app(
 def _lifecycle(runtime: Runtime, jobs: list[Callable[[], Coroutine[Any, Any, None]]]):  # type: ignore[no-untyped-def]
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await runtime.store.open()
-        await runtime.store.reset_presence()
-        tasks = [asyncio.create_task(job()) for job in jobs]
+        # in the background: the first turn waits for the knowledge base, start-up must not
+        tasks = [asyncio.create_task(runtime.consoles_gone()), *(asyncio.create_task(job()) for job in jobs)]
         yield
         for task in tasks:
             task.cancel()

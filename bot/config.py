@@ -88,6 +88,8 @@ class QueueSettings:
     default_handle_time: Duration = Duration(480)
     handle_time_window: int = 20
     accept_time: Duration = Duration(40)
+    update_every: Duration = Duration(120)  # queued customers hear a fresh position and wait this often
+    agent_grace: Duration = Duration(120)  # an agent gone offline this long: their live chats go back to the queue
 
 
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -244,6 +246,15 @@ class Spiels:
     queue_position: str = "You're now number {position} in the queue; the wait is about {wait}."
     queue_still_waiting: str = "Thanks, I've added that to case {case}. You're number {position} in the queue; about {wait} to go."
     agent_joined: str = "{agent} has joined the chat and will help you from here."
+    agent_left: str = "{agent} had to step away, so the next available advisor will pick up your chat from here."
+    queue_update: str = "You're still number {position} in the queue; the wait is now about {wait}."
+    queue_unstaffed: str = (
+        "None of our advisors can take a chat right now, so I can't promise when one will be free. You can leave "
+        "a message and we'll reply by email by {reply_by}, or keep waiting here."
+    )
+    leave_message_button: str = "Leave a message"
+    keep_waiting_button: str = "Keep waiting"
+    keep_waiting: str = "OK, you're still number {position} in the queue. I'll tell you as soon as an advisor is free."
     offline: str = (
         "Our advisors are not available right now, so I've created ticket {ticket} on case {case} with "
         "what you've told me. We'll reply by email by {reply_by}. Anything else you'd like to add? "
@@ -325,6 +336,8 @@ class Spiels:
     too_long: str = "That message is too long ({length} characters; the limit is {limit}). Please shorten it or split it up."
     staff_queue_new: str = "New chat waiting: {case} ({summary})"
     staff_queue_alert: str = "{case} has waited {waited} without an advisor. Please accept it."
+    staff_requeued: str = "{case} is back in the queue ({reason}). Please accept it."
+    staff_handover: str = "{agent} handed {case} to you: {notes}"
     staff_manager_request: str = "The customer on {case} asked for a manager. {agent_line}"
     staff_manager_escalation: str = "{agent} asked for a manager's help on {case}."
     staff_tier2_new: str = "{case} was escalated to Tier II by {agent}: {summary}"
@@ -438,7 +451,8 @@ class Settings:
 INTAKE_FIELDS = ("account_id", "browser", "email", "error", "steps")
 _SPIEL_FIELDS = frozenset(
     "case previous missing articles title summary url number position wait agent ticket reply_by within "
-    "call_by number_prompt length limit waited agent_line phone name consult classification notes sme line prompt_at end_at".split()
+    "call_by number_prompt length limit waited agent_line phone name consult classification notes sme line prompt_at end_at "
+    "reason".split()
 )
 
 

@@ -121,17 +121,23 @@ class Case:
     previously_helped: str | None = None
     article_checked: bool = False
     queued_at: float | None = None
+    requeued_at: float | None = None  # put back in the queue (its agent left or gave it back): ahead of the rest
     told_position: int | None = None
     queue_alerted: bool = False
+    unstaffed_told: bool = False  # told that nobody can take chats right now, and offered to leave a message
     agent_id: str | None = None
     tier: int = 1
     accepted_at: float | None = None
     resolved_at: float | None = None
     resolution: str | None = None  # self_service | agent
     callback_requested: bool = False
+    callback_due_at: float | None = None
+    callback_done_at: float | None = None  # an agent called back (the pending call backs list empties)
     awaiting_phone: bool = False
     manager_escalated: bool = False
+    manager_requested_at: float | None = None  # the customer's latest request for a manager
     ticket: str | None = None
+    reply_by: float | None = None  # a ticket's promised reply
     survey: SurveyStage = SurveyStage.NOT_ASKED
     survey_rating: int | None = None
     consults: list[Consult] = field(default_factory=list)
@@ -177,6 +183,7 @@ class AgentState:
     id: str
     status: AgentStatus = AgentStatus.AWAY
     online: bool = False
+    console: bool = False  # online through a console connection (which can drop), not only by a chat command
 
     @property
     def takes_chats(self) -> bool:

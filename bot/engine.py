@@ -23,7 +23,7 @@ from bot.events import (
     StaffPresence,
     TimerFired,
 )
-from bot.flows import articles, callback, consult, escalation, idle, intake, offline, queue, resolution, staff, survey
+from bot.flows import articles, callback, consult, escalation, idle, intake, offline, ownership, queue, resolution, staff, survey
 from bot.language import Cues
 from bot.turn import Services, Turn
 from bot.world import World
@@ -39,6 +39,8 @@ _TIMER_HANDLERS = {
     consult.IDLE_WARN_TIMER: consult.on_idle_warn_timer,
     consult.IDLE_END_TIMER: consult.on_idle_end_timer,
     queue.ALERT_TIMER: queue.on_alert_timer,
+    queue.UPDATE_TIMER: queue.on_update_timer,
+    ownership.GONE_TIMER: ownership.on_gone_timer,
     resolution.CLOSE_TIMER: resolution.on_close_timer,
     escalation.DEV_STATUS_TIMER: escalation.on_dev_status_timer,
 }
@@ -68,7 +70,7 @@ class ConversationManager:
             case StaffCommand():
                 staff.handle(turn, event)
             case StaffPresence(staff_id=staff_id, online=online):
-                world.agent(staff_id).online = online
+                ownership.presence(turn, staff_id, online)
             case TimerFired(kind=kind, case_id=case_id):
                 case = world.cases.get(case_id)
                 handler = _TIMER_HANDLERS.get(kind)
@@ -240,6 +242,14 @@ class ConversationManager:
             elif action_id == survey.SKIP:
                 survey.comment(turn, case, "")
             return
+        if action_id in (queue.LEAVE_MESSAGE, queue.KEEP_WAITING):
+            if case.state is not CaseState.QUEUED:
+                turn.say(case, turn.spiel("stale_button"))
+            elif action_id == queue.LEAVE_MESSAGE:
+                queue.leave_a_message(turn, case)
+            else:
+                queue.keep_waiting(turn, case)
+            return
         if case.state is not CaseState.SELF_SERVICE or action_id not in (
             articles.SOLVED, articles.MORE_HELP, articles.CHECK_YES, articles.CHECK_NO
         ):
@@ -265,6 +275,8 @@ def _button_label(turn: Turn, action_id: str, rest: str) -> str:
         articles.CHECK_YES: spiels.check_yes_button,
         articles.CHECK_NO: spiels.check_no_button,
         survey.SKIP: spiels.survey_skip_button,
+        queue.LEAVE_MESSAGE: spiels.leave_message_button,
+        queue.KEEP_WAITING: spiels.keep_waiting_button,
     }
     return rest if action_id == survey.RATE else labels.get(action_id, action_id)
 

@@ -36,6 +36,7 @@ from bot.events import (
     NotifyStaff,
     Say,
     StaffCommand,
+    StaffPresence,
     TimerFired,
 )
 from bot.store.base import OutboxEntry, Routed, Store
@@ -250,7 +251,7 @@ class Runtime:
         """Events of one conversation (or case) handled on one loaded world and committed together."""
         case_ids = [case_id for event in events for case_id in _cases_of(event)]
         world, loaded = await self.store.load_world(
-            now=self.clock.now(), conversation_id=_conversation_of(events[0]), case_ids=case_ids
+            now=self.clock.now(), conversation_id=_conversation_of(events[0]), case_ids=case_ids, staff_id=_staff_of(events[0])
         )
         actions = [action for event in events for action in self.engine.handle(event, world)]
         self.counts.events.update(type(event).__name__ for event in events)
@@ -279,6 +280,14 @@ class Runtime:
         if isinstance(action, (NotifyStaff, CaseChanged)):
             return [Routed(o.name, action, o.durable) for o in self.outlets.values() if o.serves_staff and o.wants(action)]
         return []
+
+    async def consoles_gone(self) -> None:
+        """After a restart no console connection survives: whoever was online through one goes
+        offline the engine's way, so their live chats get the grace period and then go back to
+        the queue if they do not return. Those online by a chat command (Slack) stay online."""
+        for agent in await self.store.agents():
+            if agent.online and agent.console:
+                await self.handle(StaffPresence(agent.id, False))
 
     async def fire_due_timers(self) -> int:
         timers = await self.store.due_timers(self.clock.now())
@@ -389,6 +398,11 @@ def _conversation_of(event: Event) -> str | None:
     if isinstance(event, (ConversationStarted, CustomerMessage, CustomerAction, CustomerTyping, CustomerNamed)):
         return event.conversation_id
     return None
+
+
+def _staff_of(event: Event) -> str | None:
+    """Whose live chats a presence change needs (they may go back to the queue)."""
+    return event.staff_id if isinstance(event, StaffPresence) else None
 
 
 def _cases_of(event: Event) -> list[int]:

@@ -23,9 +23,14 @@ class World:
     next_ticket_id: int
 
     def queue(self) -> list[Case]:
-        """Queued cases, longest-waiting first (the store loads every queued case)."""
+        """Queued cases: those put back by an agent who left first, then the longest-waiting (the
+        store loads every queued case)."""
         queued = [c for c in self.cases.values() if c.state is CaseState.QUEUED]
-        return sorted(queued, key=lambda c: (c.queued_at or 0.0, c.id))
+        return sorted(queued, key=lambda c: (c.requeued_at is None, c.requeued_at or c.queued_at or 0.0, c.id))
+
+    def live_chats_of(self, staff_id: str) -> list[Case]:
+        """The staff member's live chats among the loaded cases (the store loads them for presence events)."""
+        return [c for c in self.cases.values() if c.agent_id == staff_id and c.state is CaseState.WITH_AGENT]
 
     def current_case(self) -> Case | None:
         if self.conversation is None or self.conversation.case_id is None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.domain import Role
+from bot.domain import CaseState, Role
+from bot.events import StaffPresence
 from bot.pii import for_role
 from tests.harness import Desk, open_desk
 from tests.test_engine_consult import accepted, claimed, consult_settings, thread
@@ -82,3 +83,158 @@ async def test_sme_pointers_catch_refund_approvals_and_supervisor_escalations(tm
         assert any(line.startswith("SMEs don't take escalations or transfers") for line in said)
     finally:
         await desk.store.close()
+
+
+# ----- ownership moves, never a transfer to an SME --------------------------------------------------------
+
+
+async def with_ana(desk: Desk) -> str:
+    """A customer whose chat Ana has accepted (Ben is available too)."""
+    await desk.agent_online("ana")
+    await desk.agent_online("ben")
+    conversation = await queued(desk, "My gradebook page is blank")
+    await desk.staff("ana", "accept", 1)
+    await desk.staff("ana", "say", 1, "Hi, Ana here. Let me look.")
+    return conversation
+
+
+async def test_an_agent_who_disconnects_has_a_grace_period_then_the_chat_goes_back_to_the_front_of_the_queue(desk: Desk) -> None:
+    conversation = await with_ana(desk)
+    older = await queued(desk, "My roster will not save")  # CS-000002, waiting since before
+    await desk.runtime.handle(StaffPresence("ana", False))  # her tab closed
+
+    await desk.advance(2 * MINUTE - 1)
+    assert (await desk.case_of(conversation)).agent_id == "ana"  # she may still come back
+    await desk.advance(1)
+
+    case = await desk.case_of(conversation)
+    assert case.state is CaseState.QUEUED and case.agent_id is None
+    said = [e.text for e in await desk.store.transcript(conversation)]
+    assert "Ana had to step away, so the next available advisor will pick up your chat from here." in said
+    assert said[-1].startswith("You're now number 1 in the queue")  # ahead of the chat that was already waiting
+    assert (await desk.case_of(older)).told_position == 2
+    assert (await desk.store.active_chats()).get("ana", 0) == 0
+    assert any("Back in the queue: Ana went offline" == n.text for n in await desk.store.notes(1))
+    assert any(n["text"].startswith("CS-000001 is back in the queue") for n in await notices(desk, "queue_new"))
+
+    await desk.staff("ben", "accept", 1)
+    assert (await desk.store.transcript(conversation))[-1].text == "Ben has joined the chat and will help you from here."
+
+
+async def test_an_agent_back_within_the_grace_period_keeps_the_chat(desk: Desk) -> None:
+    conversation = await with_ana(desk)
+    await desk.runtime.handle(StaffPresence("ana", False))
+    await desk.advance(MINUTE)
+    await desk.runtime.handle(StaffPresence("ana", True))  # a page reload
+    await desk.advance(10 * MINUTE)
+    assert (await desk.case_of(conversation)).agent_id == "ana"
+
+
+async def test_a_chat_put_back_in_the_queue_is_held_to_the_two_minute_acceptance_rule_again(desk: Desk) -> None:
+    await with_ana(desk)
+    await desk.runtime.handle(StaffPresence("ana", False))
+    await desk.advance(2 * MINUTE)  # back in the queue
+    await desk.advance(2 * MINUTE)
+    alerts = await notices(desk, "sla_alert")
+    assert [a["text"] for a in alerts] == ["CS-000001 has waited 2 minutes without an advisor. Please accept it."]
+
+
+async def test_a_chat_on_hold_whose_agent_left_is_not_stranded(desk: Desk) -> None:
+    conversation = await with_ana(desk)
+    await desk.staff("ana", "hold", 1)
+    await desk.runtime.handle(StaffPresence("ana", False))
+    await desk.advance(2 * MINUTE)
+    case = await desk.case_of(conversation)
+    assert case.state is CaseState.QUEUED and case.on_hold_since is None
+
+
+async def test_a_restart_gives_every_console_agent_the_grace_period(desk: Desk) -> None:
+    conversation = await with_ana(desk)
+    await desk.runtime.consoles_gone()  # what start-up does: no console connection survived
+    await desk.advance(2 * MINUTE)
+    assert (await desk.case_of(conversation)).state is CaseState.QUEUED
+
+
+async def test_an_agent_hands_a_chat_over_with_a_note(desk: Desk) -> None:
+    conversation = await with_ana(desk)
+    await desk.staff("ana", "handover", 1, "ben shift change, she needs the Week 3 export")
+
+    case = await desk.case_of(conversation)
+    assert case.agent_id == "ben" and case.state is CaseState.WITH_AGENT
+    assert await desk.store.active_chats() == {"ben": 1}
+    assert (await desk.store.transcript(conversation))[-1].text == "Ben has joined the chat and will help you from here."
+    (note,) = await desk.store.notes(1)
+    assert note.text == "Handed over to Ben: shift change, she needs the Week 3 export" and note.tags == ("handover",)
+    (told,) = await notices(desk, "handover")
+    assert told["recipients"] == ["ben"] and told["text"] == "Ana handed CS-000001 to you: shift change, she needs the Week 3 export"
+    await desk.staff("ana", "say", 1, "still me")
+    assert "still me" not in [e.text for e in await desk.store.transcript(conversation)]
+
+
+async def test_a_manager_reassigns_any_chat(desk: Desk) -> None:
+    conversation = await with_ana(desk)
+    await desk.staff("maya", "reassign", 1, "ben Ana is in a meeting")
+    assert (await desk.case_of(conversation)).agent_id == "ben"
+    (told,) = await notices(desk, "handover")
+    assert told["text"] == "Ana handed CS-000001 to you: Ana is in a meeting"
+
+
+async def test_a_chat_is_never_handed_to_an_sme_or_someone_who_cannot_take_it(desk: Desk) -> None:
+    await with_ana(desk)
+    await desk.staff("ana", "handover", 1, "sam he knows billing")
+    await desk.staff("ben", "status", text="away")
+    await desk.staff("ana", "handover", 1, "ben")
+    await desk.staff("ana", "handover", 1, "nobody")
+    replies = [n["text"] for n in await notices(desk, "reply")]
+    assert "Sam (sme) can't own a Tier 1 chat; consult an SME instead of transferring." in replies
+    assert "Ben is not available to take chats right now." in replies
+    assert any(r.startswith("Hand over to whom?") for r in replies)
+    assert (await desk.store.case(1)).agent_id == "ana"  # type: ignore[union-attr]
+
+
+async def test_an_agent_puts_a_chat_back_in_the_queue(desk: Desk) -> None:
+    conversation = await with_ana(desk)
+    await desk.staff("ana", "requeue", 1, "I have to take a call")
+    case = await desk.case_of(conversation)
+    assert case.state is CaseState.QUEUED and case.requeued_at == desk.clock.now()
+    assert any(n.text == "Back in the queue: Ana: I have to take a call" for n in await desk.store.notes(1))
+
+
+# ----- the queue tells the truth ------------------------------------------------------------------------
+
+
+async def test_when_every_agent_goes_away_queued_customers_are_told_and_offered_a_message(desk: Desk) -> None:
+    await desk.agent_online("ana")
+    conversation = await queued(desk, "My gradebook page is blank")
+    await desk.staff("ana", "status", text="away")
+
+    last = (await desk.store.transcript(conversation))[-1]
+    assert last.text.startswith("None of our advisors can take a chat right now")
+    assert [b["label"] for b in last.buttons] == ["Leave a message", "Keep waiting"]
+    await desk.advance(10 * MINUTE)
+    told = [e.text for e in await desk.store.transcript(conversation) if e.text.startswith("None of our advisors")]
+    assert len(told) == 1  # told once, not every two minutes
+
+    await desk.press(conversation, "Leave a message")
+    case = await desk.case_of(conversation)
+    assert case.state is CaseState.TICKETED and case.ticket == "TK-000001"
+
+
+async def test_keep_waiting_then_an_agent_comes_back(desk: Desk) -> None:
+    await desk.agent_online("ana")
+    conversation = await queued(desk, "My gradebook page is blank")
+    await desk.staff("ana", "status", text="away")
+    replies = await desk.press(conversation, "Keep waiting")
+    assert replies == ["OK, you're still number 1 in the queue. I'll tell you as soon as an advisor is free."]
+    await desk.staff("ana", "status", text="available")
+    assert (await desk.store.transcript(conversation))[-1].text.startswith("You're now number 1 in the queue; the wait is about")
+
+
+async def test_a_waiting_customer_hears_a_fresh_estimate_every_two_minutes(desk: Desk) -> None:
+    await desk.agent_online("ana")
+    conversation = await queued(desk, "My gradebook page is blank")
+    before = len(await desk.store.transcript(conversation))
+    await desk.advance(2 * MINUTE)
+    await desk.advance(2 * MINUTE)
+    updates = [e.text for e in (await desk.store.transcript(conversation))[before:]]
+    assert updates == ["You're still number 1 in the queue; the wait is now about 1 minute."] * 2

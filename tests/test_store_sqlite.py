@@ -412,22 +412,19 @@ async def test_recent_handle_times_keep_the_newest_window(tmp_path: Path) -> Non
 # ----- presence ------------------------------------------------------------------------------------------------------
 
 
-async def test_reset_presence_marks_everyone_offline_but_keeps_status(store: SQLiteStore) -> None:
+async def test_presence_keeps_the_status_and_whether_it_came_from_a_console(store: SQLiteStore) -> None:
     def presence(world: Any) -> None:
         world.agent("ana").status = AgentStatus.AVAILABLE
-        world.agent("ana").online = True
-        world.agent("ben").online = True
+        world.agent("ana").online = world.agent("ana").console = True
+        world.agent("ben").online = True  # by a chat command (Slack): no console to lose
 
     await commit(store, change=presence)
 
-    await store.reset_presence()
-
     world, _ = await store.load_world(now=T0, conversation_id=None, case_ids=[])
     assert world.agents == {
-        "ana": AgentState("ana", AgentStatus.AVAILABLE, False),
-        "ben": AgentState("ben", AgentStatus.AWAY, False),
+        "ana": AgentState("ana", AgentStatus.AVAILABLE, True, True),
+        "ben": AgentState("ben", AgentStatus.AWAY, True, False),
     }
-    assert not any(a.takes_chats for a in world.agents.values())
 
 
 async def due(store: SQLiteStore, at: float) -> list[OutboxEntry]:
@@ -587,11 +584,10 @@ async def test_everything_survives_closing_and_reopening(tmp_path: Path) -> None
     reopened = SQLiteStore(path)
     await reopened.open()
     try:
-        await reopened.reset_presence()  # what start-up does: no console survives a restart
         world, _ = await reopened.load_world(now=T0 + 60, conversation_id="web:a", case_ids=[])
         assert world.current_case() is not None and world.current_case().details == {"email": "jo@example.com"}  # type: ignore[union-attr]
         assert (world.next_case_id, world.next_ticket_id) == (2, 2)
-        assert world.agents["ana"] == AgentState("ana", AgentStatus.AVAILABLE, False)
+        assert world.agents["ana"].status is AgentStatus.AVAILABLE
         assert [e.text for e in await reopened.transcript("web:a")] == ["Queued for you"]
         assert [t.key for t in await reopened.due_timers(T0 + 120)] == ["queue_alert:1"]
         assert [n.text for n in await reopened.notes(1)] == ["keep"]
@@ -617,11 +613,11 @@ async def test_desk_restart_keeps_the_customer_journey(tmp_path: Path) -> None:
 
     again = await open_desk(tmp_path)  # same file: tmp_path/desk.db
     try:
-        await again.store.reset_presence()
+        await again.runtime.consoles_gone()
         case = await again.case_of(conversation)
         assert case.number == "CS-000001" and case.state is CaseState.QUEUED
         again.clock.advance(120)
-        assert await again.runtime.fire_due_timers() == 1  # the queue alert timer survived the restart
+        assert await again.runtime.fire_due_timers() == 2  # the queue alert and the wait update survived the restart
         await again.runtime.deliver_outbox()
         assert [n["recipients"] for n in again.notices("sla_alert")] == [["maya"]]  # nobody online after restart
         other = Conversation("web:after-restart", "web", created_at=again.clock.now())

@@ -8,7 +8,10 @@ from bot.flows import consult, queue
 from bot.turn import Turn
 
 CLOSE_TIMER = "close_resolved"
-CASE_TIMERS = ("article_check", "queue_alert", "dev_status", "customer_idle", "customer_idle_warn", "customer_idle_end", "hold_checkin")
+CASE_TIMERS = (
+    "article_check", "queue_alert", "queue_update", "dev_status", "customer_idle", "customer_idle_warn", "customer_idle_end",
+    "hold_checkin", "agent_gone",
+)
 RATE = "survey.rate"
 SKIP = "survey.skip"
 

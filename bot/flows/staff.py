@@ -10,7 +10,7 @@ import re
 
 from bot.domain import AgentStatus, Case, CaseState, Role
 from bot.events import RecordNote, StaffCommand
-from bot.flows import consult, escalation, idle, queue, resolution
+from bot.flows import consult, escalation, idle, ownership, queue, resolution
 from bot.turn import Turn
 
 _TAG = re.compile(r"(?<![\w#])#([A-Za-z][\w-]{0,39})")
@@ -18,7 +18,7 @@ STAFF_ROLES = frozenset({Role.AGENT, Role.TIER2, Role.MANAGER, Role.SME})
 CHAT_ROLES = frozenset({Role.AGENT, Role.TIER2, Role.MANAGER})
 COMMANDS = (
     "say", "accept", "note", "resolve", "escalate", "devwait", "status", "case", "help",
-    "sme", "claim", "consult", "pause", "endconsult", "hold", "stilllooking",
+    "sme", "claim", "consult", "pause", "endconsult", "hold", "stilllooking", "handover", "reassign", "requeue",
 )
 CONSULT_COMMANDS = frozenset({"claim", "consult", "endconsult"})  # the SME's side of a consult
 
@@ -57,6 +57,8 @@ def handle(turn: Turn, command: StaffCommand) -> None:
         consult.end(turn, entry.id, case, pause=False)
     elif entry.role not in CHAT_ROLES:
         turn.reply(entry.id, f"Your role ({entry.role.value}) can't {name} a customer chat.", case)
+    elif not case.is_open:
+        turn.reply(entry.id, f"{case.number} is {case.state.value} already; a new need from the customer opens a new case.", case)
     elif name == "accept":
         _accept(turn, entry.id, entry.role, case)
     elif not _owns(turn, entry.id, entry.role, case):
@@ -81,6 +83,14 @@ def handle(turn: Turn, command: StaffCommand) -> None:
     elif name == "devwait":
         escalation.waiting_on_development(turn, case)
         _offer_next(turn, entry.id)
+    elif name in ("handover", "reassign"):
+        ownership.hand_over(turn, entry, case, text)
+        _offer_next(turn, entry.id)
+    elif name == "requeue":
+        if case.state is not CaseState.WITH_AGENT:
+            turn.reply(entry.id, f"Only a live chat goes back to the queue ({case.number} is {case.state.value.replace('_', ' ')}).", case)
+            return
+        ownership.give_back(turn, entry, case, text)
 
 
 def _status(turn: Turn, staff_id: str, text: str) -> None:
@@ -93,11 +103,15 @@ def _status(turn: Turn, staff_id: str, text: str) -> None:
     agent.status = status
     agent.online = True  # whoever sets a status is at work (Slack and Teams have no console connection)
     turn.reply(staff_id, f"You are now {status.value}.")
+    queue.announce_positions(turn)  # the last one away: queued customers hear nobody can come; back: their wait
     if status is AgentStatus.AVAILABLE:
         _offer_next(turn, staff_id)
 
 
 def _accept(turn: Turn, staff_id: str, role: Role, case: Case) -> None:
+    if case.state is CaseState.TICKETED:
+        _take_ticket(turn, staff_id, case)
+        return
     if case.state is CaseState.ESCALATED:
         if role not in (Role.TIER2, Role.MANAGER):
             turn.reply(staff_id, f"{case.number} is waiting for Tier II.", case)
@@ -123,8 +137,19 @@ def _accept(turn: Turn, staff_id: str, role: Role, case: Case) -> None:
     turn.changed(case)
 
 
+def _take_ticket(turn: Turn, staff_id: str, case: Case) -> None:
+    """A ticket (a message left when nobody was available) is work: whoever takes it answers it,
+    through the customer's channel, and resolves it. It takes no live-chat slot."""
+    if case.agent_id and case.agent_id != staff_id:
+        turn.reply(staff_id, f"{case.number} is already being answered by {turn.staff_name(case.agent_id)}.", case)
+        return
+    case.agent_id = staff_id
+    turn.reply(staff_id, f"You've taken {case.ticket} on {case.number}: what you write reaches the customer's chat; resolve it when done.", case)
+    turn.changed(case)
+
+
 def _owns(turn: Turn, staff_id: str, role: Role, case: Case) -> bool:
-    if case.agent_id == staff_id and case.state in (CaseState.WITH_AGENT, CaseState.WAITING_ON_DEVELOPMENT):
+    if case.agent_id == staff_id and case.state in (CaseState.WITH_AGENT, CaseState.WAITING_ON_DEVELOPMENT, CaseState.TICKETED):
         return True
     return role is Role.MANAGER and case.is_open
 

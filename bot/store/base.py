@@ -122,8 +122,11 @@ class Store(Protocol):
     async def conversation_secret(self, conversation_id: str) -> str | None: ...
 
     async def load_world(
-        self, *, now: float, conversation_id: str | None, case_ids: Collection[int]
-    ) -> tuple[World, Loaded]: ...
+        self, *, now: float, conversation_id: str | None, case_ids: Collection[int], staff_id: str | None = None
+    ) -> tuple[World, Loaded]:
+        """The world for one event: every queued case, the conversation's case, `case_ids`, and
+        `staff_id`'s live chats (a presence change may move them)."""
+        ...
 
     async def commit(
         self,
@@ -203,6 +206,3 @@ class Store(Protocol):
 
     async def backlog(self) -> Backlog: ...
 
-    async def reset_presence(self) -> None:
-        """Marks every staff member offline: after a restart no console connection survives."""
-        ...

@@ -263,7 +263,7 @@ class SQLiteStore:
         return await self._run(job)
 
     async def load_world(
-        self, *, now: float, conversation_id: str | None, case_ids: Collection[int]
+        self, *, now: float, conversation_id: str | None, case_ids: Collection[int], staff_id: str | None = None
     ) -> tuple[World, Loaded]:
         window = self._window
 
@@ -283,6 +283,8 @@ class SQLiteStore:
             if wanted:  # separate statements: "state = ? OR id IN (...)" defeats both indexes
                 marks = ",".join("?" * len(wanted))
                 rows += db.execute(f"SELECT id, data FROM cases WHERE id IN ({marks})", tuple(wanted)).fetchall()
+            if staff_id is not None:
+                rows += db.execute("SELECT id, data FROM cases WHERE agent_id = ? AND state = ?", (staff_id, CaseState.WITH_AGENT.value)).fetchall()
             cases = {}
             for case_id, data in rows:
                 loaded.case_json[case_id] = data
@@ -517,16 +519,6 @@ class SQLiteStore:
 
         return await self._run(job)
 
-    async def reset_presence(self) -> None:
-        def job(db: sqlite3.Connection) -> None:
-            with self._atomic(db):
-                for agent_id, data in db.execute("SELECT id, data FROM agents").fetchall():
-                    raw = codec.loads(data)
-                    raw["online"] = False
-                    db.execute("UPDATE agents SET data = ? WHERE id = ?", (codec.dumps(raw), agent_id))
-
-        await self._run(job)
-
 
 def _migrate(db: sqlite3.Connection) -> None:
     db.executescript(_SCHEMA + sqlite_accounts.SCHEMA)
@@ -547,7 +539,8 @@ def _finish_inbound(db: sqlite3.Connection, source: str, event_id: str, now: flo
 
 def _agent(agent_id: str, data: str) -> AgentState:
     raw = codec.loads(data)
-    return AgentState(agent_id, AgentStatus(raw["status"]), bool(raw["online"]))
+    # stores from before the console flag: everyone online went offline at a restart, as with a console
+    return AgentState(agent_id, AgentStatus(raw["status"]), bool(raw["online"]), bool(raw.get("console", True)))
 
 
 def _active_chats(db: sqlite3.Connection) -> dict[str, int]:
@@ -596,7 +589,7 @@ def _write_world(db: sqlite3.Connection, world: World, loaded: Loaded, last_seq:
             (case.id, case.number, case.conversation_id, case.state.value, case.agent_id, data, world.now),
         )
     for agent in world.agents.values():
-        data = codec.dumps({"status": agent.status.value, "online": agent.online})
+        data = codec.dumps({"status": agent.status.value, "online": agent.online, "console": agent.console})
         if data != loaded.agent_json.get(agent.id):
             db.execute("INSERT OR REPLACE INTO agents (id, data) VALUES (?, ?)", (agent.id, data))
     for name, value in (("case", world.next_case_id), ("ticket", world.next_ticket_id)):
