@@ -108,14 +108,17 @@ class BusinessHours:
 
 @dataclass(frozen=True)
 class CallbackSettings:
-    """Call backs only when asked for, at most once per case, within 1.5 business days (SOPs 001, 004)."""
+    """Call backs only when asked for, at most once per customer in `once_within`, within 1.5
+    business days (SOPs 001, 004: "don't do this more than once")."""
 
     within_business_days: float = 1.5
+    once_within: Duration = Duration(7 * 86400)  # a second request in this time is offered chat or email instead
 
 
 @dataclass(frozen=True)
 class OfflineSettings:
     reply_within_business_days: float = 1.0
+    add_within: Duration = Duration(3600)  # after a ticket, messages this soon add to it; later ones are a new need
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,13 @@ class LanguageSettings:
     callback_phrases: tuple[str, ...] = (
         "call me", "phone me", "ring me", "call me back", "phone call", "can i call", "can you call",
         "could you call", "a callback", "callback please", "call back please", "speak on the phone", "talk on the phone", "give me a call", "your phone number",
+    )
+    # Words that, earlier in the same clause as a call-back phrase, mean the customer is not asking
+    # for one: negation ("don't call me"), the past ("I tried your phone number") and reported
+    # speech ("my colleague said you'd call me").
+    callback_blockers: tuple[str, ...] = (
+        "don't", "do not", "dont", "never", "no need", "not", "no", "tried", "called", "rang", "phoned", "said", "says",
+        "told", "was told", "asked me", "nobody", "no one", "didn't", "did not", "won't", "wouldn't", "stop",
     )
     solved_phrases: tuple[str, ...] = (
         "that worked", "it worked", "this worked", "that helped", "it helped", "this helped",
@@ -273,6 +283,9 @@ class Spiels:
         "here by chat or by email whenever is convenient."
     )
     manager_alerted: str = "I've alerted the manager on duty about case {case}; they'll join as soon as they can."
+    manager_later: str = (
+        "No manager is online right now, so I've passed your request on with case {case}: a manager will contact you by {reply_by}."
+    )
     escalated_tier2: str = (
         "I've escalated case {case} to our Tier II team, who handle issues that need more investigation. "
         "They'll contact you here or by email."
@@ -297,7 +310,8 @@ class Spiels:
     help_staff: str = (
         "Commands: /note <text> (#tags), /resolve, /escalate tier2|manager, /devwait, /status available|away, "
         "/case, /hold (send the holding line), /sme <classification> | <notes> (consult an expert), /pause "
-        "(pause the consult), /stilllooking, /help. Anything else you type goes to the customer."
+        "(pause the consult), /stilllooking, /handover <name> <note>, /reassign <name> <note> (managers), /requeue "
+        "[reason], /calledback, /help. Anything else you type goes to the customer."
     )
     sme_opening: str = (
         "Thank you for contacting the SME Support Chat, my name is {name}. Please stay connected while I review your question."

@@ -65,6 +65,8 @@ class Conversation:
     case_id: int | None = None
     created_at: float = 0.0
     customer_ref: str = ""  # the platform's id for the customer (a Slack user id), where it has one
+    callback_at: float | None = None  # this customer's latest call back (one per callback.once_within)
+    new_case_next: bool = False  # /new while a ticket is open: the next message opens a new case
 
 
 class ConsultState(StrEnum):
@@ -138,6 +140,7 @@ class Case:
     manager_requested_at: float | None = None  # the customer's latest request for a manager
     ticket: str | None = None
     reply_by: float | None = None  # a ticket's promised reply
+    ticketed_at: float | None = None
     survey: SurveyStage = SurveyStage.NOT_ASKED
     survey_rating: int | None = None
     consults: list[Consult] = field(default_factory=list)

@@ -110,7 +110,8 @@ class ConversationManager:
             if case.state is CaseState.RESOLVED:
                 resolution.close(turn, case)
             return
-        if case is None or not case.is_open:
+        if case is None or not case.is_open or self._new_need_after_ticket(turn, conversation, case):
+            conversation.new_case_next = False
             case = self._open_case(turn, conversation, previous=case, problem=text)
             if not self._cue(turn, case, text):
                 intake.absorb(case, text)
@@ -122,6 +123,14 @@ class ConversationManager:
         if callback.take_number(turn, case, text) or self._cue(turn, case, text):
             return
         self._continue(turn, case, text)
+
+    def _new_need_after_ticket(self, turn: Turn, conversation: Conversation, case: Case) -> bool:
+        """A ticket stays open for the team to answer, but the customer's /new, or a message long
+        after the ticket was taken, is a new need: a new case, not more text on the old ticket."""
+        if case.state is not CaseState.TICKETED:
+            return False
+        late = case.ticketed_at is not None and turn.now - case.ticketed_at > turn.settings.offline.add_within
+        return conversation.new_case_next or late
 
     def _survey_answer(self, turn: Turn, case: Case, text: str) -> bool:
         """A typed 1-5 rates the finished case (once); the next text, while it is resolved, is the comment."""
@@ -161,14 +170,15 @@ class ConversationManager:
                 turn.changed(case)
 
     def _cue(self, turn: Turn, case: Case, text: str) -> bool:
-        """Manager and call-back requests work at any point of an open case; True if one was handled."""
+        """Manager and call-back requests work at any point of an open case; True when the message
+        was that request and nothing more."""
         cues = turn.services.cues.find(text)
         if Cues.MANAGER in cues:
             escalation.customer_wants_manager(turn, case)
             return True
-        if Cues.CALLBACK in cues:
+        if Cues.CALLBACK in cues and turn.services.cues.asks_for_callback(text):
             callback.request(turn, case, text)
-            return True
+            return not callback.says_more(turn.services.cues, text)  # a problem described too goes on as usual
         return False
 
     def _after_details(self, turn: Turn, case: Case) -> None:
@@ -211,7 +221,9 @@ class ConversationManager:
         conversation = _conversation(turn)
         name = text[1:].split(maxsplit=1)[0].lower() if len(text) > 1 else ""
         if name == "new":
-            if case is not None and case.is_open:
+            if case is not None and case.state is CaseState.TICKETED:  # the ticket stays with the team
+                conversation.new_case_next = True
+            elif case is not None and case.is_open:
                 if case.state not in (CaseState.NEW, CaseState.SELF_SERVICE):
                     turn.say(case, turn.spiel("new_case_refused", case=case.number))
                     return

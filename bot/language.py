@@ -22,6 +22,7 @@ from bot.config import LanguageSettings
 # "'ll") or any other single non-space character.
 _TOKEN = re.compile(r"n't|\w+(?=n't)|\w+|'\w+|[^\w\s]")
 _MAX_CHARS = 2000
+_CLAUSE_ENDS = frozenset({".", "!", "?", ";", ",", "but", "so"})
 
 Match = tuple[str, int, int]  # cue label, first token, one past the last token
 
@@ -41,6 +42,7 @@ class Cues:
     SKIP = "skip"
     GOODBYE = "goodbye"
     CONTINUATION = "continuation"
+    CALLBACK_BLOCKER = "callback_blocker"
     SME_WORK = ("sme_bug", "sme_escalation", "sme_credit", "sme_coupon", "sme_restriction")
 
     def __init__(self, settings: LanguageSettings) -> None:
@@ -52,6 +54,7 @@ class Cues:
             self.SKIP: settings.skip_phrases,
             self.GOODBYE: settings.goodbye_phrases,
             self.CONTINUATION: settings.continuation_phrases,
+            self.CALLBACK_BLOCKER: settings.callback_blockers,
             **{label: getattr(settings, f"{label}_phrases") for label in self.SME_WORK},
         }
         # first token → (label, the phrase's tokens), so a message is read once for every list
@@ -70,6 +73,23 @@ class Cues:
             return False
         keeps_going = [(start, end) for label, start, end in found if label == self.CONTINUATION]
         return not any(not any(s <= start and end <= e for s, e in sign_offs) for start, end in keeps_going)
+
+    def asks_for_callback(self, text: str) -> bool:
+        """A call-back phrase that really asks for one: not negated, not in the past, not
+        reported ("Please don't call me", "I tried your phone number", "she said you'd call me")
+        — a blocker word earlier in the same clause rules the phrase out (SOP 001: a phone call
+        only when the customer specifically asks)."""
+        text = text[:_MAX_CHARS]
+        tokens = _tokens(text)
+        found = self._matches(text)
+        blockers = [start for label, start, _ in found if label == self.CALLBACK_BLOCKER]
+        for label, start, _ in found:
+            if label != self.CALLBACK:
+                continue
+            clause_start = max((i + 1 for i in range(start) if tokens[i] in _CLAUSE_ENDS), default=0)
+            if not any(clause_start <= b < start for b in blockers):
+                return True
+        return False
 
     def find(self, text: str) -> frozenset[str]:
         return frozenset(label for label, _, _ in self._matches(text[:_MAX_CHARS]))

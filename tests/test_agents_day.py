@@ -238,3 +238,132 @@ async def test_a_waiting_customer_hears_a_fresh_estimate_every_two_minutes(desk:
     await desk.advance(2 * MINUTE)
     updates = [e.text for e in (await desk.store.transcript(conversation))[before:]]
     assert updates == ["You're still number 1 in the queue; the wait is now about 1 minute."] * 2
+
+
+# ----- call backs only when asked (SOP 001), once per customer (SOP 004) ---------------------------------------
+
+
+async def test_a_refused_call_is_not_a_call_back_and_the_problem_still_gets_help(desk: Desk) -> None:
+    conversation = await desk.customer()
+    replies = await desk.say(conversation, "Please don't call me, I prefer chat. My gradebook export fails")
+    assert not any("call back" in r for r in replies)
+    assert any(r.startswith("To help you faster, could you tell me") for r in replies)  # intake, then articles
+    assert not (await desk.case_of(conversation)).callback_requested
+    assert await notices(desk, "callback") == []
+
+
+async def test_a_call_in_the_past_is_not_a_request(desk: Desk) -> None:
+    conversation = await desk.customer()
+    await desk.say(conversation, "I tried your phone number but nobody answered")
+    assert not (await desk.case_of(conversation)).callback_requested
+
+
+async def test_a_request_that_also_describes_a_problem_gets_both(desk: Desk) -> None:
+    conversation = await desk.customer()
+    replies = await desk.say(conversation, "Can you call me? My gradebook export fails every time I try it")
+    assert any(r.startswith("I've requested a call back") for r in replies)
+    assert any(r.startswith("To help you faster, could you tell me") for r in replies)
+    assert (await desk.say(conversation, "skip"))[0].startswith("These help articles may answer")
+
+
+async def test_during_an_agent_chat_the_number_is_asked_for_and_kept(desk: Desk) -> None:
+    conversation = await with_ana(desk)
+    replies = await desk.say(conversation, "can you call me back?")
+    assert replies[0].endswith("Please reply with the best phone number to reach you.")
+    assert (await desk.say(conversation, "it's 0161 496 0000")) == ["Thanks, we'll call you at 0161 496 0000."]
+    case = await desk.case_of(conversation)
+    assert case.details["phone"] == "0161 496 0000" and not case.awaiting_phone
+    assert "ana" in [r for n in await notices(desk, "callback") for r in n["recipients"]]
+
+
+async def test_one_call_back_per_customer_even_across_cases(desk: Desk) -> None:
+    conversation = await desk.customer()
+    await desk.say(conversation, "can you call me back? 555-0199")
+    await desk.say(conversation, "/new")
+    replies = await desk.say(conversation, "Can you call me about something else?")
+    assert replies[-1].startswith("A call back is already booked") and "by chat or by email" in replies[-1]
+    assert len([t for t in await desk.store.records("tickets") if t["kind"] == "callback"]) == 1
+    await desk.advance(7 * 24 * 3600 + 1)
+    await desk.say(conversation, "/new")
+    replies = await desk.say(conversation, "can you call me back?")
+    assert replies[-1].startswith("I've requested a call back")
+
+
+async def test_a_call_back_is_marked_done_from_the_work_list(desk: Desk) -> None:
+    conversation = await desk.customer()
+    await desk.say(conversation, "can you call me back? 555-0199")
+    await desk.agent_online("ana")
+    await desk.staff("ana", "calledback", 1)
+    assert (await desk.case_of(conversation)).callback_done_at == desk.clock.now()
+
+
+# ----- manager requests always reach a person ------------------------------------------------------------
+
+
+async def test_with_the_manager_offline_a_manager_request_reaches_whoever_is_online(desk: Desk) -> None:
+    conversation = await with_ana(desk)
+    await desk.runtime.handle(StaffPresence("tara", True))  # Tier II lead online; Maya (on duty) is not
+    replies = await desk.say(conversation, "I want to speak to a manager")
+    assert replies == ["I've alerted the manager on duty about case CS-000001; they'll join as soon as they can."]
+    (notice,) = await notices(desk, "manager")
+    assert set(notice["recipients"]) == {"maya", "tara", "ana"}
+
+
+async def test_with_nobody_online_the_customer_is_told_when_a_manager_will_contact_them(desk: Desk) -> None:
+    conversation = await desk.customer()
+    await desk.say(conversation, "My export is broken")
+    replies = await desk.say(conversation, "I want to speak to a manager")
+    assert replies[0].startswith("No manager is online right now") and "a manager will contact you by" in replies[0]
+    assert (await desk.case_of(conversation)).manager_requested_at == desk.clock.now()
+
+
+async def test_a_repeated_manager_request_notifies_again(desk: Desk) -> None:
+    conversation = await with_ana(desk)
+    await desk.runtime.handle(StaffPresence("maya", True))
+    await desk.say(conversation, "I want to speak to a manager")
+    await desk.advance(MINUTE)
+    await desk.say(conversation, "I asked for a manager, where are they?!")  # no phrase: no second ping
+    await desk.say(conversation, "Get me a manager please")
+    assert len(await notices(desk, "manager")) == 2
+
+
+# ----- tickets are work -------------------------------------------------------------------------------
+
+
+async def ticketed(desk: Desk) -> str:
+    conversation = await desk.customer()
+    await desk.say(conversation, "My gradebook page is blank, my email is jo@school.org")
+    await desk.say(conversation, "skip")
+    assert (await desk.case_of(conversation)).ticket == "TK-000001"
+    return conversation
+
+
+async def test_an_agent_takes_a_ticket_answers_through_the_customers_channel_and_resolves_it(desk: Desk) -> None:
+    conversation = await ticketed(desk)
+    await desk.agent_online("ana")
+    await desk.staff("ana", "accept", 1)
+    case = await desk.case_of(conversation)
+    assert case.state is CaseState.TICKETED and case.agent_id == "ana" and await desk.store.active_chats() == {}
+    await desk.staff("ana", "say", 1, "Hi Jo, the gradebook fix is live; please reload.")
+    assert (await desk.store.transcript(conversation))[-1].text == "Hi Jo, the gradebook fix is live; please reload."
+    await desk.agent_online("ben")
+    await desk.staff("ben", "accept", 1)
+    assert "CS-000001 is already being answered by Ana." in [n["text"] for n in await notices(desk, "reply")]
+    await desk.staff("ana", "resolve", 1)
+    assert (await desk.case_of(conversation)).state is CaseState.RESOLVED
+
+
+async def test_new_after_a_ticket_opens_a_new_case_and_the_ticket_stays_open(desk: Desk) -> None:
+    conversation = await ticketed(desk)
+    await desk.say(conversation, "/new")
+    replies = await desk.say(conversation, "Another thing: how do I add a co-teacher?")
+    assert replies[0].startswith("I've opened a new case, CS-000002")
+    assert (await desk.store.case(1)).state is CaseState.TICKETED  # type: ignore[union-attr]
+
+
+async def test_a_message_long_after_a_ticket_is_a_new_need(desk: Desk) -> None:
+    conversation = await ticketed(desk)
+    assert (await desk.say(conversation, "Also it happens in Firefox"))[0].startswith("Thanks, I've added that to case CS-000001")
+    await desk.advance(2 * 3600)
+    replies = await desk.say(conversation, "How do I add a co-teacher?")
+    assert replies[0].startswith("I've opened a new case, CS-000002")

@@ -786,6 +786,7 @@ async def test_callback_never_offered_unless_asked(desk: Desk) -> None:
 
 async def test_manager_request_alerts_the_manager_on_duty_and_queues(desk: Desk) -> None:
     await desk.agent_online("ana")
+    await desk.runtime.handle(StaffPresence("maya", True))
     conversation = await desk.customer()
 
     replies = await desk.say(conversation, "I want to speak to a manager")
@@ -805,6 +806,7 @@ async def test_manager_request_alerts_the_manager_on_duty_and_queues(desk: Desk)
 
 async def test_manager_request_while_with_an_agent_alerts_manager_and_agent(desk: Desk) -> None:
     await desk.agent_online("ana")
+    await desk.runtime.handle(StaffPresence("maya", True))
     conversation, _ = await queue_customer(desk)
     await desk.staff("ana", "accept", 1)
 
@@ -818,15 +820,16 @@ async def test_manager_request_while_with_an_agent_alerts_manager_and_agent(desk
     assert (await desk.case_of(conversation)).state is CaseState.WITH_AGENT
 
 
-async def test_repeated_manager_request_alerts_only_once(desk: Desk) -> None:
+async def test_repeated_manager_request_notifies_again(desk: Desk) -> None:
     await desk.agent_online("ana")
+    await desk.runtime.handle(StaffPresence("maya", True))
     conversation = await desk.customer()
     await desk.say(conversation, "I want to speak to a manager")
 
     replies = await desk.say(conversation, "Can I please speak to a manager?")
 
     assert replies == [desk.settings.spiels.manager_alerted.format(case="CS-000001")]
-    assert len(await delivered_notices(desk, "manager")) == 1
+    assert len(await delivered_notices(desk, "manager")) == 2
 
 
 async def test_manager_request_uses_the_on_duty_manager_only(make_desk: Any) -> None:
@@ -837,6 +840,8 @@ async def test_manager_request_uses_the_on_duty_manager_only(make_desk: Any) -> 
     ]
     desk = await make_desk(desk_settings(roster=roster))
     await desk.agent_online("ana")
+    for manager in ("maya", "mo"):
+        await desk.runtime.handle(StaffPresence(manager, True))
     conversation = await desk.customer()
 
     await desk.say(conversation, "I want to speak to a manager")

@@ -11,22 +11,39 @@ DEV_STATUS_TIMER = "dev_status"
 
 
 def customer_wants_manager(turn: Turn, case: Case) -> None:
-    """Alert the manager on duty; a customer not yet with a person is also put through to one."""
-    first_time = not case.manager_escalated
+    """A request for a manager always reaches a person: the manager on duty if online, else the
+    next manager, else a Tier II lead who is online, and the agent on the chat; every request,
+    a repeat too, notifies again. The customer hears the truth: someone will join, or (nobody
+    online) a manager will contact them by a date. The case keeps the request, so a manager
+    signing in later sees it on their console."""
     case.manager_escalated = True
+    case.manager_requested_at = turn.now
     if case.agent_id and case.state is CaseState.WITH_AGENT:
         agent_line = f"{turn.staff_name(case.agent_id)} is on the chat."
     else:
         agent_line = f"No advisor has it yet (state: {case.state.value.replace('_', ' ')})."
-    if first_time:
-        recipients = [m.id for m in turn.managers_on_duty()]
-        if case.agent_id:
-            recipients.append(case.agent_id)
-        turn.notify(recipients, turn.spiel("staff_manager_request", case=case.number, agent_line=agent_line), "manager", case)
-    turn.say(case, turn.spiel("manager_alerted", case=case.number))
+    reached = _first_online(turn, [[m.id for m in turn.managers_on_duty()], [m.id for m in turn.members(Role.MANAGER)],
+                                   [m.id for m in turn.members(Role.TIER2)]])
+    recipients = [m.id for m in turn.managers_on_duty()] + reached + ([case.agent_id] if case.agent_id else [])
+    turn.notify(recipients, turn.spiel("staff_manager_request", case=case.number, agent_line=agent_line), "manager", case)
+    if reached:
+        turn.say(case, turn.spiel("manager_alerted", case=case.number))
+    else:
+        calendar = turn.services.calendar
+        reply_by = calendar.describe(calendar.add_business_days(turn.now, turn.settings.offline.reply_within_business_days))
+        turn.say(case, turn.spiel("manager_later", case=case.number, reply_by=reply_by))
     if case.state in (CaseState.NEW, CaseState.SELF_SERVICE):
         queue.route_to_person(turn, case)
     turn.changed(case)
+
+
+def _first_online(turn: Turn, chain: list[list[str]]) -> list[str]:
+    """The first link of the chain with anyone online, those of them who are."""
+    for link in chain:
+        online = [staff_id for staff_id in link if turn.world.agent(staff_id).online]
+        if online:
+            return online
+    return []
 
 
 def to_tier2(turn: Turn, case: Case, by: str) -> None:

@@ -12,6 +12,7 @@ def take_message(turn: Turn, case: Case) -> None:
     reply_by = turn.services.calendar.add_business_days(turn.now, turn.settings.offline.reply_within_business_days)
     case.state = CaseState.TICKETED
     case.reply_by = reply_by
+    case.ticketed_at = turn.now
     case.ticket = turn.settings.cases.ticket_format.format(turn.world.next_ticket_id)
     turn.world.next_ticket_id += 1
     turn.actions.append(RecordTicket(case.id, case.ticket, "offline_message", _ticket_text(case), reply_by))

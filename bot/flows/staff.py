@@ -10,7 +10,7 @@ import re
 
 from bot.domain import AgentStatus, Case, CaseState, Role
 from bot.events import RecordNote, StaffCommand
-from bot.flows import consult, escalation, idle, ownership, queue, resolution
+from bot.flows import callback, consult, escalation, idle, ownership, queue, resolution
 from bot.turn import Turn
 
 _TAG = re.compile(r"(?<![\w#])#([A-Za-z][\w-]{0,39})")
@@ -18,7 +18,7 @@ STAFF_ROLES = frozenset({Role.AGENT, Role.TIER2, Role.MANAGER, Role.SME})
 CHAT_ROLES = frozenset({Role.AGENT, Role.TIER2, Role.MANAGER})
 COMMANDS = (
     "say", "accept", "note", "resolve", "escalate", "devwait", "status", "case", "help",
-    "sme", "claim", "consult", "pause", "endconsult", "hold", "stilllooking", "handover", "reassign", "requeue",
+    "sme", "claim", "consult", "pause", "endconsult", "hold", "stilllooking", "handover", "reassign", "requeue", "calledback",
 )
 CONSULT_COMMANDS = frozenset({"claim", "consult", "endconsult"})  # the SME's side of a consult
 
@@ -57,6 +57,8 @@ def handle(turn: Turn, command: StaffCommand) -> None:
         consult.end(turn, entry.id, case, pause=False)
     elif entry.role not in CHAT_ROLES:
         turn.reply(entry.id, f"Your role ({entry.role.value}) can't {name} a customer chat.", case)
+    elif name == "calledback":  # the call-back list is anyone's work, open case or not
+        callback.called_back(turn, entry.id, case)
     elif not case.is_open:
         turn.reply(entry.id, f"{case.number} is {case.state.value} already; a new need from the customer opens a new case.", case)
     elif name == "accept":

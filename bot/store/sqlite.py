@@ -560,6 +560,8 @@ def _conversation_json(conversation: Conversation) -> str:
             "case_id": conversation.case_id,
             "created_at": conversation.created_at,
             "customer_ref": conversation.customer_ref,
+            "callback_at": conversation.callback_at,
+            "new_case_next": conversation.new_case_next,
         }
     )
 
