@@ -355,6 +355,7 @@ class Spiels:
     staff_manager_request: str = "The customer on {case} asked for a manager. {agent_line}"
     staff_manager_escalation: str = "{agent} asked for a manager's help on {case}."
     staff_tier2_new: str = "{case} was escalated to Tier II by {agent}: {summary}"
+    staff_tier2_alert: str = "{case} has waited {waited} for Tier II. Please take it."
     staff_callback: str = "Call back requested on {case} (due by {call_by})."
     staff_ticket: str = "Ticket {ticket} opened on {case} (no advisor was available)."
 

@@ -129,6 +129,7 @@ class Case:
     unstaffed_told: bool = False  # told that nobody can take chats right now, and offered to leave a message
     agent_id: str | None = None
     tier: int = 1
+    escalated_at: float | None = None  # sent to Tier II
     accepted_at: float | None = None
     resolved_at: float | None = None
     resolution: str | None = None  # self_service | agent

@@ -43,6 +43,7 @@ _TIMER_HANDLERS = {
     ownership.GONE_TIMER: ownership.on_gone_timer,
     resolution.CLOSE_TIMER: resolution.on_close_timer,
     escalation.DEV_STATUS_TIMER: escalation.on_dev_status_timer,
+    escalation.TIER2_ALERT_TIMER: escalation.on_tier2_alert_timer,
 }
 _LIVE_STATES = (CaseState.WITH_AGENT, CaseState.ESCALATED, CaseState.WAITING_ON_DEVELOPMENT)
 

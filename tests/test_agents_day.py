@@ -367,3 +367,13 @@ async def test_a_message_long_after_a_ticket_is_a_new_need(desk: Desk) -> None:
     await desk.advance(2 * 3600)
     replies = await desk.say(conversation, "How do I add a co-teacher?")
     assert replies[0].startswith("I've opened a new case, CS-000002")
+
+
+async def test_a_case_waiting_for_tier_two_is_held_to_the_two_minute_rule(desk: Desk) -> None:
+    await with_ana(desk)
+    await desk.staff("ana", "escalate", 1, "tier2")
+    await desk.advance(2 * MINUTE)
+    (alert,) = await notices(desk, "sla_alert")
+    assert alert["text"] == "CS-000001 has waited 2 minutes for Tier II. Please take it."
+    assert set(alert["recipients"]) == {"tara", "maya"}
+    assert (await desk.store.case(1)).escalated_at is not None  # type: ignore[union-attr]

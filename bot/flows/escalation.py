@@ -8,6 +8,7 @@ from bot.pii import shorten
 from bot.turn import Turn
 
 DEV_STATUS_TIMER = "dev_status"
+TIER2_ALERT_TIMER = "tier2_alert"
 
 
 def customer_wants_manager(turn: Turn, case: Case) -> None:
@@ -53,6 +54,8 @@ def to_tier2(turn: Turn, case: Case, by: str) -> None:
     case.state = CaseState.ESCALATED
     case.tier = 2
     case.agent_id = None
+    case.escalated_at = turn.now
+    turn.schedule(TIER2_ALERT_TIMER, case, turn.settings.timings.queue_alert_after)
     if was_queued:
         queue.leave(turn, case)
     turn.say(case, turn.spiel("escalated_tier2", case=case.number))
@@ -64,6 +67,15 @@ def to_tier2(turn: Turn, case: Case, by: str) -> None:
         case,
     )
     turn.changed(case)
+
+
+def on_tier2_alert_timer(turn: Turn, case: Case) -> None:
+    """An escalated case nobody in Tier II has taken is held to the same acceptance rule as a chat."""
+    if case.state is not CaseState.ESCALATED:
+        return
+    waited = queue.describe_elapsed(turn.now - (case.escalated_at or turn.now))
+    recipients = [m.id for m in turn.members(Role.TIER2)] + [m.id for m in turn.managers_on_duty()]
+    turn.notify(recipients, turn.spiel("staff_tier2_alert", case=case.number, waited=waited), "sla_alert", case)
 
 
 def to_manager(turn: Turn, case: Case, by: str) -> None:

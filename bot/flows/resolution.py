@@ -10,7 +10,7 @@ from bot.turn import Turn
 CLOSE_TIMER = "close_resolved"
 CASE_TIMERS = (
     "article_check", "queue_alert", "queue_update", "dev_status", "customer_idle", "customer_idle_warn", "customer_idle_end",
-    "hold_checkin", "agent_gone",
+    "hold_checkin", "agent_gone", "tier2_alert",
 )
 RATE = "survey.rate"
 SKIP = "survey.skip"
