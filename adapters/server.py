@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters import metrics
+from adapters import edge, metrics
 from adapters.assist import AgentAssist, Articles
 from adapters.base import Adapter
 from adapters.slack_credentials import SlackCredentials
@@ -157,7 +157,7 @@ def create_app(
         warm_up=finder.ready if isinstance(finder, KnowledgeLoader) else None,
         prepare=Rehearsal(settings, services, store, clock, finder) if settings.knowledge.embeddings and isinstance(finder, PreparesMessages) else None,
     )
-    app = web.Application(client_max_size=1 << 20)
+    app = web.Application(client_max_size=edge.MAX_BODY, middlewares=[edge.refusals])
     app[RUNTIME] = runtime
     app[SETTINGS] = settings
     jobs: list[Callable[[], Coroutine[Any, Any, None]]] = [runtime.run_timers, runtime.run_dispatcher] if background else []

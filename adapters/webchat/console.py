@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import defaultdict
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from adapters import edge
 from adapters.assist import AgentAssist, QueryError, whole_transcript
 from adapters.base import json_error
 from adapters.webchat.customer import entry_json
@@ -65,10 +65,7 @@ class AgentConsole:
         me = self._who(request)
         if me is None:
             return json_error(403, "Pick an identity from the roster (?staff=<id>).")
-        try:
-            case = await self.runtime.store.case(int(request.match_info["case_id"]))
-        except ValueError:
-            return json_error(400, "A case id is a whole number.")
+        case = await self.runtime.store.case(edge.whole_number(request.match_info["case_id"], name="case_id", minimum=1))
         if case is None:
             return json_error(404, "No such case.")
         consults = await self._consults_json(case, me)
@@ -228,12 +225,10 @@ class AgentConsole:
 
     async def _frame(self, socket: web.WebSocketResponse, me: RosterEntry, data: str) -> None:
         try:
-            frame = json.loads(data)
-        except json.JSONDecodeError:
-            await socket.send_json({"type": "error", "error": "That frame was not JSON."})
+            command = self._command(me, edge.json_value(data, what="That frame"))
+        except edge.Refused as exc:
+            await socket.send_json(exc.frame())
             return
-        try:
-            command = self._command(me, frame)
         except ValueError as exc:
             await socket.send_json({"type": "error", "error": str(exc)})
             return
