@@ -32,18 +32,18 @@ _DIGITS = re.compile(r"[0-9]+")
 class Refused(Exception):
     """The edge refuses a request or frame: a 4xx status and a message for the sender.
 
-    `retry_after` (whole seconds) is set when the refusal is a rate limit (429): it becomes the
-    Retry-After header, and `retry_after` in the JSON body and the error frame."""
+    `retry_after` (seconds, rounded up) is set when the refusal is a rate limit (429): it becomes
+    the Retry-After header, and `retry_after` in the JSON body and the error frame."""
 
-    def __init__(self, status: int, message: str, *, retry_after: float = 0.0) -> None:
+    def __init__(self, status: int, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
-        self.retry_after = math.ceil(retry_after)
+        self.retry_after = None if retry_after is None else math.ceil(retry_after)
 
     def response(self) -> web.Response:
         """The API's error shape: {"error": "..."} (and "retry_after" for a rate limit)."""
-        if not self.retry_after:
+        if self.retry_after is None:
             return web.json_response({"error": self.message}, status=self.status)
         return web.json_response(
             {"error": self.message, "retry_after": self.retry_after},
@@ -53,7 +53,7 @@ class Refused(Exception):
 
     def frame(self) -> dict[str, Any]:
         """The same refusal as a websocket error frame; the socket stays open."""
-        if not self.retry_after:
+        if self.retry_after is None:
             return {"type": "error", "error": self.message}
         return {"type": "error", "error": self.message, "retry_after": self.retry_after}
 

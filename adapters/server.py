@@ -20,6 +20,7 @@ from aiohttp import web
 from adapters import edge, metrics
 from adapters.assist import AgentAssist, Articles
 from adapters.base import Adapter
+from adapters.ratelimit import RateLimits
 from adapters.slack_credentials import SlackCredentials
 from adapters.webchat.console import AgentConsole
 from adapters.webchat.customer import WebChat
@@ -169,9 +170,10 @@ def create_app(
             )
         )
     app.cleanup_ctx.append(_lifecycle(runtime, jobs))  # first in, last out: adapters stop before the store
+    limits = RateLimits(settings.limits, clock)
     adapters: list[Adapter] = [
-        WebChat(runtime, max_chars=settings.server.max_message_chars, too_long_spiel=settings.spiels.too_long),
-        AgentConsole(runtime, settings, assist),
+        WebChat(runtime, limits, max_chars=settings.server.max_message_chars, too_long_spiel=settings.spiels.too_long),
+        AgentConsole(runtime, settings, assist, limits),
     ]
     credentials = slack if slack is not None else SlackCredentials.from_environment()
     if credentials is not None:

@@ -4,7 +4,8 @@ Through the real application (`create_app`, a real SQLite store, the fake Slack 
 adapter): the reported cases and more as a corpus, then Hypothesis generating hostile JSON, text,
 numbers and headers against every HTTP endpoint and both websockets. Each check: no 5xx; a
 refused request stores nothing (row counts unchanged); a socket stays open and answers the next
-good frame; the service goes on answering another customer.
+good frame; the service goes on answering another customer. The fake clock jumps an hour before
+each example so the rate limits (adapters/ratelimit.py) never get in the way of what is tested.
 """
 
 from __future__ import annotations
@@ -365,6 +366,7 @@ async def test_reported_slack_deliveries_get_a_4xx_and_nothing_is_recorded(
 @FUZZ
 @given(body=CUSTOMER_BODIES)
 async def test_generated_bodies_on_the_customer_api(service: Service, body: bytes) -> None:
+    service.clock.advance(3600)
     for path, headers in ((f"/api/conversations/{service.cid}/messages", service.auth), ("/api/conversations", {})):
         async def send() -> int:
             return (await service.client.post(path, data=body, headers={**headers, "Content-Type": "application/json"})).status
@@ -376,6 +378,7 @@ async def test_generated_bodies_on_the_customer_api(service: Service, body: byte
 @FUZZ
 @given(after=NUMBERS, limit=NUMBERS, case_id=NUMBERS, words=st.text(max_size=50), token=HEADERS)
 async def test_generated_numbers_queries_and_headers(service: Service, after: str, limit: str, case_id: str, words: str, token: str) -> None:
+    service.clock.advance(3600)
     requests = [
         lambda: service.client.get(f"/api/conversations/{service.cid}/messages", params={"after": after, "limit": limit}, headers=service.auth),
         lambda: service.client.get(f"/api/conversations/{service.cid}/messages", headers={"Authorization": token}),
@@ -396,6 +399,7 @@ async def test_generated_numbers_queries_and_headers(service: Service, after: st
 @FUZZ
 @given(frame=CUSTOMER_FRAMES, binary=st.binary(max_size=32))
 async def test_generated_frames_on_the_customer_socket(service: Service, frame: str, binary: bytes) -> None:
+    service.clock.advance(3600)
     async with service.client.ws_connect(f"/api/conversations/{service.cid}/ws", params={"token": service.token}) as socket:
         await _exchange(socket, frame, '{"type": "marker"}', "'marker'")
         await socket.send_bytes(binary)
@@ -408,6 +412,7 @@ async def test_generated_frames_on_the_customer_socket(service: Service, frame: 
 @FUZZ
 @given(frame=CONSOLE_FRAMES)
 async def test_generated_frames_on_the_console_socket(service: Service, frame: str) -> None:
+    service.clock.advance(3600)
     async with service.client.ws_connect("/api/agent/ws", params={"staff": "tara"}) as socket:
         await _exchange(socket, frame, _console_marker(0), _console_fragment(0))
     await service.still_serving()
@@ -457,6 +462,7 @@ async def test_generated_slack_headers(slack_service: Service, timestamp: str, s
 @given(segment=st.one_of(TEXT, NUMBERS), query=st.dictionaries(st.text(max_size=10), st.one_of(TEXT, NUMBERS), max_size=3))
 async def test_every_route_takes_hostile_paths_and_queries(service: Service, segment: str, query: dict[str, str]) -> None:
     """Each route of the application, its path parameters and query filled with hostile text."""
+    service.clock.advance(3600)
     encoded = quote(segment.encode("utf-8", "surrogatepass"), safe="")
     params = {k.encode("utf-8", "surrogatepass").decode("utf-8", "replace"): v.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
               for k, v in query.items()}

@@ -19,6 +19,7 @@ from aiohttp import WSMsgType, web
 from adapters import edge
 from adapters.assist import AgentAssist, QueryError, whole_transcript
 from adapters.base import json_error
+from adapters.ratelimit import RateLimits
 from adapters.webchat.customer import entry_json
 from bot.config import RosterEntry, Settings
 from bot.domain import Case, CaseState, ConsultState, Role
@@ -38,8 +39,9 @@ class AgentConsole:
     shows_customer_messages = False
     durable = False  # live notices and views; a console (re)connecting fetches the current state
 
-    def __init__(self, runtime: Runtime, settings: Settings, assist: AgentAssist) -> None:
+    def __init__(self, runtime: Runtime, settings: Settings, assist: AgentAssist, limits: RateLimits) -> None:
         self.runtime = runtime
+        self.limits = limits
         self.settings = settings
         self.assist = assist
         self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
@@ -65,6 +67,7 @@ class AgentConsole:
         me = self._who(request)
         if me is None:
             return json_error(403, "Pick an identity from the roster (?staff=<id>).")
+        await self.limits.staff(me.id)
         case = await self.runtime.store.case(edge.whole_number(request.match_info["case_id"], name="case_id", minimum=1))
         if case is None:
             return json_error(404, "No such case.")
@@ -96,8 +99,10 @@ class AgentConsole:
 
     async def articles(self, request: web.Request) -> web.Response:
         """Agent assist's search box: articles for any words, agent-only ones included."""
-        if self._who(request) is None:
+        me = self._who(request)
+        if me is None:
             return json_error(403, "Pick an identity from the roster (?staff=<id>).")
+        await self.limits.staff(me.id)
         try:
             found = await self.assist.search(request.query.get("q", ""))
         except QueryError as exc:
@@ -196,6 +201,7 @@ class AgentConsole:
         me = self._who(request)
         if me is None:
             return json_error(403, "Pick an identity from the roster (?staff=<id>).")
+        await self.limits.staff(me.id)
         socket = web.WebSocketResponse(heartbeat=30, max_msg_size=1 << 20)
         await socket.prepare(request)
         first = not self._sockets[me.id]
@@ -225,6 +231,7 @@ class AgentConsole:
 
     async def _frame(self, socket: web.WebSocketResponse, me: RosterEntry, data: str) -> None:
         try:
+            await self.limits.staff(me.id)
             command = self._command(me, edge.json_value(data, what="That frame"))
         except edge.Refused as exc:
             await socket.send_json(exc.frame())

@@ -19,6 +19,7 @@ from aiohttp import WSMsgType, web
 
 from adapters import edge
 from adapters.base import json_error
+from adapters.ratelimit import RateLimits
 from bot.domain import Conversation
 from bot.events import CaseChanged, CustomerAction, CustomerMessage, CustomerTyping, Event, NotifyStaff
 from bot.runtime import Runtime
@@ -59,8 +60,9 @@ class WebChat:
     shows_customer_messages = True
     durable = False  # the transcript is the record; sockets get live pushes and resume by seq
 
-    def __init__(self, runtime: Runtime, *, max_chars: int, too_long_spiel: str) -> None:
+    def __init__(self, runtime: Runtime, limits: RateLimits, *, max_chars: int, too_long_spiel: str) -> None:
         self.runtime = runtime
+        self.limits = limits
         self.max_chars = max_chars
         self.too_long_spiel = too_long_spiel
         self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
@@ -77,6 +79,7 @@ class WebChat:
     # ----- HTTP API ---------------------------------------------------------------------------
 
     async def create_conversation(self, request: web.Request) -> web.Response:
+        await self.limits.customer(self.limits.address(request))
         name = ""
         if request.can_read_body:
             body = await edge.read_json(request)
@@ -110,6 +113,9 @@ class WebChat:
         return web.json_response({"messages": [entry_json(e) for e in entries]})
 
     async def _authorise(self, request: web.Request, header: str) -> tuple[str, web.Response | None]:
+        """The token for the conversation in the path. The address's rate limit comes first (it
+        raises Refused), so even wrong tokens count against it before any store lookup."""
+        await self.limits.customer(self.limits.address(request))
         public_id = request.match_info["id"]
         conversation_id = f"{PLATFORM}:{public_id}"
         scheme, _, token = header.partition(" ")
@@ -137,6 +143,7 @@ class WebChat:
         event = self._event(conversation_id, body)
         if event is None:
             return web.json_response({"status": "ignored", "reason": "empty message"}, status=202)
+        await self.limits.conversation(conversation_id)
         await self.runtime.handle(event)
         return web.json_response({"status": "accepted"}, status=202)
 
@@ -169,6 +176,7 @@ class WebChat:
         conversation_id, error = await self._authorise(request, f"Bearer {token}")
         if error is not None:
             return error
+        address = self.limits.address(request)
         socket = web.WebSocketResponse(heartbeat=30, max_msg_size=edge.MAX_BODY)
         await socket.prepare(request)
         self._sockets[conversation_id].add(socket)
@@ -179,6 +187,7 @@ class WebChat:
                         await socket.send_json({"type": "error", "error": "Send JSON text frames."})
                     continue
                 try:
+                    await self.limits.customer(address)
                     await self._frame(socket, conversation_id, edge.json_value(frame.data, what="That frame"))
                 except edge.Refused as exc:
                     await socket.send_json(exc.frame())
@@ -207,6 +216,7 @@ class WebChat:
         event = self._event(conversation_id, frame)
         if event is None:
             return
+        await self.limits.conversation(conversation_id)
         try:
             await self.runtime.handle(event)
         except Exception:

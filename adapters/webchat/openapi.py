@@ -7,6 +7,11 @@ from typing import Any
 from adapters.edge import INT64_MAX
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
+_LIMITED = {
+    "type": "object",
+    "required": ["error", "retry_after"],
+    "properties": {"error": {"type": "string"}, "retry_after": {"type": "integer"}},
+}
 
 
 def _response(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -21,9 +26,16 @@ def _conversation_id() -> dict[str, Any]:
 
 
 def document(max_chars: int) -> dict[str, Any]:
+    limited = {
+        "429": {
+            **_response("Too many requests from this address, or messages in this conversation (answered after a short delay)", _LIMITED),
+            "headers": {"Retry-After": {"description": "Seconds until the limit lets the next request through", "schema": {"type": "integer"}}},
+        }
+    }
     errors = {
         "401": _response("Missing or wrong bearer token", _ERROR),
         "404": _response("No such conversation", _ERROR),
+        **limited,
     }
     return {
         "openapi": "3.1.0",
@@ -37,7 +49,8 @@ def document(max_chars: int) -> dict[str, Any]:
                 "Live updates: GET /api/conversations/{id}/ws?token=... "
                 "(a websocket; send {\"type\": \"resume\", \"after\": seq}, {\"type\": \"message\", \"text\": ...} or "
                 "{\"type\": \"action\", \"action\": {\"id\": ..., \"value\": ...}}; receive {\"type\": \"message\", "
-                "\"message\": Message} and {\"type\": \"error\", \"error\": ...})."
+                "\"message\": Message} and {\"type\": \"error\", \"error\": ...}, with \"retry_after\" when over a rate "
+                "limit; the socket stays open)."
             ),
         },
         "components": {
@@ -102,6 +115,7 @@ def document(max_chars: int) -> dict[str, Any]:
                         ),
                         "400": _response("Malformed body", _ERROR),
                         "413": _response("Body over 1 MiB", _ERROR),
+                        **limited,
                     },
                 }
             },
