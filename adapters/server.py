@@ -17,11 +17,12 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters import metrics
+from adapters import edge, metrics
 from adapters.assist import AgentAssist, Articles
 from adapters.auth.identity import StaffAuth
 from adapters.auth.pages import SignInPages
 from adapters.base import Adapter
+from adapters.ratelimit import RateLimits
 from adapters.slack_credentials import SlackCredentials
 from adapters.webchat.console import AgentConsole
 from adapters.webchat.customer import WebChat
@@ -159,8 +160,9 @@ def create_app(
         warm_up=finder.ready if isinstance(finder, KnowledgeLoader) else None,
         prepare=Rehearsal(settings, services, store, clock, finder) if settings.knowledge.embeddings and isinstance(finder, PreparesMessages) else None,
     )
-    auth = StaffAuth(settings, store.accounts, clock)
-    app = web.Application(client_max_size=1 << 20, middlewares=[auth.middleware])
+    limits = RateLimits(settings.limits, clock)
+    auth = StaffAuth(settings, store.accounts, clock, limits)
+    app = web.Application(client_max_size=edge.MAX_BODY, middlewares=[edge.refusals, auth.middleware])
     app[RUNTIME] = runtime
     app[SETTINGS] = settings
     jobs: list[Callable[[], Coroutine[Any, Any, None]]] = [runtime.run_timers, runtime.run_dispatcher] if background else []
@@ -173,8 +175,8 @@ def create_app(
         )
     app.cleanup_ctx.append(_lifecycle(runtime, jobs))  # first in, last out: adapters stop before the store
     adapters: list[Adapter] = [
-        WebChat(runtime, max_chars=settings.server.max_message_chars, too_long_spiel=settings.spiels.too_long),
-        AgentConsole(runtime, settings, assist, auth),
+        WebChat(runtime, limits, max_chars=settings.server.max_message_chars, too_long_spiel=settings.spiels.too_long),
+        AgentConsole(runtime, settings, assist, auth, limits),
     ]
     SignInPages(settings, auth).setup(app)
     credentials = slack if slack is not None else SlackCredentials.from_environment()

@@ -32,6 +32,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters import edge
 from adapters.assist import AgentAssist, QueryError, Suggestion, whole_transcript
 from adapters.base import json_error
 from adapters.slack_blocks import ACCEPT, CLAIM, articles_reply, consult_card, escape, message_parts, queue_card
@@ -229,28 +230,29 @@ class SlackAdapter:
             return json_error(413, "Request body too large.")
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
         signature = request.headers.get("X-Slack-Signature", "")
-        if self.verifier is None or not timestamp or not signature or not self.verifier.is_valid(body, timestamp, signature):
+        if self.verifier is None or not timestamp or not signature:
+            return json_error(401, "Invalid or expired Slack signature.")
+        signed = edge.utf8(body)  # what Slack signs; the verifier fails on anything else
+        timestamp = edge.digits(timestamp, name="X-Slack-Request-Timestamp")
+        if not self.verifier.is_valid(signed, timestamp, edge.ascii_text(signature, name="X-Slack-Signature")):
             return json_error(401, "Invalid or expired Slack signature.")
         content_type = request.headers.get("Content-Type", "")
         if content_type.startswith("application/json"):
-            try:
-                payload = codec.loads(body)
-            except codec.JSONDecodeError:  # invalid UTF-8 included
-                return json_error(400, "The body is not valid JSON.")
+            payload = edge.json_value(body)
             if not isinstance(payload, dict):
                 return json_error(400, "The body must be a JSON object.")
             return await self._events_api(payload)
         if content_type.startswith("application/x-www-form-urlencoded"):
             try:
-                form = parse_qs(body.decode("utf-8"), strict_parsing=True)
-            except (UnicodeDecodeError, ValueError):
+                form = parse_qs(signed, strict_parsing=True)
+            except ValueError:
                 return json_error(400, "The body is not a valid form.")
             if "payload" not in form and "command" not in form:
                 return json_error(400, "Expected an interaction payload or a slash command.")
             if "payload" in form and (refused := _not_an_interaction(form["payload"][0])) is not None:
                 return refused
             response = await self.bolt.async_dispatch(
-                AsyncBoltRequest(body=body.decode("utf-8"), query=request.query_string, headers=dict(request.headers))
+                AsyncBoltRequest(body=signed, query=request.query_string, headers=dict(request.headers))
             )
             text = response.body
             kind = "application/json" if text.startswith("{") else "text/plain"
@@ -785,9 +787,9 @@ def _not_an_interaction(raw: str) -> web.Response | None:
     """A 400 for an interaction payload that is not JSON, of a type Slack does not send, or block
     actions without their actions (bolt would fail on it with a 500), else None."""
     try:
-        payload = codec.loads(raw)
-    except codec.JSONDecodeError:
-        return json_error(400, "The interaction payload is not valid JSON.")
+        payload = edge.json_value(raw, what="The interaction payload")
+    except edge.Refused as refused:
+        return refused.response()
     if not isinstance(payload, dict) or payload.get("type") not in INTERACTIONS:
         return json_error(400, "Unsupported interaction payload type.")
     actions = payload.get("actions")

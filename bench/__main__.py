@@ -1,14 +1,16 @@
-"""`python -m bench` (`make bench`): the web chat load, the Slack load next to a bare bolt app,
-and the knowledge ranking benchmarks, one after another (see bench/README.md). Exits non-zero
-when any target is missed."""
+"""`python -m bench` (`make bench`): the web chat load, a flood from one client against another
+customer, the Slack load next to a bare bolt app, and the knowledge ranking benchmarks, one after
+another (see bench/README.md). Exits non-zero when any target is missed."""
 
 import sys
 
+from bench.flood_bench import main as flood_main
 from bench.knowledge_bench import main as knowledge_main
 from bench.slack_load import main as slack_main
 from bench.webchat_load import main as webchat_main
 
 webchat = webchat_main()
+flood = flood_main([])
 slack = slack_main([])["exit_code"]
 knowledge = 0 if knowledge_main([]).get("pass") else 1
-sys.exit(max(webchat, slack, knowledge))
+sys.exit(max(webchat, flood, slack, knowledge))

@@ -8,6 +8,7 @@ default; `supportbot.example.toml` documents each key. Durations are written lik
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import string
@@ -402,6 +403,39 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class LimitSettings:
+    """Rate limits (adapters/ratelimit.py), so one client cannot starve the others: requests and
+    websocket frames per second, sustained, and how many may come at once (the burst), per client
+    address and (messages only) per conversation on the customer API, per staff member on the
+    staff side. A rate
+    of 0 turns that limit off. The defaults let a whole school behind one NAT address through.
+    The client address is the peer's, or, when the peer is one of `trusted_proxies` (addresses or
+    networks such as "10.0.0.0/8"), the right-most address in X-Forwarded-For that is not.
+    A refusal (429) is answered after `refusal_delay`, so refusals cannot keep the server busy."""
+
+    address_rate: float = 50.0
+    address_burst: int = 500
+    conversation_rate: float = 1.0
+    conversation_burst: int = 20
+    staff_rate: float = 20.0
+    staff_burst: int = 200
+    trusted_proxies: tuple[str, ...] = ()
+    refusal_delay: Duration = Duration(1.0)
+
+    def __post_init__(self) -> None:
+        """Checked here, not in _validate, so the limits stay one self-contained block."""
+        for kind in ("address", "conversation", "staff"):
+            rate, burst = getattr(self, f"{kind}_rate"), getattr(self, f"{kind}_burst")
+            if rate < 0 or (rate > 0 and burst < 1):
+                raise ConfigError(f"limits.{kind}_rate/{kind}_burst: a rate of 0 (off) or more, and a burst of at least 1")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigError(f"limits.trusted_proxies: {proxy!r} is not an IP address or network") from None
+
+
+@dataclass(frozen=True)
 class RosterEntry:
     """A staff member. Anyone not on the roster is a customer. `slack` is their Slack user id;
     `email` the address single sign-on vouches for."""
@@ -431,6 +465,7 @@ class Settings:
     slack: SlackSettings = field(default_factory=SlackSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     consult: ConsultSettings = field(default_factory=ConsultSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
     sme_groups: tuple[SmeGroup, ...] = ()
     roster: tuple[RosterEntry, ...] = ()
 

@@ -312,7 +312,7 @@ async def test_console_rejects_malformed_commands(live: TestClient[Any, Any]) ->
             await agent.send_json(bad)
             assert (await _console_frames(agent, "error"))["error"]
         await agent.send_str("{")
-        assert "not JSON" in (await _console_frames(agent, "error"))["error"]
+        assert "not valid JSON" in (await _console_frames(agent, "error"))["error"]
         assert not agent.closed
     assert (await live.get("/api/agent/cases/abc", headers=ana)).status == 400
     assert (await live.get("/api/agent/cases/99", headers=ana)).status == 404

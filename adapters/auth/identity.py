@@ -25,6 +25,7 @@ from aiohttp import web
 from itsdangerous import BadSignature, Signer
 
 from adapters.base import json_error
+from adapters.ratelimit import RateLimits
 from bot.clock import Clock
 from bot.config import RosterEntry, Settings
 from bot.credentials import digest, new_secret
@@ -48,13 +49,19 @@ class Caller:
     key: str  # the session's or the token's stored hash: what `still_valid` looks up again
     expires_at: float | None = None  # sessions only
 
+    @property
+    def credential(self) -> str:
+        """The token or session itself (not the person): what rate limits count against."""
+        return f"{self.via}:{self.key}"
+
 
 CALLER = web.RequestKey("caller", Caller)
 
 
 class StaffAuth:
-    def __init__(self, settings: Settings, accounts: AccountStore, clock: Clock) -> None:
+    def __init__(self, settings: Settings, accounts: AccountStore, clock: Clock, limits: RateLimits) -> None:
         self.settings = settings
+        self.limits = limits
         self.accounts = accounts
         self.clock = clock
         self._signer: Signer | None = None
@@ -185,6 +192,7 @@ class StaffAuth:
             )
         if request.method not in SAFE_METHODS and not self.csrf_ok(caller, request.headers.get("X-CSRF-Token", "")):
             return json_error(403, "Missing or wrong X-CSRF-Token for this session.")
+        await self.limits.staff(caller.credential)  # per token or session: 429 past [limits] staff_rate
         request[CALLER] = caller
         return await handler(request)
 

@@ -44,10 +44,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
-
-
 class SignInPages:
     def __init__(self, settings: Settings, auth: StaffAuth) -> None:
         self.settings = settings
@@ -95,10 +91,10 @@ class SignInPages:
         if not self.auth.origin_allowed(request) or not sent or not secrets.compare_digest(sent, request.cookies.get(LOGIN_COOKIE, "")):
             return self._page(wanted, "This form has expired; please sign in again.", status=403)
         name, password = fields.get("name", "").strip(), fields.get("password", "")
-        account, address = "account:" + name.lower(), "address:" + client_address(request)
+        account, address = "account:" + name.lower(), "address:" + self.auth.limits.address(request)
         wait = max(self.per_account.retry_after(account), self.per_address.retry_after(address))
         if wait > 0:
-            log.warning("sign-in throttled", extra={"address": client_address(request)})
+            log.warning("sign-in throttled", extra={"address": self.auth.limits.address(request)})
             return self._page(wanted, f"Too many failed sign-ins; try again in {int(wait // 60) + 1} minutes.", status=429,
                               headers={"Retry-After": str(int(wait))})
         entry = self.settings.staff(name) or self.settings.staff_by_email(name)
@@ -106,7 +102,7 @@ class SignInPages:
         if not name or not password or not await asyncio.to_thread(password_matches, stored, password) or entry is None:
             self.per_account.failed(account)
             self.per_address.failed(address)
-            log.warning("sign-in failed", extra={"staff": entry.id if entry else None, "address": client_address(request)})
+            log.warning("sign-in failed", extra={"staff": entry.id if entry else None, "address": self.auth.limits.address(request)})
             return self._page(wanted, "Wrong name or password.", status=401, name=name)
         self.per_account.succeeded(account)
         return await self._signed_in(entry, "password", wanted)
@@ -160,7 +156,7 @@ class SignInPages:
             return self._page("/agent", str(exc), status=401)
         entry = self.settings.staff_by_email(email)
         if entry is None:
-            log.warning("single sign-on for someone not on the roster", extra={"address": client_address(request)})
+            log.warning("single sign-on for someone not on the roster", extra={"address": self.auth.limits.address(request)})
             return self._page("/agent", "You signed in, but that email is not on supportbot's staff roster.", status=403)
         response = await self._signed_in(entry, "sso", flow.next)
         response.del_cookie(FLOW_COOKIE, path="/login/sso")

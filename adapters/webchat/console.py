@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections import defaultdict
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from adapters import edge
 from adapters.assist import AgentAssist, QueryError, whole_transcript
 from adapters.auth.identity import Caller, StaffAuth, caller_of
 from adapters.base import json_error
+from adapters.ratelimit import RateLimits
 from adapters.webchat.customer import entry_json
 from bot.config import RosterEntry, Settings
 from bot.domain import Case, CaseState, ConsultState, Role
@@ -41,8 +42,9 @@ class AgentConsole:
     shows_customer_messages = False
     durable = False  # live notices and views; a console (re)connecting fetches the current state
 
-    def __init__(self, runtime: Runtime, settings: Settings, assist: AgentAssist, auth: StaffAuth) -> None:
+    def __init__(self, runtime: Runtime, settings: Settings, assist: AgentAssist, auth: StaffAuth, limits: RateLimits) -> None:
         self.runtime = runtime
+        self.limits = limits
         self.settings = settings
         self.assist = assist
         self.auth = auth
@@ -66,10 +68,7 @@ class AgentConsole:
 
     async def case_detail(self, request: web.Request) -> web.Response:
         me = caller_of(request).entry
-        try:
-            case = await self.runtime.store.case(int(request.match_info["case_id"]))
-        except ValueError:
-            return json_error(400, "A case id is a whole number.")
+        case = await self.runtime.store.case(edge.whole_number(request.match_info["case_id"], name="case_id", minimum=1))
         if case is None:
             return json_error(404, "No such case.")
         consults = await self._consults_json(case, me)
@@ -213,7 +212,7 @@ class AgentConsole:
                     await socket.close(code=SIGNED_OUT, message=b"signed out")
                     break
                 if frame.type is WSMsgType.TEXT:
-                    await self._frame(socket, me, frame.data)
+                    await self._frame(socket, caller, frame.data)
                 elif frame.type is WSMsgType.BINARY:
                     await socket.send_json({"type": "error", "error": "Send JSON text frames."})
         finally:
@@ -237,14 +236,14 @@ class AgentConsole:
         except Exception:
             log.exception("could not record a console disconnect", extra={"staff": staff_id})
 
-    async def _frame(self, socket: web.WebSocketResponse, me: RosterEntry, data: str) -> None:
+    async def _frame(self, socket: web.WebSocketResponse, caller: Caller, data: str) -> None:
+        me = caller.entry
         try:
-            frame = json.loads(data)
-        except json.JSONDecodeError:
-            await socket.send_json({"type": "error", "error": "That frame was not JSON."})
+            await self.limits.staff(caller.credential)
+            command = self._command(me, edge.json_value(data, what="That frame"))
+        except edge.Refused as exc:
+            await socket.send_json(exc.frame())
             return
-        try:
-            command = self._command(me, frame)
         except ValueError as exc:
             await socket.send_json({"type": "error", "error": str(exc)})
             return

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import secrets
 from collections import defaultdict
@@ -18,7 +17,9 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
+from adapters import edge
 from adapters.base import json_error
+from adapters.ratelimit import RateLimits
 from bot.domain import Conversation
 from bot.events import CaseChanged, CustomerAction, CustomerMessage, CustomerTyping, Event, NotifyStaff
 from bot.runtime import Runtime
@@ -53,22 +54,15 @@ def entry_json(entry: TranscriptEntry) -> dict[str, Any]:
     return message_json(entry.seq, entry.sender, entry.sender_name, entry.text, entry.buttons, entry.at)
 
 
-class BadRequest(ValueError):
-    """The request is malformed; the message says how, for the sender."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 class WebChat:
     name = PLATFORM
     serves_staff = False
     shows_customer_messages = True
     durable = False  # the transcript is the record; sockets get live pushes and resume by seq
 
-    def __init__(self, runtime: Runtime, *, max_chars: int, too_long_spiel: str) -> None:
+    def __init__(self, runtime: Runtime, limits: RateLimits, *, max_chars: int, too_long_spiel: str) -> None:
         self.runtime = runtime
+        self.limits = limits
         self.max_chars = max_chars
         self.too_long_spiel = too_long_spiel
         self._sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
@@ -85,12 +79,10 @@ class WebChat:
     # ----- HTTP API ---------------------------------------------------------------------------
 
     async def create_conversation(self, request: web.Request) -> web.Response:
+        await self.limits.customer(self.limits.address(request))
         name = ""
         if request.can_read_body:
-            try:
-                body = await request.json()
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                return json_error(400, "The body must be JSON, e.g. {} or {\"name\": \"Ann\"}.")
+            body = await edge.read_json(request)
             if not isinstance(body, dict) or not isinstance(body.get("name", ""), str):
                 return json_error(400, "The body must be a JSON object; 'name' must be a string.")
             try:
@@ -109,30 +101,27 @@ class WebChat:
         conversation_id, error = await self._authorise(request, request.headers.get("Authorization", ""))
         if error is not None:
             return error
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return json_error(400, "The body must be JSON: {\"text\": ...} or {\"action\": {\"id\": ..., \"value\": ...}}.")
-        return await self._accept(conversation_id, body)
+        return await self._accept(conversation_id, await edge.read_json(request))
 
     async def get_messages(self, request: web.Request) -> web.Response:
         conversation_id, error = await self._authorise(request, request.headers.get("Authorization", ""))
         if error is not None:
             return error
-        try:
-            after = int(request.query.get("after", "0"))
-            limit = min(500, max(1, int(request.query.get("limit", "500"))))
-        except ValueError:
-            return json_error(400, "'after' and 'limit' must be whole numbers.")
+        after = edge.whole_number(request.query.get("after", "0"), name="after", minimum=0)
+        limit = min(500, max(1, edge.whole_number(request.query.get("limit", "500"), name="limit")))
         entries = await self.runtime.store.transcript(conversation_id, after=after, limit=limit)
         return web.json_response({"messages": [entry_json(e) for e in entries]})
 
     async def _authorise(self, request: web.Request, header: str) -> tuple[str, web.Response | None]:
+        """The token for the conversation in the path. The address's rate limit comes first (it
+        raises Refused), so even wrong tokens count against it before any store lookup."""
+        await self.limits.customer(self.limits.address(request))
         public_id = request.match_info["id"]
         conversation_id = f"{PLATFORM}:{public_id}"
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             return conversation_id, json_error(401, "Send the conversation's token: 'Authorization: Bearer <token>'.")
+        edge.ascii_text(token, name="The token", status=401)
         expected = self._secrets.get(conversation_id)
         if expected is None and len(public_id) <= 64:
             expected = await self.runtime.store.conversation_secret(conversation_id)
@@ -151,34 +140,33 @@ class WebChat:
         self._secrets[conversation_id] = secret_hash
 
     async def _accept(self, conversation_id: str, body: Any) -> web.Response:
-        try:
-            event = self._event(conversation_id, body)
-        except BadRequest as exc:
-            return json_error(exc.status, str(exc))
+        event = self._event(conversation_id, body)
         if event is None:
             return web.json_response({"status": "ignored", "reason": "empty message"}, status=202)
+        await self.limits.conversation(conversation_id)
         await self.runtime.handle(event)
         return web.json_response({"status": "accepted"}, status=202)
 
     def _event(self, conversation_id: str, body: Any) -> Event | None:
-        """The neutral event for a message or button body; None for an empty message."""
+        """The neutral event for a message or button body; None for an empty message. Raises
+        Refused for a malformed one."""
         if not isinstance(body, dict):
-            raise BadRequest("The body must be a JSON object.")
+            raise edge.Refused(400, "The body must be a JSON object.")
         if "action" in body:
             action = body["action"]
             if not isinstance(action, dict) or not isinstance(action.get("id"), str) or not isinstance(action.get("value", ""), str):
-                raise BadRequest("'action' must be {\"id\": string, \"value\": string}.")
+                raise edge.Refused(400, "'action' must be {\"id\": string, \"value\": string}.")
             action_id, value = action["id"], action.get("value", "")
             if len(action_id) > MAX_ACTION_FIELD or len(value) > MAX_ACTION_FIELD:
-                raise BadRequest("'action' fields are too long.")
+                raise edge.Refused(400, "'action' fields are too long.")
             return CustomerAction(conversation_id, action_id, value)
         text = body.get("text")
         if not isinstance(text, str):
-            raise BadRequest("Send {\"text\": \"...\"} or {\"action\": {\"id\": ..., \"value\": ...}}.")
+            raise edge.Refused(400, "Send {\"text\": \"...\"} or {\"action\": {\"id\": ..., \"value\": ...}}.")
         try:
             cleaned = clean(text, limit=self.max_chars)
         except TextTooLong as exc:
-            raise BadRequest(self.too_long_spiel.format(length=exc.length, limit=exc.limit), status=413) from None
+            raise edge.Refused(413, self.too_long_spiel.format(length=exc.length, limit=exc.limit)) from None
         return CustomerMessage(conversation_id, cleaned) if cleaned.strip() else None
 
     # ----- websocket --------------------------------------------------------------------------
@@ -188,7 +176,8 @@ class WebChat:
         conversation_id, error = await self._authorise(request, f"Bearer {token}")
         if error is not None:
             return error
-        socket = web.WebSocketResponse(heartbeat=30, max_msg_size=1 << 20)
+        address = self.limits.address(request)
+        socket = web.WebSocketResponse(heartbeat=30, max_msg_size=edge.MAX_BODY)
         await socket.prepare(request)
         self._sockets[conversation_id].add(socket)
         try:
@@ -197,7 +186,11 @@ class WebChat:
                     if frame.type is WSMsgType.BINARY:
                         await socket.send_json({"type": "error", "error": "Send JSON text frames."})
                     continue
-                await self._frame(socket, conversation_id, frame.data)
+                try:
+                    await self.limits.customer(address)
+                    await self._frame(socket, conversation_id, edge.json_value(frame.data, what="That frame"))
+                except edge.Refused as exc:
+                    await socket.send_json(exc.frame())
         finally:
             self._sockets[conversation_id].discard(socket)
             if not self._sockets[conversation_id]:
@@ -205,21 +198,13 @@ class WebChat:
                 self._typing_at.pop(conversation_id, None)
         return socket
 
-    async def _frame(self, socket: web.WebSocketResponse, conversation_id: str, data: str) -> None:
-        try:
-            frame = json.loads(data)
-        except json.JSONDecodeError:
-            await socket.send_json({"type": "error", "error": "That frame was not JSON."})
-            return
+    async def _frame(self, socket: web.WebSocketResponse, conversation_id: str, frame: Any) -> None:
+        """One decoded frame; raises Refused for a malformed one."""
         if not isinstance(frame, dict):
-            await socket.send_json({"type": "error", "error": "A frame must be a JSON object with a 'type'."})
-            return
+            raise edge.Refused(400, "A frame must be a JSON object with a 'type'.")
         kind = frame.get("type")
         if kind == "resume":
-            after = frame.get("after", 0)
-            if not isinstance(after, int):
-                await socket.send_json({"type": "error", "error": "'after' must be a whole number."})
-                return
+            after = edge.json_whole_number(frame.get("after", 0), name="after", minimum=0)
             for entry in await self.runtime.store.transcript(conversation_id, after=after):
                 await socket.send_json({"type": "message", "message": entry_json(entry)})
             return
@@ -227,15 +212,11 @@ class WebChat:
             await self._typing(conversation_id)
             return
         if kind not in ("message", "action"):
-            await socket.send_json({"type": "error", "error": f"Unknown frame type {str(kind)[:40]!r}."})
-            return
-        try:
-            event = self._event(conversation_id, frame)
-        except BadRequest as exc:
-            await socket.send_json({"type": "error", "error": str(exc)})
-            return
+            raise edge.Refused(400, f"Unknown frame type {str(kind)[:40]!r}.")
+        event = self._event(conversation_id, frame)
         if event is None:
             return
+        await self.limits.conversation(conversation_id)
         try:
             await self.runtime.handle(event)
         except Exception:

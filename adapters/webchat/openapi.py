@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.edge import INT64_MAX
+
 _ERROR = {"$ref": "#/components/schemas/Error"}
+_LIMITED = {
+    "type": "object",
+    "required": ["error", "retry_after"],
+    "properties": {"error": {"type": "string"}, "retry_after": {"type": "integer"}},
+}
 
 
 def _response(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -19,9 +26,16 @@ def _conversation_id() -> dict[str, Any]:
 
 
 def document(max_chars: int) -> dict[str, Any]:
+    limited = {
+        "429": {
+            **_response("Too many requests from this address, or messages in this conversation (answered after a short delay)", _LIMITED),
+            "headers": {"Retry-After": {"description": "Seconds until the limit lets the next request through", "schema": {"type": "integer"}}},
+        }
+    }
     errors = {
         "401": _response("Missing or wrong bearer token", _ERROR),
         "404": _response("No such conversation", _ERROR),
+        **limited,
     }
     return {
         "openapi": "3.1.0",
@@ -30,10 +44,13 @@ def document(max_chars: int) -> dict[str, Any]:
             "version": "1",
             "description": (
                 "Open a conversation, send the customer's messages and button presses, read the replies. "
-                "The bundled chat page uses exactly this API. Live updates: GET /api/conversations/{id}/ws?token=... "
+                "The bundled chat page uses exactly this API. Malformed bodies and frames (not JSON or UTF-8, lone "
+                "surrogates, nesting deeper than 64 levels, numbers outside 64-bit integers) get a 4xx naming the problem. "
+                "Live updates: GET /api/conversations/{id}/ws?token=... "
                 "(a websocket; send {\"type\": \"resume\", \"after\": seq}, {\"type\": \"message\", \"text\": ...} or "
                 "{\"type\": \"action\", \"action\": {\"id\": ..., \"value\": ...}}; receive {\"type\": \"message\", "
-                "\"message\": Message} and {\"type\": \"error\", \"error\": ...})."
+                "\"message\": Message} and {\"type\": \"error\", \"error\": ...}, with \"retry_after\" when over a rate "
+                "limit; the socket stays open)."
             ),
         },
         "components": {
@@ -97,6 +114,8 @@ def document(max_chars: int) -> dict[str, Any]:
                             },
                         ),
                         "400": _response("Malformed body", _ERROR),
+                        "413": _response("Body over 1 MiB", _ERROR),
+                        **limited,
                     },
                 }
             },
@@ -115,7 +134,7 @@ def document(max_chars: int) -> dict[str, Any]:
                             {"type": "object", "properties": {"status": {"type": "string", "enum": ["accepted", "ignored"]}}},
                         ),
                         "400": _response("Malformed body", _ERROR),
-                        "413": _response(f"Text longer than {max_chars} characters; nothing was stored", _ERROR),
+                        "413": _response(f"Text longer than {max_chars} characters, or a body over 1 MiB; nothing was stored", _ERROR),
                         **errors,
                     },
                 },
@@ -123,7 +142,7 @@ def document(max_chars: int) -> dict[str, Any]:
                     "summary": "Read the conversation's messages",
                     "security": [{"conversationToken": []}],
                     "parameters": [
-                        {"name": "after", "in": "query", "schema": {"type": "integer", "default": 0}},
+                        {"name": "after", "in": "query", "schema": {"type": "integer", "default": 0, "minimum": 0, "maximum": INT64_MAX}},
                         {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 500, "maximum": 500}},
                     ],
                     "responses": {
@@ -135,6 +154,7 @@ def document(max_chars: int) -> dict[str, Any]:
                                 "properties": {"messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}}},
                             },
                         ),
+                        "400": _response("'after' or 'limit' is not a whole number in range", _ERROR),
                         **errors,
                     },
                 },
