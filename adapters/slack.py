@@ -222,10 +222,8 @@ class SlackAdapter:
     # ----- inbound: acknowledge fast, after recording ------------------------------------------
 
     async def handle_http(self, request: web.Request) -> web.StreamResponse:
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            return json_error(413, "Request body too large.")
-        body = await request.content.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
+        body = await _whole_body(request, MAX_BODY)
+        if body is None:
             return json_error(413, "Request body too large.")
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
         signature = request.headers.get("X-Slack-Signature", "")
@@ -772,6 +770,20 @@ class SlackAdapter:
                 break
             updated += 1
         return updated
+
+
+async def _whole_body(request: web.Request, limit: int) -> bytes | None:
+    """The whole body, or None when it is longer than `limit` (declared or sent: a chunked body
+    declares nothing). One `read(n)` returns only what has arrived so far, and a body that came in
+    several TCP segments would then be verified truncated, and refused."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def _address(conversation_id: str) -> tuple[str, str]:
