@@ -247,7 +247,11 @@ class Runtime:
         return await self._run(events, inbound, None) if events else ([], [], [])
 
     async def _run(self, events: Sequence[Event], inbound: tuple[str, str] | None, fired_timer: str | None) -> _Outcome:
-        """Events of one conversation (or case) handled on one loaded world and committed together."""
+        """Events of one conversation (or case) handled on one loaded world and committed together;
+        none when `inbound` was handled before (a request retried with its idempotency key: checked
+        here, in the unit, so two copies arriving together are still handled once)."""
+        if inbound is not None and await self.store.handled_inbound(*inbound):
+            return [], [], []
         case_ids = [case_id for event in events for case_id in _cases_of(event)]
         world, loaded = await self.store.load_world(
             now=self.clock.now(), conversation_id=_conversation_of(events[0]), case_ids=case_ids

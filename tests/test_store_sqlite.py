@@ -224,6 +224,20 @@ async def test_inbound_deliveries_are_recorded_once_and_forgotten_after_processi
     assert await store.accept_inbound("slack", "evt-1", {"n": 1}, now=T0 + 2) is True
 
 
+async def test_a_request_key_handled_once_is_remembered_like_a_delivery(store: SQLiteStore) -> None:
+    """A web chat POST's idempotency key has no inbox row before its turn: the turn's commit makes one."""
+    await new_conversation(store)
+    assert await store.handled_inbound("web", "web:a:key-1") is False
+    world, loaded = await store.load_world(now=T0, conversation_id="web:a", case_ids=[])
+    await store.commit(world, loaded, [], [], inbound=("web", "web:a:key-1"))
+    assert await store.handled_inbound("web", "web:a:key-1") is True
+    assert await store.inbound("web") == []
+    await store.accept_inbound("slack", "evt-1", {"n": 1}, now=T0)
+    assert await store.handled_inbound("slack", "evt-1") is False  # recorded, not yet handled
+    assert await store.forget_seen(before=T0 + 1) == 1
+    assert await store.handled_inbound("web", "web:a:key-1") is False
+
+
 async def test_a_store_from_before_the_one_table_inbox_keeps_its_deliveries(tmp_path: Path) -> None:
     import sqlite3
 

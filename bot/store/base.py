@@ -132,7 +132,8 @@ class Store(Protocol):
         """Writes the world's changes, records, timers and outbox rows in one transaction;
         returns the (adapter, payload) of each non-durable message, to be pushed now.
 
-        `inbound` is (source, event id) of a platform delivery, remembered so a retry is dropped;
+        `inbound` is (source, event id) of a platform delivery, or of a request's idempotency key,
+        remembered so a retry is dropped;
         `fired_timer` is deleted in the same transaction, so a timer fires once per handled event.
         """
         ...
@@ -145,6 +146,10 @@ class Store(Protocol):
 
     async def finish_inbound(self, source: str, event_id: str, *, now: float) -> None:
         """Marks a delivery that produced no event as done (a commit with `inbound=` does this too)."""
+        ...
+
+    async def handled_inbound(self, source: str, event_id: str) -> bool:
+        """Whether a delivery (or a request's idempotency key) was already handled to the end."""
         ...
 
     async def forget_seen(self, *, before: float) -> int:

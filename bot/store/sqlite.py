@@ -367,6 +367,14 @@ class SQLiteStore:
     async def finish_inbound(self, source: str, event_id: str, *, now: float) -> None:
         await self._run(lambda db: _finish_inbound(db, source, event_id, now))
 
+    async def handled_inbound(self, source: str, event_id: str) -> bool:
+        def job(db: sqlite3.Connection) -> bool:
+            row = db.execute("SELECT done_at FROM inbox WHERE source = ? AND event_id = ?", (source, event_id)).fetchone()
+            return row is not None and row[0] is not None
+
+        return await self._run(job)
+
+
     async def forget_seen(self, *, before: float) -> int:
         def job(db: sqlite3.Connection) -> int:
             with self._atomic(db):
@@ -539,8 +547,13 @@ def _migrate(db: sqlite3.Connection) -> None:
 
 
 def _finish_inbound(db: sqlite3.Connection, source: str, event_id: str, now: float) -> None:
-    """The delivery's id stays (a retry of it is dropped); its payload is no longer needed."""
-    db.execute("UPDATE inbox SET done_at = ?, payload = '' WHERE source = ? AND event_id = ?", (now, source, event_id))
+    """The delivery's id stays (a retry of it is dropped); its payload is no longer needed. A
+    delivery that was never recorded first (a web chat POST's idempotency key) is remembered here."""
+    db.execute(
+        "INSERT INTO inbox (source, event_id, payload, received_at, done_at) VALUES (?, ?, '', ?, ?) "
+        "ON CONFLICT (source, event_id) DO UPDATE SET done_at = excluded.done_at, payload = ''",
+        (source, event_id, now, now),
+    )
 
 
 def _agent(agent_id: str, data: str) -> AgentState:
