@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.domain import AgentState, Case, CaseState, Conversation
@@ -40,6 +40,7 @@ class OutboxEntry:
     payload: dict[str, Any]
     attempts: int
     next_attempt_at: float
+    notes: dict[str, Any] = field(default_factory=dict)  # the outlet's own record of earlier tries (bot.runtime.Attempt)
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,14 @@ class Store(Protocol):
 
     async def mark_delivered(self, ids: Collection[int], *, now: float) -> None: ...
 
-    async def mark_failed(self, entry_id: int, *, retry_at: float, error: str) -> None: ...
+    async def mark_failed(self, entry_id: int, *, retry_at: float, error: str, notes: dict[str, Any] | None = None) -> None:
+        """The row is tried again at `retry_at`; `notes` (what the try learnt, see `note_attempt`) replace the row's."""
+        ...
+
+    async def note_attempt(self, entry_id: int, notes: dict[str, Any]) -> None:
+        """Replaces an undelivered row's notes: its outlet's record of what its tries sent, or may
+        have sent, kept until the row is delivered (bot.runtime.Attempt)."""
+        ...
 
     async def case(self, case_id: int) -> Case | None: ...
 
