@@ -1,8 +1,9 @@
 """What every platform adapter provides: its HTTP routes, and delivery of outbox payloads.
 
 Inbound, an adapter verifies and parses a platform payload into a neutral event and hands it to
-the runtime; outbound, it turns outbox payloads (see `bot.events.action_payload`) into platform
-calls. Nothing platform-specific crosses into `bot/`.
+the runtime; outbound, it turns payloads (see `bot.events.action_payload`) into platform calls,
+with `deliver` (bot.runtime.LiveOutlet) or, for a chat platform whose posts must not be repeated,
+`deliver_once` (bot.runtime.OnceOutlet). Nothing platform-specific crosses into `bot/`.
 """
 
 from __future__ import annotations
@@ -27,10 +28,6 @@ class Adapter(Protocol):
 
     def wants(self, action: NotifyStaff | CaseChanged) -> bool:
         """Whether this staff-facing adapter acts on the notice (else it is never routed to it)."""
-        ...
-
-    async def deliver(self, payload: dict[str, Any]) -> None:
-        """Sends one outbox payload; raises bot.runtime.DeliveryError to have it retried."""
         ...
 
 

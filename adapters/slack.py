@@ -5,8 +5,9 @@ a worker turns inbox entries into neutral events, so a restart loses nothing and
 (same `event_id`) are dropped. Message events take a fast path (signature check and JSON parse
 here); interactivity and slash commands go through slack-bolt's `AsyncApp`, which also serves
 Socket Mode when `SLACK_APP_TOKEN` is set. Outbound, the outbox's payloads become Web API calls
-through slack_sdk's `AsyncWebClient`, with its rate-limit retry handler and our own per-channel
-pacing; failures stay in the outbox and are retried.
+(adapters/slack_api.py, and slack_sdk's `AsyncWebClient` with its rate-limit retry handler for the
+rest) with our own per-channel pacing; failures stay in the outbox and are retried, and a retry
+never posts a message an earlier try posted (adapters/slack_once.py).
 """
 
 from __future__ import annotations
@@ -40,12 +41,13 @@ from adapters.slack_api import SlackCalls
 from adapters.slack_credentials import SlackCredentials
 from adapters.slack_help import customer_command, for_customers, for_staff, slack_help, slash_names
 from adapters.slack_names import CustomerNames
+from adapters.slack_once import OncePoster
 from bot import codec
 from bot.config import RosterEntry, Settings
 from bot.domain import Case, CaseState, Conversation, Role
 from bot.events import CaseChanged, CustomerAction, CustomerMessage, CustomerNamed, Event, NotifyStaff, StaffCommand
 from bot.pii import TRUSTED_ROLES, for_role
-from bot.runtime import DeliveryError, Runtime
+from bot.runtime import Attempt, DeliveryError, Runtime
 from bot.text import TextTooLong, clean
 
 log = logging.getLogger(__name__)
@@ -145,6 +147,7 @@ class SlackAdapter:
         self.client = AsyncWebClient(**kwargs)
         self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
         self.calls = SlackCalls(self.client.base_url, credentials.bot_token)
+        self.once = OncePoster(self.calls, runtime.clock)
         # over HTTP only; Socket Mode deliveries come over the app-token websocket, unsigned
         self.verifier = SignatureVerifier(credentials.signing_secret) if credentials.signing_secret else None
         self.pacer = ChannelPacer(float(self.slack.channel_pace))
@@ -223,10 +226,8 @@ class SlackAdapter:
     # ----- inbound: acknowledge fast, after recording ------------------------------------------
 
     async def handle_http(self, request: web.Request) -> web.StreamResponse:
-        if request.content_length is not None and request.content_length > MAX_BODY:
-            return json_error(413, "Request body too large.")
-        body = await request.content.read(MAX_BODY + 1)
-        if len(body) > MAX_BODY:
+        body = await _whole_body(request, MAX_BODY)
+        if body is None:
             return json_error(413, "Request body too large.")
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
         signature = request.headers.get("X-Slack-Signature", "")
@@ -590,33 +591,38 @@ class SlackAdapter:
             return action.queue_card
         return action.kind != "queue_new"
 
-    async def deliver(self, payload: dict[str, Any]) -> None:
+    async def deliver_once(self, payload: dict[str, Any], attempt: Attempt) -> None:
         kind = payload.get("type")
         try:
             if kind == "say":
-                await self._deliver_say(payload)
+                await self._deliver_say(payload, attempt)
             elif kind == "notify":
-                await self._deliver_notice(payload)
+                await self._deliver_notice(payload, attempt)
             elif kind == "case_changed" and payload.get("queue_card"):
-                await self._show_case(int(payload["case_id"]))
+                await self._show_case(int(payload["case_id"]), attempt)
         except SlackApiError as exc:
             retry_after = exc.response.headers.get("Retry-After") if exc.response is not None else None
             raise DeliveryError(f"slack: {exc.response.get('error') if exc.response else exc}", retry_after=float(retry_after) if retry_after else None) from exc
         except (OSError, asyncio.TimeoutError) as exc:
             raise DeliveryError(f"slack unreachable: {exc!r}") from exc
 
-    async def _deliver_say(self, payload: dict[str, Any]) -> None:
+    async def _deliver_say(self, payload: dict[str, Any], attempt: Attempt) -> None:
         channel, thread_ts = _address(payload["conversation_id"])
         text = escape(for_customers(payload["text"], self.slack))
         if payload.get("sender") == "agent":
             text = f"*{escape(payload.get('sender_name') or 'Advisor')}:* {text}"
-        await self._post(channel, text, payload.get("buttons") or [], thread_ts=thread_ts)
+        await self._post(attempt, channel, text, payload.get("buttons") or [], thread_ts=thread_ts)
 
-    async def _post(self, channel: str, text: str, buttons: list[dict[str, str]], *, thread_ts: str = "") -> None:
-        parts = message_parts(text, buttons, limit=self.slack.max_text_chars)
+    async def _post(self, attempt: Attempt, channel: str, text: str, buttons: list[dict[str, str]], *, thread_ts: str = "") -> None:
+        messages = self._messages(channel, text, buttons, thread_ts)
         self._take_slot(channel)
-        for part in parts:
-            await self.calls.post_message(channel=channel, text=part["text"], blocks=part["blocks"], thread_ts=thread_ts or None)
+        for n, message in enumerate(messages):
+            await self.once.post(attempt, f"part{n}", message)
+
+    def _messages(self, channel: str, text: str, buttons: list[dict[str, str]], thread_ts: str) -> list[dict[str, Any]]:
+        """chat.postMessage's arguments for a text, split at Slack's limits."""
+        return [{"channel": channel, "text": part["text"], "blocks": part["blocks"], "thread_ts": thread_ts or None}
+                for part in message_parts(text, buttons, limit=self.slack.max_text_chars)]
 
     def _take_slot(self, channel: str) -> None:
         """Claims the channel's next posting slot, or has the outbox retry when it is free."""
@@ -625,9 +631,12 @@ class SlackAdapter:
             raise DeliveryError("pacing", retry_after=wait)
 
     async def _post_direct(self, conversation_id: str, text: str) -> None:
+        """A line posted at once rather than through the outbox: tried once, never retried."""
         channel, thread_ts = _address(conversation_id)
         try:
-            await self._post(channel, escape(text), [], thread_ts=thread_ts)
+            self._take_slot(channel)
+            for message in self._messages(channel, escape(text), [], thread_ts):
+                await self.calls.post_message(**message)
         except DeliveryError as exc:
             log.warning("direct slack reply not delivered", extra={"error": str(exc)})
 
@@ -646,12 +655,12 @@ class SlackAdapter:
                     raise
                 log.warning("slack ephemeral reply not shown", extra={"staff": staff.id, "channel": where, "error": error})
 
-    async def _deliver_notice(self, payload: dict[str, Any]) -> None:
+    async def _deliver_notice(self, payload: dict[str, Any], attempt: Attempt) -> None:
         recipients = [self.settings.staff(r) for r in payload.get("recipients", [])]
         people = [r for r in recipients if r is not None and r.slack]
         kind, case_id = payload.get("kind"), payload.get("case_id")
         if str(kind).startswith("consult_"):
-            await self._deliver_consult(payload, people)
+            await self._deliver_consult(payload, people, attempt)
             return
         if not people or not self.slack.queue_channel or kind == "queue_new":
             return  # new chats show up as their queue card
@@ -666,9 +675,9 @@ class SlackAdapter:
         else:
             mentions = " ".join(f"<@{p.slack}>" for p in people)
             text = f"{mentions} {escape(for_staff(for_role(role, payload['text']), self.slack))}"
-        await self._post(self.slack.queue_channel, text, [], thread_ts=thread_ts or "")
+        await self._post(attempt, self.slack.queue_channel, text, [], thread_ts=thread_ts or "")
 
-    async def _deliver_consult(self, payload: dict[str, Any], people: list[RosterEntry]) -> None:
+    async def _deliver_consult(self, payload: dict[str, Any], people: list[RosterEntry], attempt: Attempt) -> None:
         """Consults live in their SME group's channel: a card with Claim, then its thread."""
         case = await self.runtime.store.case(int(payload["case_id"]))
         consult = case.consult(int(payload["consult"])) if case and payload.get("consult") else None
@@ -681,9 +690,9 @@ class SlackAdapter:
         if kind in ("consult_new", "consult_claimed"):
             card = consult_card(case, consult, sme_name=self.settings.name_of(consult.sme_id), agent_name=self.settings.name_of(consult.agent_id))
             if thread is None:
-                response = await self.calls.post_message(channel=group.slack_channel, **card)
-                await self.runtime.store.set_ref(SOURCE, key, str(response["ts"]))
-                await self.runtime.store.set_ref(SOURCE, f"consult_thread:{response['ts']}", f"{case.id}:{consult.number}")
+                ts = await self.once.post(attempt, "card", {"channel": group.slack_channel, **card})
+                await self.runtime.store.set_ref(SOURCE, key, ts)
+                await self.runtime.store.set_ref(SOURCE, f"consult_thread:{ts}", f"{case.id}:{consult.number}")
             else:
                 await self.calls.update(channel=group.slack_channel, ts=thread, **card)
             return
@@ -695,9 +704,9 @@ class SlackAdapter:
             text = f"*{escape(self.settings.name_of(author) or 'Staff')}:* {text}"
         elif kind != "consult_message":
             text = " ".join(f"<@{p.slack}>" for p in people) + " " + text
-        await self._post(group.slack_channel, text, [], thread_ts=thread)
+        await self._post(attempt, group.slack_channel, text, [], thread_ts=thread)
 
-    async def _show_case(self, case_id: int) -> None:
+    async def _show_case(self, case_id: int, attempt: Attempt) -> None:
         """Posts the case's queue card the first time it needs a person, then keeps it up to date."""
         if not self.slack.queue_channel:
             return
@@ -709,16 +718,15 @@ class SlackAdapter:
         if ts is None:
             await self._learn_name(case)
             self._take_slot(self.slack.queue_channel)
-            response = await self.calls.post_message(channel=self.slack.queue_channel, **card)
-            ts = str(response["ts"])
+            ts = await self.once.post(attempt, "card", {"channel": self.slack.queue_channel, **card})
             await self.runtime.store.set_ref(SOURCE, f"case:{case.id}", ts)
             await self.runtime.store.set_ref(SOURCE, f"thread:{ts}", str(case.id))
         else:
             await self.calls.update(channel=self.slack.queue_channel, ts=ts, **card)
         if self.slack.card_articles and case.state in (CaseState.QUEUED, CaseState.ESCALATED):
-            await self._suggest_articles(case, ts)
+            await self._suggest_articles(case, ts, attempt)
 
-    async def _suggest_articles(self, case: Case, card_ts: str) -> None:
+    async def _suggest_articles(self, case: Case, card_ts: str, attempt: Attempt) -> None:
         """Agent assist without asking: the best articles for the customer's words, once per case,
         in the card's thread, where whoever accepts the chat will talk. The channel's readers are
         Tier I, so the words shown are masked for them. A retry of the delivery (the channel's
@@ -730,7 +738,7 @@ class SlackAdapter:
         if found:
             self._take_slot(self.slack.queue_channel)
             reply = articles_reply(found, for_role(Role.AGENT, words))
-            await self.calls.post_message(channel=self.slack.queue_channel, thread_ts=card_ts, **reply)
+            await self.once.post(attempt, "articles", {"channel": self.slack.queue_channel, "thread_ts": card_ts, **reply})
         await self.runtime.store.set_ref(SOURCE, key, "posted" if found else "none")
 
     async def _learn_name(self, case: Case) -> None:
@@ -774,6 +782,20 @@ class SlackAdapter:
                 break
             updated += 1
         return updated
+
+
+async def _whole_body(request: web.Request, limit: int) -> bytes | None:
+    """The whole body, or None when it is longer than `limit` (declared or sent: a chunked body
+    declares nothing). One `read(n)` returns only what has arrived so far, and a body that came in
+    several TCP segments would then be verified truncated, and refused."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def _address(conversation_id: str) -> tuple[str, str]:

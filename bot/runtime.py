@@ -7,7 +7,8 @@ savepoint, and every caller hears back only once its group is durable. A transac
 COMMIT cost more than a bot turn's own writes, so under load this is most of the store's cost
 saved, while a lone event still commits at once.
 Timers are rows the timer loop turns into `TimerFired` events; outbound messages are outbox rows the
-dispatcher delivers and retries, so a crash or restart loses neither.
+dispatcher delivers and retries, so a crash or restart loses neither; an outlet given a row's
+`Attempt` also never sends it twice.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from bot.clock import Clock
 from bot.domain import Conversation
@@ -106,7 +107,8 @@ class KeyedLocks:
 
 
 class Outlet(Protocol):
-    """The outbound half of an adapter, as the runtime sees it."""
+    """The outbound half of an adapter, as the runtime sees it; it sends with `deliver`
+    (`LiveOutlet`) or, durable and never twice, with `deliver_once` (`OnceOutlet`)."""
 
     name: str
     serves_staff: bool
@@ -117,8 +119,44 @@ class Outlet(Protocol):
         """Whether this staff-facing outlet acts on the notice (else no outbox row is written)."""
         ...
 
+
+@runtime_checkable
+class LiveOutlet(Outlet, Protocol):
+    """Pushes payloads once after their commit (a page's live view), or, if durable, delivers
+    outbox rows at least once."""
+
     async def deliver(self, payload: dict[str, Any]) -> None:
-        """Sends one outbox payload; raises DeliveryError to have it retried."""
+        """Sends one payload; raises DeliveryError to have an outbox row retried."""
+        ...
+
+
+class Attempt:
+    """One try at delivering an outbox row, for an outlet whose platform calls must not simply be
+    repeated (a chat post has no idempotency key: posted twice, the customer reads it twice).
+
+    `notes` are the outlet's own record of what the row's earlier tries did; the runtime keeps them
+    with the row and never reads them. Before a call whose answer might never come back (the
+    process killed, a timeout), the outlet writes down that it is making it and awaits `save()`,
+    which returns once that is committed; a later try reads the note and asks the platform whether
+    the call went out instead of making it again. What a failed try learnt is kept for its retry."""
+
+    def __init__(self, entry: OutboxEntry, save: Callable[[int, dict[str, Any]], Awaitable[None]]) -> None:
+        self.outbox_id = entry.id
+        self.notes: dict[str, Any] = dict(entry.notes)
+        self._save = save
+
+    async def save(self) -> None:
+        await self._save(self.outbox_id, dict(self.notes))
+
+
+@runtime_checkable
+class OnceOutlet(Outlet, Protocol):
+    """A durable outlet that delivers each outbox row once, even when the process dies between its
+    platform call and the row being marked delivered."""
+
+    async def deliver_once(self, payload: dict[str, Any], attempt: Attempt) -> None:
+        """Sends one outbox payload, unless `attempt` shows it went out; raises DeliveryError to
+        have it retried."""
         ...
 
 
@@ -144,6 +182,8 @@ class Runtime:
         self.clock = clock
         self.poll_interval = poll_interval
         self.outlets: dict[str, Outlet] = {}
+        self._live: dict[str, LiveOutlet] = {}
+        self._once: dict[str, OnceOutlet] = {}
         self._outbox_ready = asyncio.Event()
         self._deliver_lock = asyncio.Lock()
         self._waiting: list[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]] = []
@@ -153,6 +193,14 @@ class Runtime:
         self._in_order = KeyedLocks()
 
     def attach(self, outlet: Outlet) -> None:
+        self._once.pop(outlet.name, None)  # an outlet attached under the same name replaces it
+        self._live.pop(outlet.name, None)
+        if isinstance(outlet, OnceOutlet) and outlet.durable:
+            self._once[outlet.name] = outlet
+        elif isinstance(outlet, LiveOutlet):
+            self._live[outlet.name] = outlet
+        else:
+            raise TypeError(f"outlet {outlet.name!r} can deliver neither live (deliver) nor durably once (deliver_once)")
         self.outlets[outlet.name] = outlet
 
     async def open_conversation(self, conversation: Conversation, *, secret_hash: str) -> None:
@@ -248,7 +296,11 @@ class Runtime:
         return await self._run(events, inbound, None) if events else ([], [], [])
 
     async def _run(self, events: Sequence[Event], inbound: tuple[str, str] | None, fired_timer: str | None) -> _Outcome:
-        """Events of one conversation (or case) handled on one loaded world and committed together."""
+        """Events of one conversation (or case) handled on one loaded world and committed together;
+        none when `inbound` was handled before (a request retried with its idempotency key: checked
+        here, in the unit, so two copies arriving together are still handled once)."""
+        if inbound is not None and await self.store.handled_inbound(*inbound):
+            return [], [], []
         case_ids = [case_id for event in events for case_id in _cases_of(event)]
         world, loaded = await self.store.load_world(
             now=self.clock.now(), conversation_id=_conversation_of(events[0]), case_ids=case_ids, staff_id=_staff_of(events[0])
@@ -266,7 +318,7 @@ class Runtime:
             self._outbox_ready.set()
         for adapter, payload in live:
             try:
-                await self.outlets[adapter].deliver(payload)
+                await self._live[adapter].deliver(payload)
             except Exception:  # a live view that missed a push catches up from the stored transcript
                 log.exception("live delivery failed", extra={"adapter": adapter})
         return actions
@@ -305,38 +357,49 @@ class Runtime:
                 lanes.setdefault(f"{entry.adapter}/{_ordering_key(entry)}", []).append(entry)
             now = self.clock.now()
             limit = asyncio.Semaphore(DELIVERY_LANES)
-            done = await asyncio.gather(*(self._deliver_lane(lane, now, limit) for lane in lanes.values()))
-            delivered = [entry_id for lane in done for entry_id in lane]
-            await self.store.mark_delivered(delivered, now=self.clock.now())
-            return len(delivered)
+            return sum(await asyncio.gather(*(self._deliver_lane(lane, now, limit) for lane in lanes.values())))
 
-    async def _deliver_lane(self, lane: list[OutboxEntry], now: float, limit: asyncio.Semaphore) -> list[int]:
-        delivered: list[int] = []
+    async def _deliver_lane(self, lane: list[OutboxEntry], now: float, limit: asyncio.Semaphore) -> int:
+        """Delivers a place's entries in order; each is marked delivered as soon as it is, so a
+        crash leaves as few as possible whose fate a retry must find out."""
+        delivered = 0
         async with limit:
             for entry in lane:
-                outlet = self.outlets.get(entry.adapter)
-                if entry.next_attempt_at > now or outlet is None:
+                if entry.next_attempt_at > now or entry.adapter not in self.outlets:
                     break
+                attempt = Attempt(entry, self._note)
                 try:
-                    await outlet.deliver(entry.payload)
+                    await self._send(entry, attempt)
                 except DeliveryError as exc:
-                    await self._retry_later(entry, exc.retry_after, str(exc))
+                    await self._retry_later(entry, exc.retry_after, str(exc), attempt.notes)
                     break
                 except Exception as exc:  # an adapter bug must not stop delivery of everything else
                     log.exception("outbox delivery failed", extra={"outbox_id": entry.id, "adapter": entry.adapter})
-                    await self._retry_later(entry, None, repr(exc))
+                    await self._retry_later(entry, None, repr(exc), attempt.notes)
                     break
-                delivered.append(entry.id)
+                await self.store.mark_delivered([entry.id], now=self.clock.now())
+                delivered += 1
                 self.counts.delivered[entry.adapter] += 1
         return delivered
 
-    async def _retry_later(self, entry: OutboxEntry, retry_after: float | None, error: str) -> None:
+    async def _send(self, entry: OutboxEntry, attempt: Attempt) -> None:
+        once = self._once.get(entry.adapter)
+        if once is not None:
+            await once.deliver_once(entry.payload, attempt)
+        else:
+            await self._live[entry.adapter].deliver(entry.payload)
+
+    async def _note(self, entry_id: int, notes: dict[str, Any]) -> None:
+        """An Attempt's notes, committed (urgent: an outlet waits for this before its call goes out)."""
+        await self.unit(lambda: self.store.note_attempt(entry_id, notes), urgent=True)
+
+    async def _retry_later(self, entry: OutboxEntry, retry_after: float | None, error: str, notes: dict[str, Any]) -> None:
         self.counts.retried[entry.adapter] += 1
         delay = retry_after if retry_after is not None else min(MAX_RETRY_DELAY, 2.0 ** entry.attempts)
         if retry_after is None:  # a failure, not a platform's "later" (a rate limit, our pacing): an operator may have to act
             log.warning("delivery failed; retrying", extra={"adapter": entry.adapter, "outbox_id": entry.id,
                                                             "attempts": entry.attempts + 1, "retry_in_s": delay, "error": error})
-        await self.store.mark_failed(entry.id, retry_at=self.clock.now() + delay, error=error)
+        await self.store.mark_failed(entry.id, retry_at=self.clock.now() + delay, error=error, notes=notes)
 
     async def run_timers(self) -> None:
         while True:

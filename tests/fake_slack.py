@@ -8,7 +8,10 @@ Two halves:
   rate-limit, fail or stall chosen methods. It is also Slack's Socket Mode side: with an app-level
   token (``xapp-``), ``apps.connections.open`` hands out a ``ws://`` URL on the same server, and
   the fake then plays Slack on that websocket (``hello``, envelopes, ``disconnect``) and records
-  the app's acks. slack_sdk's aiohttp Socket Mode client connects to it unchanged.
+  the app's acks. slack_sdk's aiohttp Socket Mode client connects to it unchanged. Messages it
+  posts keep Slack's wall-clock ``ts`` and their ``metadata``, which ``conversations.history`` and
+  ``conversations.replies`` return as Slack does (``oldest``/``latest``/``inclusive``, ``limit`` with
+  a cursor, metadata only with ``include_all_metadata``).
 * :class:`SlackSender` plays Slack's side of the inbound traffic: it posts properly signed Events
   API deliveries, interactivity payloads and slash commands to the app under test.
 
@@ -19,6 +22,7 @@ The approach mirrors bolt-python's own tests (a local mock Web API server and th
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import json
 import time
@@ -92,6 +96,7 @@ class _Fault:
     status: int
     error: str
     retry_after: int | None = None
+    carried_out: bool = False  # the call takes effect, then the error is the answer
 
 
 class FakeSlack:
@@ -111,10 +116,11 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.attempts: list[Call] = []
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
-        self._faults: dict[str, deque[_Fault]] = {}
+        # by (method, channel or None for any): None in the queue answers that call as usual
+        self._faults: dict[tuple[str, str | None], deque[_Fault | None]] = {}
         self._delays: dict[str, float] = {}
+        self._in_flight: collections.Counter[str] = collections.Counter()
         self._users: dict[str, dict[str, Any]] = {}
-        self._ts = itertools.count(100, 100)
         self._hooks = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.acks: list[Ack] = []
@@ -189,15 +195,30 @@ class FakeSlack:
     def rate_limit(self, method: str, times: int = 1, retry_after: int = 1) -> None:
         """The next ``times`` calls to ``method`` answer HTTP 429 with ``Retry-After: retry_after``."""
         for _ in range(times):
-            self._faults.setdefault(method, deque()).append(_Fault(429, "ratelimited", retry_after))
+            self._faults.setdefault((method, None), deque()).append(_Fault(429, "ratelimited", retry_after))
 
-    def fail(self, method: str, times: int = 1, status: int = 500, error: str = "fatal_error") -> None:
-        """The next ``times`` calls to ``method`` answer ``status`` with ``{"ok": false, "error": error}``.
+    def fail(
+        self,
+        method: str,
+        times: int = 1,
+        status: int = 500,
+        error: str = "fatal_error",
+        *,
+        carried_out: bool = False,
+        after: int = 0,
+        channel: str | None = None,
+    ) -> None:
+        """After ``after`` calls answered as usual, the next ``times`` calls to ``method`` (with
+        ``channel``: to that channel only; its faults come before any channel's) answer ``status``
+        with ``{"ok": false, "error": error}``.
 
         With ``status=200`` this injects a Slack-level error (e.g. ``error="channel_not_found"``).
+        With ``carried_out`` each call takes effect first (a post is posted, see ``messages_in``):
+        what Slack's ``fatal_error`` or a 5xx may hide. The call is then recorded in ``attempts`` only.
         """
-        for _ in range(times):
-            self._faults.setdefault(method, deque()).append(_Fault(status, error))
+        faults = self._faults.setdefault((method, channel), deque())
+        faults.extend([None] * after)
+        faults.extend(_Fault(status, error, carried_out=carried_out) for _ in range(times))
 
     def delay(self, method: str, seconds: float) -> None:
         """Every answer to ``method`` waits ``seconds`` first (0 turns the delay off)."""
@@ -223,6 +244,11 @@ class FakeSlack:
 
     # -- inspection --------------------------------------------------------------------------
 
+    def in_flight(self, method: str) -> int:
+        """Calls to ``method`` received and not answered yet (held by ``delay``). Slack carries such
+        a call out even if the caller is gone before the answer."""
+        return self._in_flight[method]
+
     def calls_to(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
 
@@ -244,6 +270,17 @@ class FakeSlack:
     def message(self, channel: str, ts: str) -> dict[str, Any] | None:
         """Current state of a message posted (and possibly updated) through the fake."""
         return self.messages.get((channel, ts))
+
+    def hold(self, event: Mapping[str, Any]) -> None:
+        """A message someone posted in Slack (a customer's ``message`` or ``app_mention`` event, as
+        ``SlackSender`` delivers it): Slack's history and threads hold it too."""
+        if event.get("type") in ("message", "app_mention") and event.get("channel") and event.get("ts"):
+            kept = {k: event[k] for k in ("user", "text", "ts", "thread_ts") if k in event}
+            self.messages[(str(event["channel"]), str(event["ts"]))] = {"type": "message", **kept}
+
+    def messages_in(self, channel: str) -> list[dict[str, Any]]:
+        """Every message the fake holds in ``channel`` (threads included), oldest first: what people see."""
+        return [m for (c, _), m in sorted(self.messages.items(), key=lambda item: float(item[0][1])) if c == channel]
 
     async def wait_for(
         self, predicate: Callable[[list[Call]], bool], timeout: float = 5.0
@@ -408,10 +445,6 @@ class FakeSlack:
 
     # -- HTTP --------------------------------------------------------------------------------
 
-    def _next_ts(self) -> str:
-        n = next(self._ts)
-        return f"{1_700_000_000 + n // 1_000_000}.{n % 1_000_000:06d}"
-
     async def _handle_api(self, request: web.Request) -> web.Response:
         at = time.time()
         method = request.match_info["method"]
@@ -424,11 +457,16 @@ class FakeSlack:
 
         seconds = self._delays.get(method)
         if seconds:
-            await asyncio.sleep(seconds)
+            self._in_flight[method] += 1
+            try:
+                await asyncio.sleep(seconds)
+            finally:
+                self._in_flight[method] -= 1
 
-        faults = self._faults.get(method)
-        if faults:
-            fault = faults.popleft()
+        fault = self._next_fault(method, str(params.get("channel") or ""))
+        if fault is not None:
+            if fault.carried_out:
+                self._answer(method, params)
             body = {"ok": False, "error": fault.error}
             headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else None
             self.attempts.append(Call(method, params, token, at, fault.status, body))
@@ -446,6 +484,13 @@ class FakeSlack:
         self.attempts.append(call)
         self.calls.append(call)
         return web.json_response(body)
+
+    def _next_fault(self, method: str, channel: str) -> _Fault | None:
+        for key in ((method, channel), (method, None)):
+            faults = self._faults.get(key)
+            if faults:
+                return faults.popleft()
+        return None
 
     async def _handle_hook(self, request: web.Request) -> web.Response:
         at = time.time()
@@ -473,7 +518,7 @@ class FakeSlack:
             channel = p.get("channel")
             if not channel:
                 return {"ok": False, "error": "channel_not_found"}
-            ts = self._next_ts()
+            ts = new_ts()
             message: dict[str, Any] = {
                 "type": "message",
                 "text": p.get("text", ""),
@@ -486,6 +531,12 @@ class FakeSlack:
                 message["blocks"] = p["blocks"]
             if p.get("thread_ts"):
                 message["thread_ts"] = p["thread_ts"]
+            metadata = p.get("metadata")
+            if metadata is not None:
+                if not (isinstance(metadata, dict) and isinstance(metadata.get("event_type"), str)
+                        and isinstance(metadata.get("event_payload"), dict)):
+                    return {"ok": False, "error": "invalid_metadata_format"}
+                message["metadata"] = {"event_type": metadata["event_type"], "event_payload": metadata["event_payload"]}
             self.messages[(str(channel), ts)] = dict(message)
             return {"ok": True, "channel": channel, "ts": ts, "message": message}
         if method == "chat.update":
@@ -499,14 +550,14 @@ class FakeSlack:
                 stored["text"] = p.get("text", stored.get("text", ""))
                 if "blocks" in p:
                     stored["blocks"] = p["blocks"]
-                stored["edited"] = {"user": BOT_USER_ID, "ts": self._next_ts()}
+                stored["edited"] = {"user": BOT_USER_ID, "ts": new_ts()}
             return {"ok": True, "channel": channel, "ts": target, "text": p.get("text", "")}
         if method == "chat.postEphemeral":
             if not p.get("channel"):
                 return {"ok": False, "error": "channel_not_found"}
             if not p.get("user"):
                 return {"ok": False, "error": "user_not_found"}
-            return {"ok": True, "message_ts": self._next_ts()}
+            return {"ok": True, "message_ts": new_ts()}
         if method == "conversations.open":
             if p.get("channel"):
                 return {"ok": True, "channel": {"id": p["channel"]}}
@@ -516,6 +567,8 @@ class FakeSlack:
             user = users[0]
             dm = "D" + (user[1:] if user.startswith("U") else user)
             return {"ok": True, "channel": {"id": dm, "is_im": True, "user": user}}
+        if method in ("conversations.history", "conversations.replies"):
+            return self._history(method, p)
         if method == "users.info":
             user_id = p.get("user")
             if not user_id:
@@ -523,6 +576,40 @@ class FakeSlack:
             uid = str(user_id)
             return {"ok": True, "user": self._users.get(uid) or self._default_user(uid)}
         return {"ok": False, "error": "unknown_method"}
+
+    def _history(self, method: str, p: dict[str, Any]) -> dict[str, Any]:
+        """The channel's messages (history: top-level ones, newest first) or a thread (replies: its
+        parent first, then the replies oldest first), within ``oldest``..``latest`` (bounds excluded
+        unless ``inclusive``), one page of ``limit`` at a time."""
+        channel = str(p.get("channel") or "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        try:
+            oldest, latest = float(p.get("oldest") or 0), float(p.get("latest") or time.time() + 1)
+            limit, start = int(p.get("limit") or 100), int(p.get("cursor") or 0)
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        inclusive = _truthy(p.get("inclusive"))
+
+        def within(ts: str) -> bool:
+            return oldest <= float(ts) <= latest if inclusive else oldest < float(ts) < latest
+
+        mine = self.messages_in(channel)
+        if method == "conversations.history":
+            found = [m for m in reversed(mine) if m.get("thread_ts", m["ts"]) == m["ts"] and within(m["ts"])]
+        else:
+            thread = str(p.get("ts") or "")
+            parent = [m for m in mine if m["ts"] == thread]
+            replies = [m for m in mine if m.get("thread_ts") == thread and m["ts"] != thread and within(m["ts"])]
+            if not parent and not replies:
+                return {"ok": False, "error": "thread_not_found"}
+            found = parent + replies
+        page = found[start : start + max(1, min(limit, 999))]
+        with_metadata = _truthy(p.get("include_all_metadata"))
+        messages = [m if with_metadata else {k: v for k, v in m.items() if k != "metadata"} for m in page]
+        more = start + len(page) < len(found)
+        return {"ok": True, "messages": messages, "has_more": more, "pin_count": 0,
+                "response_metadata": {"next_cursor": str(start + len(page)) if more else ""}}
 
     @staticmethod
     def _default_user(user_id: str) -> dict[str, Any]:
@@ -561,6 +648,11 @@ async def _read_params(request: web.Request) -> dict[str, Any]:
             except ValueError:
                 pass
     return params
+
+
+def _truthy(value: Any) -> bool:
+    """A boolean argument as Slack reads it from JSON (true) or a form ("true", "1")."""
+    return value is True or str(value).lower() in ("true", "1")
 
 
 def _bearer(header: str | None) -> str | None:
@@ -768,6 +860,8 @@ class SlackSender:
         """
         eid = event_id or self.new_event_id()
         self.last_event_id = eid
+        if self.slack is not None:
+            self.slack.hold(event)
         body = json.dumps(self.envelope(event, event_id=eid, team_id=team_id)).encode()
         extra: dict[str, str] = {}
         if retry_num is not None:

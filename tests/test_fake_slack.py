@@ -67,7 +67,7 @@ async def test_post_message_with_blocks_is_recorded_parsed(slack: FakeSlack, cli
 
     assert first["ok"] is True
     assert first["channel"] == "D123"
-    assert first["ts"] == "1700000000.000100"
+    assert float(first["ts"]) == pytest.approx(time.time(), abs=5)  # Slack's ts is its clock's time of posting
     assert first["message"]["user"] == "UBOT"
     assert first["message"]["bot_id"] == "BBOT"
     assert first["message"]["thread_ts"] == "1.000001"
@@ -140,6 +140,40 @@ async def test_update_ephemeral_open_users_and_auth(slack: FakeSlack, client: As
         "users.info",
         "auth.test",
     ]
+
+
+async def test_history_and_replies_return_metadata_when_asked_within_their_bounds(slack: FakeSlack, client: AsyncWebClient) -> None:
+    tag = {"event_type": "supportbot_outbox", "event_payload": {"outbox_id": 7, "post": "card"}}
+    card = await client.chat_postMessage(channel="C1", text="card", metadata=tag)
+    reply = await client.chat_postMessage(channel="C1", text="in thread", thread_ts=card["ts"], metadata=tag)
+    later = await client.chat_postMessage(channel="C1", text="later")
+    await client.chat_postMessage(channel="C2", text="elsewhere")
+
+    history = await client.conversations_history(channel="C1", include_all_metadata=True)
+    assert [m["text"] for m in history["messages"]] == ["later", "card"]  # newest first, top level only
+    assert history["messages"][1]["metadata"] == tag and "metadata" not in history["messages"][0]
+    plain = await client.conversations_history(channel="C1")
+    assert all("metadata" not in m for m in plain["messages"])  # only when asked
+
+    assert [m["text"] for m in (await client.conversations_history(channel="C1", oldest=card["ts"]))["messages"]] == ["later"]
+    assert [m["text"] for m in (await client.conversations_history(channel="C1", oldest=card["ts"], inclusive=True))["messages"]] == ["later", "card"]
+    assert [m["text"] for m in (await client.conversations_history(channel="C1", latest=later["ts"]))["messages"]] == ["card"]
+
+    first = await client.conversations_history(channel="C1", limit=1)
+    assert [m["text"] for m in first["messages"]] == ["later"] and first["has_more"] is True
+    rest = await client.conversations_history(channel="C1", limit=1, cursor=first["response_metadata"]["next_cursor"])
+    assert [m["text"] for m in rest["messages"]] == ["card"] and rest["has_more"] is False
+
+    thread = await client.conversations_replies(channel="C1", ts=card["ts"], include_all_metadata=True)
+    assert [(m["text"], m.get("metadata")) for m in thread["messages"]] == [("card", tag), ("in thread", tag)]
+    since = await client.conversations_replies(channel="C1", ts=card["ts"], oldest=reply["ts"])
+    assert [m["text"] for m in since["messages"]] == ["card"]  # the parent always comes first
+    with pytest.raises(SlackApiError) as err:
+        await client.conversations_replies(channel="C1", ts="1.000001")
+    assert err.value.response["error"] == "thread_not_found"
+    with pytest.raises(SlackApiError) as err:
+        await client.chat_postMessage(channel="C1", text="x", metadata={"event_payload": {}})
+    assert err.value.response["error"] == "invalid_metadata_format"
 
 
 async def test_unknown_method(slack: FakeSlack, client: AsyncWebClient) -> None:

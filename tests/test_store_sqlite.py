@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from bot.events import (
     Say,
     Schedule,
 )
+from bot.runtime import Attempt, DeliveryError
 from bot.store.base import OutboxEntry, Routed, StoreError
 from bot.store.sqlite import SQLiteStore
 from tests.harness import Desk
@@ -224,6 +226,20 @@ async def test_inbound_deliveries_are_recorded_once_and_forgotten_after_processi
     assert await store.accept_inbound("slack", "evt-1", {"n": 1}, now=T0 + 2) is True
 
 
+async def test_a_request_key_handled_once_is_remembered_like_a_delivery(store: SQLiteStore) -> None:
+    """A web chat POST's idempotency key has no inbox row before its turn: the turn's commit makes one."""
+    await new_conversation(store)
+    assert await store.handled_inbound("web", "web:a:key-1") is False
+    world, loaded = await store.load_world(now=T0, conversation_id="web:a", case_ids=[])
+    await store.commit(world, loaded, [], [], inbound=("web", "web:a:key-1"))
+    assert await store.handled_inbound("web", "web:a:key-1") is True
+    assert await store.inbound("web") == []
+    await store.accept_inbound("slack", "evt-1", {"n": 1}, now=T0)
+    assert await store.handled_inbound("slack", "evt-1") is False  # recorded, not yet handled
+    assert await store.forget_seen(before=T0 + 1) == 1
+    assert await store.handled_inbound("web", "web:a:key-1") is False
+
+
 async def test_a_store_from_before_the_one_table_inbox_keeps_its_deliveries(tmp_path: Path) -> None:
     import sqlite3
 
@@ -251,6 +267,33 @@ async def test_a_store_from_before_the_one_table_inbox_keeps_its_deliveries(tmp_
     reopened = SQLiteStore(path)  # a second open finds nothing left to migrate
     await reopened.open()
     await reopened.close()
+
+
+async def test_a_store_from_before_outbox_notes_keeps_its_undelivered_rows(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path, isolation_level=None)
+    old.executescript(
+        """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY AUTOINCREMENT, adapter TEXT NOT NULL, payload TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL, created_at REAL NOT NULL,
+            delivered_at REAL, last_error TEXT);
+        CREATE TABLE inbox (id INTEGER PRIMARY KEY AUTOINCREMENT, source TEXT NOT NULL, event_id TEXT NOT NULL,
+            payload TEXT NOT NULL, received_at REAL NOT NULL, done_at REAL, UNIQUE (source, event_id));
+        INSERT INTO outbox (adapter, payload, next_attempt_at, created_at) VALUES ('slack', '{"type": "say"}', 1795446000.0, 1795446000.0);
+        PRAGMA user_version = 1;
+        """
+    )
+    old.close()
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        [entry] = await store.pending_outbox()
+        assert (entry.payload, entry.notes) == ({"type": "say"}, {})
+        await store.note_attempt(entry.id, {"part0": {"since": T0}})
+        assert (await store.pending_outbox())[0].notes == {"part0": {"since": T0}}
+    finally:
+        await store.close()
 
 
 # ----- transcript ------------------------------------------------------------------------------------------------
@@ -481,6 +524,22 @@ async def test_the_backlog_counts_open_cases_undelivered_rows_and_unhandled_deli
     assert backlog.outbox == 1 and backlog.inbox == {"slack": 1}
 
 
+async def test_an_outlets_notes_stay_with_the_row_until_it_is_delivered(store: SQLiteStore) -> None:
+    await new_conversation(store)
+    say = Say("web:a", None, "Hello")
+    await commit(store, [say], routed=[Routed("slack", say)])
+    [entry] = await due(store, T0)
+    assert entry.notes == {}
+
+    await store.note_attempt(entry.id, {"part0": {"since": T0}})  # about to post
+    assert (await due(store, T0))[0].notes == {"part0": {"since": T0}}
+    await store.mark_failed(entry.id, retry_at=T0 + 1, error="slack: chat.postMessage failed: fatal_error",
+                            notes={"part0": {"ts": "1.000001"}, "part1": {"since": T0}})
+    assert (await due(store, T0 + 1))[0].notes == {"part0": {"ts": "1.000001"}, "part1": {"since": T0}}
+    await store.mark_failed(entry.id, retry_at=T0 + 2, error="refused", notes={})
+    assert (await due(store, T0 + 2))[0].notes == {}
+
+
 async def test_failed_outbox_row_waits_for_its_retry_time(store: SQLiteStore) -> None:
     await new_conversation(store)
     say = Say("web:a", None, "Hello")
@@ -540,6 +599,54 @@ async def test_a_failed_entry_holds_back_its_conversation_but_not_others(desk: D
     assert first_texts[0] == desk.settings.spiels.greeting
     assert first_texts[1].startswith("I've opened case CS-000001")
     assert await due(desk.store, desk.clock.now() + 3600) == []
+
+
+class NotingOutlet:
+    """A durable outlet delivering once: notes it is about to send, then fails its first try."""
+
+    name, serves_staff, shows_customer_messages, durable = "web", True, True, True
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self.seen: list[dict[str, Any]] = []  # the notes each try found
+        self.committed: list[str | None] = []  # the row's notes as another connection reads them after save()
+
+    def wants(self, action: NotifyStaff | CaseChanged) -> bool:
+        return True
+
+    async def deliver_once(self, payload: dict[str, Any], attempt: Attempt) -> None:
+        self.seen.append(dict(attempt.notes))
+        if "sent" not in attempt.notes:
+            attempt.notes["sent"] = {"since": 1.0}
+            await attempt.save()
+            with sqlite3.connect(self.db) as other:
+                self.committed.append(other.execute("SELECT notes FROM outbox WHERE id = ?", (attempt.outbox_id,)).fetchone()[0])
+        if len(self.seen) == 1:
+            attempt.notes["learnt"] = True
+            raise DeliveryError("simulated outage")
+
+
+async def test_a_once_outlet_finds_its_notes_committed_before_it_sends_and_again_on_its_retry(desk: Desk) -> None:
+    outlet = NotingOutlet(desk.store.path)
+    desk.runtime.attach(outlet)
+    await desk.customer()
+
+    assert await desk.runtime.deliver_outbox() == 0  # the first try fails
+    assert outlet.committed == ['{"sent":{"since":1.0}}']  # what it noted was durable before it went on
+    desk.clock.advance(1)
+    assert await desk.runtime.deliver_outbox() == 1
+    assert outlet.seen == [{}, {"sent": {"since": 1.0}, "learnt": True}]  # what the failed try learnt reached the retry
+
+
+def test_an_outlet_that_cannot_deliver_is_refused(desk: Desk) -> None:
+    class Mute:
+        name, serves_staff, shows_customer_messages, durable = "mute", False, False, True
+
+        def wants(self, action: NotifyStaff | CaseChanged) -> bool:
+            return False
+
+    with pytest.raises(TypeError, match="mute"):
+        desk.runtime.attach(Mute())
 
 
 async def test_later_messages_never_overtake_a_failed_one(desk: Desk) -> None:

@@ -32,6 +32,8 @@ PLATFORM = "web"
 MAX_ACTION_FIELD = 200
 SECRET_CACHE = 50_000
 TYPING_EVERY = 4.0  # seconds between typing signals worth handling
+IDEMPOTENCY_KEY = "Idempotency-Key"  # names a POSTed message: sent again (a retry after a crash or a lost answer), it is handled once
+MAX_KEY = 200
 
 
 def hash_token(token: str) -> str:
@@ -101,7 +103,10 @@ class WebChat:
         conversation_id, error = await self._authorise(request, request.headers.get("Authorization", ""))
         if error is not None:
             return error
-        return await self._accept(conversation_id, await edge.read_json(request))
+        key = request.headers.get(IDEMPOTENCY_KEY)
+        if key is not None and not (0 < len(key) <= MAX_KEY and key.isascii() and key.isprintable() and " " not in key):
+            raise edge.Refused(400, f"The {IDEMPOTENCY_KEY} header must be 1 to {MAX_KEY} visible ASCII characters.")
+        return await self._accept(conversation_id, await edge.read_json(request), key)
 
     async def get_messages(self, request: web.Request) -> web.Response:
         conversation_id, error = await self._authorise(request, request.headers.get("Authorization", ""))
@@ -139,12 +144,14 @@ class WebChat:
             self._secrets.pop(next(iter(self._secrets)))
         self._secrets[conversation_id] = secret_hash
 
-    async def _accept(self, conversation_id: str, body: Any) -> web.Response:
+    async def _accept(self, conversation_id: str, body: Any, key: str | None) -> web.Response:
+        """Handles the message; with an idempotency key already handled in this conversation (kept
+        a day), nothing is done again and the answer is the same."""
         event = self._event(conversation_id, body)
         if event is None:
             return web.json_response({"status": "ignored", "reason": "empty message"}, status=202)
         await self.limits.conversation(conversation_id)
-        await self.runtime.handle(event)
+        await self.runtime.handle(event, inbound=(PLATFORM, f"{conversation_id}:{key}") if key else None)
         return web.json_response({"status": "accepted"}, status=202)
 
     def _event(self, conversation_id: str, body: Any) -> Event | None:

@@ -124,6 +124,18 @@ def document(max_chars: int) -> dict[str, Any]:
                 "post": {
                     "summary": "Send a message or press a button",
                     "security": [{"conversationToken": []}],
+                    "parameters": [
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "description": (
+                                "A new value per message (e.g. a random UUID), the same on every retry of it: a POST whose key "
+                                "this conversation has already handled (within a day) does nothing and answers 202 again."
+                            ),
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]+$"},
+                        }
+                    ],
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Inbound"}}},
@@ -133,7 +145,7 @@ def document(max_chars: int) -> dict[str, Any]:
                             "Accepted and handled: the replies are readable now",
                             {"type": "object", "properties": {"status": {"type": "string", "enum": ["accepted", "ignored"]}}},
                         ),
-                        "400": _response("Malformed body", _ERROR),
+                        "400": _response("Malformed body or Idempotency-Key", _ERROR),
                         "413": _response(f"Text longer than {max_chars} characters, or a body over 1 MiB; nothing was stored", _ERROR),
                         **errors,
                     },

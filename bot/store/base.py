@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.domain import AgentState, Case, CaseState, Conversation
@@ -41,6 +41,7 @@ class OutboxEntry:
     payload: dict[str, Any]
     attempts: int
     next_attempt_at: float
+    notes: dict[str, Any] = field(default_factory=dict)  # the outlet's own record of earlier tries (bot.runtime.Attempt)
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,8 @@ class Store(Protocol):
         """Writes the world's changes, records, timers and outbox rows in one transaction;
         returns the (adapter, payload) of each non-durable message, to be pushed now.
 
-        `inbound` is (source, event id) of a platform delivery, remembered so a retry is dropped;
+        `inbound` is (source, event id) of a platform delivery, or of a request's idempotency key,
+        remembered so a retry is dropped;
         `fired_timer` is deleted in the same transaction, so a timer fires once per handled event.
         """
         ...
@@ -154,6 +156,10 @@ class Store(Protocol):
 
     async def finish_inbound(self, source: str, event_id: str, *, now: float) -> None:
         """Marks a delivery that produced no event as done (a commit with `inbound=` does this too)."""
+        ...
+
+    async def handled_inbound(self, source: str, event_id: str) -> bool:
+        """Whether a delivery (or a request's idempotency key) was already handled to the end."""
         ...
 
     async def forget_seen(self, *, before: float) -> int:
@@ -179,7 +185,14 @@ class Store(Protocol):
 
     async def mark_delivered(self, ids: Collection[int], *, now: float) -> None: ...
 
-    async def mark_failed(self, entry_id: int, *, retry_at: float, error: str) -> None: ...
+    async def mark_failed(self, entry_id: int, *, retry_at: float, error: str, notes: dict[str, Any] | None = None) -> None:
+        """The row is tried again at `retry_at`; `notes` (what the try learnt, see `note_attempt`) replace the row's."""
+        ...
+
+    async def note_attempt(self, entry_id: int, notes: dict[str, Any]) -> None:
+        """Replaces an undelivered row's notes: its outlet's record of what its tries sent, or may
+        have sent, kept until the row is delivered (bot.runtime.Attempt)."""
+        ...
 
     async def case(self, case_id: int) -> Case | None: ...
 

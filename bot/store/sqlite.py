@@ -81,7 +81,7 @@ CREATE INDEX IF NOT EXISTS timers_due ON timers (due_at);
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT, adapter TEXT NOT NULL, payload TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at REAL NOT NULL, created_at REAL NOT NULL,
-    delivered_at REAL, last_error TEXT);
+    delivered_at REAL, last_error TEXT, notes TEXT);
 CREATE INDEX IF NOT EXISTS outbox_undelivered ON outbox (id) WHERE delivered_at IS NULL;
 CREATE INDEX IF NOT EXISTS handle_times_at ON handle_times (at);
 CREATE TABLE IF NOT EXISTS inbox (
@@ -96,16 +96,22 @@ CREATE INDEX IF NOT EXISTS inbox_pending ON inbox (source, id) WHERE done_at IS 
 CREATE INDEX IF NOT EXISTS inbox_done ON inbox (done_at) WHERE done_at IS NOT NULL;
 """
 # Stores made by earlier versions, brought up to date in order; PRAGMA user_version counts the
-# steps taken. 1: a delivery stays in the inbox once processed (done_at), so accepting one is a
-# single INSERT OR IGNORE and finishing it a single UPDATE (the ids of processed deliveries used
-# to live in a seen_events table of their own).
+# steps taken. Each step is (a query that finds it done, its script): a table this version's
+# schema has just created needs none. 1: a delivery stays in the inbox once processed (done_at),
+# so accepting one is a single INSERT OR IGNORE and finishing it a single UPDATE (the ids of
+# processed deliveries used to live in a seen_events table of their own). 2: an outbox row keeps
+# its outlet's notes on earlier tries (what may have gone out), so a retry never sends it twice.
 _MIGRATIONS = (
-    """
-    ALTER TABLE inbox ADD COLUMN done_at REAL;
-    INSERT OR IGNORE INTO inbox (source, event_id, payload, received_at, done_at)
-        SELECT source, event_id, '', at, at FROM seen_events;
-    DROP TABLE seen_events;
-    """,
+    (
+        "SELECT 1 FROM pragma_table_info('inbox') WHERE name = 'done_at'",
+        """
+        ALTER TABLE inbox ADD COLUMN done_at REAL;
+        INSERT OR IGNORE INTO inbox (source, event_id, payload, received_at, done_at)
+            SELECT source, event_id, '', at, at FROM seen_events;
+        DROP TABLE seen_events;
+        """,
+    ),
+    ("SELECT 1 FROM pragma_table_info('outbox') WHERE name = 'notes'", "ALTER TABLE outbox ADD COLUMN notes TEXT;"),
 )
 _SHARED = """
 SELECT
@@ -371,6 +377,13 @@ class SQLiteStore:
     async def finish_inbound(self, source: str, event_id: str, *, now: float) -> None:
         await self._run(lambda db: _finish_inbound(db, source, event_id, now))
 
+    async def handled_inbound(self, source: str, event_id: str) -> bool:
+        def job(db: sqlite3.Connection) -> bool:
+            row = db.execute("SELECT done_at FROM inbox WHERE source = ? AND event_id = ?", (source, event_id)).fetchone()
+            return row is not None and row[0] is not None
+
+        return await self._run(job)
+
     async def forget_seen(self, *, before: float) -> int:
         def job(db: sqlite3.Connection) -> int:
             with self._atomic(db):
@@ -422,11 +435,11 @@ class SQLiteStore:
     async def pending_outbox(self, *, limit: int = 200) -> list[OutboxEntry]:
         def job(db: sqlite3.Connection) -> list[OutboxEntry]:
             rows = db.execute(
-                "SELECT id, adapter, payload, attempts, next_attempt_at FROM outbox WHERE delivered_at IS NULL "
+                "SELECT id, adapter, payload, attempts, next_attempt_at, notes FROM outbox WHERE delivered_at IS NULL "
                 "ORDER BY id LIMIT ?",
                 (limit,),
             ).fetchall()
-            return [OutboxEntry(r[0], r[1], codec.loads(r[2]), r[3], r[4]) for r in rows]
+            return [OutboxEntry(r[0], r[1], codec.loads(r[2]), r[3], r[4], codec.loads(r[5]) if r[5] else {}) for r in rows]
 
         return await self._run(job)
 
@@ -440,14 +453,17 @@ class SQLiteStore:
 
         await self._run(job)
 
-    async def mark_failed(self, entry_id: int, *, retry_at: float, error: str) -> None:
+    async def mark_failed(self, entry_id: int, *, retry_at: float, error: str, notes: dict[str, Any] | None = None) -> None:
         def job(db: sqlite3.Connection) -> None:
             db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
-                (retry_at, error[:500], entry_id),
+                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, notes = ? WHERE id = ?",
+                (retry_at, error[:500], codec.dumps(notes) if notes else None, entry_id),
             )
 
         await self._run(job)
+
+    async def note_attempt(self, entry_id: int, notes: dict[str, Any]) -> None:
+        await self._run(lambda db: db.execute("UPDATE outbox SET notes = ? WHERE id = ?", (codec.dumps(notes) if notes else None, entry_id)))
 
     async def case(self, case_id: int) -> Case | None:
         def job(db: sqlite3.Connection) -> Case | None:
@@ -523,18 +539,22 @@ class SQLiteStore:
 def _migrate(db: sqlite3.Connection) -> None:
     db.executescript(_SCHEMA + sqlite_accounts.SCHEMA)
     (version,) = db.execute("PRAGMA user_version").fetchone()
-    fresh = db.execute("SELECT 1 FROM pragma_table_info('inbox') WHERE name = 'done_at'").fetchone() is not None
-    if fresh and version == 0:  # made by this version's schema: nothing to bring up to date
-        version = len(_MIGRATIONS)
     for step in range(version, len(_MIGRATIONS)):
-        db.executescript(f"BEGIN IMMEDIATE; {_MIGRATIONS[step]} PRAGMA user_version = {step + 1}; COMMIT;")
+        done, script = _MIGRATIONS[step]
+        if db.execute(done).fetchone() is None:
+            db.executescript(f"BEGIN IMMEDIATE; {script} PRAGMA user_version = {step + 1}; COMMIT;")
     db.execute(f"PRAGMA user_version = {len(_MIGRATIONS)}")
     db.executescript(_INDEXES)
 
 
 def _finish_inbound(db: sqlite3.Connection, source: str, event_id: str, now: float) -> None:
-    """The delivery's id stays (a retry of it is dropped); its payload is no longer needed."""
-    db.execute("UPDATE inbox SET done_at = ?, payload = '' WHERE source = ? AND event_id = ?", (now, source, event_id))
+    """The delivery's id stays (a retry of it is dropped); its payload is no longer needed. A
+    delivery that was never recorded first (a web chat POST's idempotency key) is remembered here."""
+    db.execute(
+        "INSERT INTO inbox (source, event_id, payload, received_at, done_at) VALUES (?, ?, '', ?, ?) "
+        "ON CONFLICT (source, event_id) DO UPDATE SET done_at = excluded.done_at, payload = ''",
+        (source, event_id, now, now),
+    )
 
 
 def _agent(agent_id: str, data: str) -> AgentState:

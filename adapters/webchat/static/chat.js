@@ -25,13 +25,23 @@ function add(message) {
   log.scrollTop = log.scrollHeight;
 }
 
-async function api(path, options = {}) {
-  const headers = { "Content-Type": "application/json" };
+async function api(path, options = {}, extraHeaders = {}) {
+  const headers = { "Content-Type": "application/json", ...extraHeaders };
   if (conversation) headers.Authorization = "Bearer " + conversation.token;
-  const response = await fetch(path, { ...options, headers });
+  let response;
+  try {
+    response = await fetch(path, { ...options, headers });
+  } catch (error) {  // no answer: the request may or may not have been handled
+    throw Object.assign(new Error("The connection failed."), { retriable: true });
+  }
   const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(body.error || ("HTTP " + response.status));
+  if (!response.ok) throw Object.assign(new Error(body.error || ("HTTP " + response.status)), { retriable: response.status >= 500 });
   return body;
+}
+
+function newKey() {
+  // getRandomValues works on plain http too (crypto.randomUUID needs a secure context)
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 async function start() {
@@ -62,13 +72,21 @@ function connect() {
 }
 
 async function send(body) {
+  // One key per message, the same on each retry: a message whose first try was handled but whose
+  // answer was lost is not stored twice.
   showError("");
-  try {
-    await api(`/api/conversations/${conversation.id}/messages`, { method: "POST", body: JSON.stringify(body) });
-    return true;
-  } catch (error) {
-    showError(error.message);
-    return false;
+  const key = { "Idempotency-Key": newKey() };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await api(`/api/conversations/${conversation.id}/messages`, { method: "POST", body: JSON.stringify(body) }, key);
+      return true;
+    } catch (error) {
+      if (!error.retriable || attempt === 3) {
+        showError(error.message);
+        return false;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000 * attempt));
+    }
   }
 }
 
