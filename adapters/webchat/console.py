@@ -21,6 +21,7 @@ from aiohttp import WSMsgType, web
 from adapters.assist import AgentAssist, QueryError, whole_transcript
 from adapters.auth.identity import Caller, StaffAuth, caller_of
 from adapters.base import json_error
+from adapters.webchat.case_search import CaseSearch
 from adapters.webchat.case_views import case_json, customer_json, first_reply_at, other_cases
 from adapters.webchat.customer import entry_json, iso_time
 from bot.config import RosterEntry, Settings
@@ -60,6 +61,7 @@ class AgentConsole:
         app.router.add_get("/api/agent/ws", self.websocket)
         app.router.add_get("/api/agent/cases/{case_id}", self.case_detail)
         app.router.add_get("/api/agent/articles", self.articles)
+        CaseSearch(self.runtime.store, self.settings).setup(app)
         app.on_shutdown.append(self._close_sockets)
 
     async def roster(self, request: web.Request) -> web.Response:
