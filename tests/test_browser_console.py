@@ -60,7 +60,8 @@ def sla() -> str:
 
 @pytest.fixture
 async def server(tmp_path: Path, sla: str) -> AsyncIterator[LiveServer]:
-    async with serving(e2e_settings(tmp_path, timings={"queue_alert_after": sla})) as running:
+    sme_groups = [{"name": "accounts", "classifications": ["Accounts and sign-in"], "members": ["sam"]}]
+    async with serving(e2e_settings(tmp_path, timings={"queue_alert_after": sla}, sme_groups=sme_groups)) as running:
         yield running
 
 
@@ -170,15 +171,33 @@ async def test_controls_stay_hidden_for_an_sme_and_with_nothing_picked(pages: Pa
     for control in ("#toolbar", "#accept", "#resolve", "#escalate", "#reply", "#reply-text", "#note-form", "#kb-form",
                     "#show-closed", "#escalated", "#profile"):
         assert not await sme.locator(control).is_visible(), control
+    # an agent asks Sam's group: Sam sees the consult and its controls, never the customer's chat
+    runtime = runtime_of(pages)
+    await runtime.handle(StaffCommand("ana", "status", text="available"))
+    case = await queued_case(runtime, await conversation(runtime, "Ann"), "Locked out after a password change")
+    await runtime.handle(StaffCommand("ana", "accept", case.id))
+    await runtime.handle(StaffCommand("ana", "sme", case.id, fields=(("classification", "Accounts and sign-in"), ("notes", "Locked out"))))
+    await sme.locator("#consults .item", has_text=case.number).click()
+    await expect(sme.locator("#case-title")).to_contain_text(case.number)
+    await expect(sme.locator("#consult-claim")).to_be_visible()
+    for control in ("#accept", "#resolve", "#escalate", "#ask-manager", "#hold", "#reply", "#note-form", "#profile",
+                    "#consult-form", "#consult-end", "#consult-text"):
+        assert not await sme.locator(control).is_visible(), control
+    await expect(sme.locator("#transcript .msg")).to_have_count(0)
+    await sme.locator("#consult-claim").click()
+    await expect(sme.locator("#consult-end")).to_be_visible()
+    await expect(sme.locator("#consult-text")).to_be_visible()
+    await expect(sme.locator("#consult-claim")).to_be_hidden()
 
     agent = await pages.open_as("ana")
-    await expect(agent.locator("#status")).to_contain_text("Ana · away")
-    await expect(agent.locator("#waiting")).to_have_text("No chats waiting")
+    await expect(agent.locator("#mine .item")).to_contain_text(case.number)
     await expect(agent.locator("#chat-empty")).to_be_visible()
     for control in ("#toolbar", "#accept", "#resolve", "#hold", "#reply", "#case-meta", "#note-form", "#profile", "#consult-form",
                     "#escalated", "#consults"):
         assert not await agent.locator(control).is_visible(), control
     await expect(agent.locator("#kb-form")).to_be_visible()  # searching the help articles needs no case
+    for page in (sme, agent):  # no stylesheet rule outranks the hidden attribute
+        assert await page.evaluate("[...document.querySelectorAll('[hidden]')].filter((e) => e.checkVisibility()).map((e) => e.id)") == []
     pages.assert_no_errors()
 
 
