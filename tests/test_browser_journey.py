@@ -90,7 +90,7 @@ async def accept_waiting_case(agent: Page, number: str) -> None:
 
 async def test_customer_and_agent_run_the_whole_journey(pages: Pages) -> None:
     agent = await open_available_agent(pages)
-    await expect(agent.locator("#waiting")).to_have_text("none")
+    await expect(agent.locator("#waiting")).to_have_text("No chats waiting")
 
     customer = await open_customer(pages)
     log = customer.locator("#log")
@@ -116,23 +116,21 @@ async def test_customer_and_agent_run_the_whole_journey(pages: Pages) -> None:
     waiting = agent.locator("#waiting .item", has_text=number)
     await expect(waiting).to_contain_text(PROBLEM)
     wait = waiting.locator(".wait")
-    await expect(wait).to_have_text(re.compile(r"^waiting \d+:\d\d$"))
+    await expect(wait).to_have_text(re.compile(r"^waiting \d+:\d\d / 2:00( \(late\))?$"))
     first_reading = await wait.inner_text()
     await expect(wait).not_to_have_text(first_reading)
     await expect(agent.locator("#notices")).to_contain_text(f"New chat waiting: {number}")
 
     await accept_waiting_case(agent, number)
     await expect(log.locator(".msg.bot").last).to_contain_text("Ana has joined the chat")
-    await expect(agent.locator("#waiting")).to_have_text("none")
+    await expect(agent.locator("#waiting")).to_have_text("No chats waiting")
     await expect(agent.locator("#mine")).to_contain_text(number)
     await expect(agent.locator("#status")).to_contain_text("1/3 chats")
-    # Intake details reach the agent; Tier I sees the email masked (SOP 002).
-    meta = agent.locator("#case-meta")
-    await expect(meta).to_contain_text("account_id: user ID 48213")
-    await expect(meta).to_contain_text("browser: Chrome")
-    await expect(meta).to_contain_text("error: Reset link expired")
-    await expect(meta).to_contain_text("email: a***@school.org")
-    await expect(meta).not_to_contain_text("ann@school.org")
+    # Intake details reach the agent's view of the customer; Tier I sees the email masked (SOP 002).
+    details = agent.locator("#profile-details dd")
+    await expect(details).to_have_text(["user ID 48213", "Chrome", "a***@school.org", "Reset link expired", re.compile("Forgot password")])
+    await expect(agent.locator("#profile-details dt")).to_have_text(["Account ID", "Browser", "Email", "Error", "Steps"])
+    await expect(agent.locator("#profile")).not_to_contain_text("ann@school.org")
     await expect(agent.locator("#transcript")).to_contain_text(PROBLEM)
     # Agent assist: articles for the customer's words, and a search that finds agent-only ones.
     articles = agent.locator("#articles")
@@ -182,7 +180,7 @@ async def test_customer_and_agent_run_the_whole_journey(pages: Pages) -> None:
     await say(customer, "Quick and friendly, thank you Ana!")
     await expect(log.locator(".msg.bot").last).to_contain_text("Thank you for your feedback")
 
-    await expect(agent.locator("#mine")).to_have_text("none")
+    await expect(agent.locator("#mine")).to_have_text("No open cases of yours")
     await expect(agent.locator("#status")).to_contain_text("0/3 chats")
     await expect(log).not_to_contain_text("NOTE-7731")
     transcript = await transcript_via_api(customer)

@@ -22,9 +22,11 @@ from adapters.assist import AgentAssist, QueryError, whole_transcript
 from adapters.auth.identity import Caller, StaffAuth, caller_of
 from adapters.base import json_error
 from adapters.ratelimit import RateLimits
-from adapters.webchat.customer import entry_json
+from adapters.webchat.case_search import CaseSearch
+from adapters.webchat.case_views import case_json, customer_json, first_reply_at, other_cases
+from adapters.webchat.customer import entry_json, iso_time
 from bot.config import RosterEntry, Settings
-from bot.domain import Case, CaseState, ConsultState, Role
+from bot.domain import Case, CaseState, Role
 from bot.events import CaseChanged, NotifyStaff, StaffCommand, StaffPresence
 from bot.pii import for_role
 from bot.runtime import Runtime
@@ -33,6 +35,7 @@ from bot.text import TextTooLong, clean
 log = logging.getLogger(__name__)
 
 MAX_TAGS = 10
+FIRST_REPLY_CACHE = 10_000  # accepted chats whose first reply time is remembered
 SIGNED_OUT = 4401  # websocket close code: the credential ended; the page goes to /login
 
 
@@ -53,12 +56,14 @@ class AgentConsole:
         auth.on_session_end(self._session_ended)
         self._refresh: asyncio.Task[None] | None = None
         self._stale = False
+        self._first_replies: dict[tuple[int, float], float] = {}  # (case id, accepted at): first reply at
 
     def setup(self, app: web.Application) -> None:
         app.router.add_get("/api/agent/roster", self.roster)
         app.router.add_get("/api/agent/ws", self.websocket)
         app.router.add_get("/api/agent/cases/{case_id}", self.case_detail)
         app.router.add_get("/api/agent/articles", self.articles)
+        CaseSearch(self.runtime.store, self.settings).setup(app)
         app.on_shutdown.append(self._close_sockets)
 
     async def roster(self, request: web.Request) -> web.Response:
@@ -75,8 +80,9 @@ class AgentConsole:
         if me.role is Role.SME:  # an SME helps the agent; the customer's own words stay with the agent
             if not consults:
                 return json_error(403, "SMEs see the consults they were asked for, not customer chats.")
-            return web.json_response({"case": self._case_json(case, me), "transcript": [], "notes": [], "tickets": [], "consults": consults})
-        transcript = await whole_transcript(self.runtime.store, case.conversation_id)
+            return web.json_response({"case": case_json(case, me.role, self.settings), "transcript": [], "notes": [], "tickets": [], "consults": consults})
+        store = self.runtime.store
+        transcript = await whole_transcript(store, case.conversation_id)
         notes = await self.runtime.store.notes(case.id)
         messages = []
         for entry in transcript:
@@ -86,7 +92,9 @@ class AgentConsole:
             messages.append(item)
         return web.json_response(
             {
-                "case": self._case_json(case, me),
+                "case": case_json(case, me.role, self.settings, first_reply_at=first_reply_at(case, transcript)),
+                "customer": customer_json(case, await store.conversation(case.conversation_id), me.role),
+                "other_cases": await other_cases(store, case, transcript, me.role),
                 "transcript": messages,
                 "notes": [
                     {"author": self.settings.name_of(n.author_id), "text": n.text, "tags": list(n.tags), "at": n.at} for n in notes
@@ -142,26 +150,6 @@ class AgentConsole:
             for c in visible
         ]
 
-    def _case_json(self, case: Case, me: RosterEntry) -> dict[str, Any]:
-        return {
-            "id": case.id,
-            "number": case.number,
-            "state": case.state.value,
-            "tier": case.tier,
-            "agent": self.settings.name_of(case.agent_id),
-            "agent_id": case.agent_id,
-            "problem": for_role(me.role, case.problem),
-            "details": {k: for_role(me.role, v) for k, v in sorted(case.details.items())},
-            "queued_at": case.queued_at,
-            "created_at": case.created_at,
-            "previous_case_id": case.previous_case_id,
-            "callback_requested": case.callback_requested,
-            "manager_escalated": case.manager_escalated,
-            "ticket": case.ticket,
-            "on_hold_since": case.on_hold_since,
-            "open_consult": next((c.number for c in case.consults if c.state is not ConsultState.ENDED), None),
-        }
-
     async def _state(self, me: RosterEntry) -> dict[str, Any]:
         store = self.runtime.store
         waiting = await store.cases_in([CaseState.QUEUED])
@@ -187,12 +175,27 @@ class AgentConsole:
             "now": self.runtime.clock.now(),
             "queue_alert_after": float(self.settings.timings.queue_alert_after),
             "me": next(t for t in team if t["id"] == me.id),
-            "waiting": [self._case_json(c, me) for c in waiting],
-            "escalated": [self._case_json(c, me) for c in escalated],
-            "mine": [self._case_json(c, me) for c in mine],
+            "waiting": [case_json(c, me.role, self.settings) for c in waiting],
+            "escalated": [case_json(c, me.role, self.settings) for c in escalated],
+            "mine": [case_json(c, me.role, self.settings, first_reply_at=await self._first_reply(c)) for c in mine],
             "team": team,
             "consults": await self._open_consults(me),
         }
+
+    async def _first_reply(self, case: Case) -> float | None:
+        """The first-response time of an accepted chat: read from the transcript until there is
+        one, then remembered (it never changes until the case is accepted again)."""
+        if case.accepted_at is None:
+            return None
+        key = (case.id, case.accepted_at)
+        if key not in self._first_replies:
+            found = first_reply_at(case, await whole_transcript(self.runtime.store, case.conversation_id))
+            if found is None:
+                return None
+            if len(self._first_replies) >= FIRST_REPLY_CACHE:
+                self._first_replies.pop(next(iter(self._first_replies)))
+            self._first_replies[key] = found
+        return self._first_replies[key]
 
     async def websocket(self, request: web.Request) -> web.WebSocketResponse | web.Response:
         caller = caller_of(request)
@@ -304,10 +307,15 @@ class AgentConsole:
 
     async def deliver(self, payload: dict[str, Any]) -> None:
         if payload.get("type") == "notify":
+            case = await self.runtime.store.case(payload["case_id"]) if payload["case_id"] is not None else None
+            at = iso_time(self.runtime.clock.now())
             for staff_id in payload["recipients"]:
                 entry = self.settings.staff(staff_id)
                 text = for_role(entry.role, payload["text"]) if entry else payload["text"]
-                notice = {"type": "notice", "kind": payload["kind"], "text": text, "case_id": payload["case_id"]}
+                notice = {
+                    "type": "notice", "kind": payload["kind"], "text": text, "case_id": payload["case_id"],
+                    "case_number": case.number if case else None, "at": at,
+                }
                 for socket in list(self._sockets.get(staff_id, ())):
                     if not socket.closed:
                         await socket.send_json(notice)

@@ -40,6 +40,11 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def iso_time(at: float) -> str:
+    """Epoch seconds as the API's timestamps: ISO 8601 in UTC, e.g. 2026-11-23T14:05:00Z."""
+    return datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+
+
 def message_json(seq: int, sender: str, name: str, text: str, buttons: list[Any], at: float) -> dict[str, Any]:
     """One transcript line as the API shows it."""
     return {
@@ -48,7 +53,7 @@ def message_json(seq: int, sender: str, name: str, text: str, buttons: list[Any]
         "name": name,
         "text": text,
         "buttons": [{"id": b["id"], "label": b["label"], "value": b["value"]} for b in buttons],
-        "at": datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z"),
+        "at": iso_time(at),
     }
 
 

@@ -200,6 +200,14 @@ class Store(Protocol):
 
     async def cases_of_staff(self, staff_id: str) -> list[Case]: ...
 
+    async def search_cases(
+        self, text: str, *, states: Collection[CaseState] | None = None, limit: int = 20, before_id: int | None = None
+    ) -> list[Case]:
+        """Cases newest first (ids below `before_id`, to page on) in `states` (any when None) in which
+        every word of `text` appears in the number, the customer's name, the problem, a line the
+        customer or an agent wrote, or a note; a `#word` matches a note's tag exactly."""
+        ...
+
     async def conversation(self, conversation_id: str) -> Conversation | None: ...
 
     async def notes(self, case_id: int) -> list[NoteEntry]: ...

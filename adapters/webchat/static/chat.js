@@ -11,6 +11,7 @@ let lastSeq = 0;
 const shown = new Set();
 let socket = null;
 let retry = 500;
+followLatest(log);
 
 function showError(text) { errorBox.textContent = text || ""; }
 
@@ -22,7 +23,6 @@ function add(message) {
   const element = renderMessage(message, pressButton);
   const later = [...log.children].find((child) => Number(child.dataset.seq) > message.seq);
   log.insertBefore(element, later || null);
-  log.scrollTop = log.scrollHeight;
 }
 
 async function api(path, options = {}, extraHeaders = {}) {
