@@ -19,7 +19,7 @@ about 36 MB a second under the web chat load, 1.4 GB for a 60 MB database after 
   follows: it takes the write lock, copies what was written during the PASSIVE pass (a few
   milliseconds) and makes the next commit write from the file's start again, over the same bytes.
   Not TRUNCATE under load: emptying the file inside the lock costs an ftruncate of tens of MB
-  (8 ms for 35 MB here), and every commit after it pays for growing the file again;
+  (8 ms for 35 MB here), and the commits after it grow the file again;
 - the writer steps aside for it: the store's next transaction waits, awaiting so that the event
   loop keeps serving, until the RESTART is done (`make_way`). Left to SQLite's busy handler the
   loop would stall meanwhile, and a writer nearly always in a transaction, as the runtime's group
