@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 3978
 
-.PHONY: run test test-embeddings bench bench-knowledge bench-embeddings lint clean
+.PHONY: run test chromium test-embeddings bench bench-knowledge bench-embeddings lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +22,14 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 run: $(VENV)/.installed
 	$(BIN)/supportbot serve --config supportbot.example.toml --host $(HOST) --port $(PORT)
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test chromium
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# The browser tests' Chromium: found where tests/browser.py looks, else installed (apt-get as root,
+# else Playwright's download); see tools/ensure-chromium.
+chromium: $(VENV)/.installed-test
+	tools/ensure-chromium $(VENV)
 
 # The optional embeddings extra: torch's 2.13 CPU build first, so pip never pulls a CUDA build.
 $(VENV)/.installed-embeddings: $(VENV)/.installed-test pyproject.toml

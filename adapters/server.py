@@ -49,7 +49,9 @@ SETTINGS = web.AppKey("settings", Settings)
 
 
 def open_store(settings: Settings) -> Store:
-    return SQLiteStore.from_url(settings.server.store, handle_time_window=settings.queue.handle_time_window)
+    return SQLiteStore.from_url(
+        settings.server.store, handle_time_window=settings.queue.handle_time_window, wal_max_bytes=settings.server.wal_max_bytes
+    )
 
 
 def load_knowledge(settings: Settings) -> Articles:

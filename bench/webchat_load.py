@@ -166,15 +166,19 @@ class Server(Child):
 async def start_server(
     session: aiohttp.ClientSession, workdir: Path, core: int, *, profile_to: Path | None = None, timeout: float = 60.0,
     settings: str = CONFIG,
+    code: Path | None = None,
 ) -> Server:
-    """Spawns `supportbot serve` pinned to `core` with `settings` (TOML); returns once /healthz has answered 200."""
+    """Spawns `supportbot serve` pinned to `core` with `settings` (TOML); returns once /healthz has
+    answered 200. `code`: run the supportbot of another checkout (first on PYTHONPATH) instead of
+    this one, to compare versions."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "supportbot.toml"
     config.write_text(settings)
     port = free_port()
     args = ["serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
             "--store", f"sqlite:///{workdir / 'supportbot.db'}"]
-    command = supportbot_command(profile_to) + args
+    command = ([sys.executable, "-m", "bot.cli"] if code else supportbot_command(profile_to)) + args
+    env = server_env() | ({"PYTHONPATH": str(code)} if code else {})
     taskset = shutil.which("taskset")
     if taskset:
         command = [taskset, "-c", str(core), *command]
@@ -182,7 +186,7 @@ async def start_server(
     base = f"http://127.0.0.1:{port}"
     with log.open("wb") as out:
         started = time.perf_counter()
-        proc = subprocess.Popen(command, cwd=workdir, env=server_env(), stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(command, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
     ps = psutil.Process(proc.pid)
     if not taskset:

@@ -20,6 +20,7 @@ from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.domain import Role
+from bot.store.checkpoint import DEFAULT_WAL_MAX_BYTES
 
 
 class ConfigError(ValueError):
@@ -56,6 +57,7 @@ class ServerSettings:
     public_url: str = ""
     max_message_chars: int = 4000
     timer_poll_interval: Duration = Duration(0.5)
+    wal_max_bytes: int = DEFAULT_WAL_MAX_BYTES  # the store's -wal file is kept within this under load
 
 
 @dataclass(frozen=True)
@@ -683,6 +685,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("knowledge.threshold: a confidence between 0 and 1")
     if settings.server.max_message_chars < 1:
         raise ConfigError("server.max_message_chars: must be at least 1")
+    if settings.server.wal_max_bytes < 1 << 20:
+        raise ConfigError("server.wal_max_bytes: must be at least 1048576 (1 MiB)")
     if settings.queue.agent_capacity < 1:
         raise ConfigError("queue.agent_capacity: must be at least 1")
     if not settings.server.store.startswith("sqlite://"):

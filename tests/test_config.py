@@ -265,6 +265,7 @@ def test_section_that_is_not_a_table() -> None:
         ({"callback": {"within_business_days": "soon"}}, "callback.within_business_days: expected a number, got 'soon'"),
         ({"spiels": {"greeting": 7}}, "spiels.greeting: expected a string, got 7"),
         ({"server": {"max_message_chars": 0}}, "server.max_message_chars: must be at least 1"),
+        ({"server": {"wal_max_bytes": 4096}}, "server.wal_max_bytes: must be at least 1048576 (1 MiB)"),
         ({"queue": {"agent_capacity": 0}}, "queue.agent_capacity: must be at least 1"),
         ({"server": {"store": "postgres://db"}}, "server.store: expected sqlite:///path, got 'postgres://db'"),
     ],

@@ -36,7 +36,7 @@ from bot.events import (
     action_payload,
 )
 from bot.store import sqlite_accounts
-from bot.store.checkpoint import Checkpointer
+from bot.store.checkpoint import DEFAULT_WAL_MAX_BYTES, Checkpointer
 from bot.store.base import Backlog, DueTimer, InboundEntry, NoteEntry, OutboxEntry, Routed, StoreError, TranscriptEntry
 from bot.world import Loaded, World
 
@@ -126,10 +126,18 @@ _RECORD_TABLES = {"tickets", "offers", "surveys", "consult_messages"}
 
 
 class SQLiteStore:
-    def __init__(self, path: Path, *, handle_time_window: int = 20, checkpoint_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        handle_time_window: int = 20,
+        checkpoint_interval: float = 1.0,
+        wal_max_bytes: int = DEFAULT_WAL_MAX_BYTES,
+    ) -> None:
         self.path = path
         self._window = handle_time_window
         self._checkpoint_interval = checkpoint_interval
+        self._wal_max_bytes = wal_max_bytes
         self._db: sqlite3.Connection | None = None
         self._in_transaction = False
         self._in_unit = False
@@ -138,11 +146,11 @@ class SQLiteStore:
         self.accounts = sqlite_accounts.SQLiteAccounts(self._run, self._atomic)
 
     @classmethod
-    def from_url(cls, url: str, *, handle_time_window: int = 20) -> SQLiteStore:
+    def from_url(cls, url: str, *, handle_time_window: int = 20, wal_max_bytes: int = DEFAULT_WAL_MAX_BYTES) -> SQLiteStore:
         """`sqlite:///relative/path.db` or `sqlite:////absolute/path.db`."""
         if not url.startswith("sqlite:///"):
             raise StoreError(f"not a sqlite URL: {url!r}")
-        return cls(Path(url.removeprefix("sqlite:///")), handle_time_window=handle_time_window)
+        return cls(Path(url.removeprefix("sqlite:///")), handle_time_window=handle_time_window, wal_max_bytes=wal_max_bytes)
 
     async def _run(self, job: Callable[[sqlite3.Connection], T]) -> T:
         if self._db is None:
@@ -160,9 +168,12 @@ class SQLiteStore:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=5000")
         db.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer thread does it (see checkpoint.py)
+        # When a commit finds the log fully checkpointed it writes from the file's start again, and
+        # cuts a file grown past this back to it (the checkpointer makes that happen under load).
+        db.execute(f"PRAGMA journal_size_limit={self._wal_max_bytes}")
         _migrate(db)
         self._db = db
-        self._checkpointer = Checkpointer(self.path, interval=self._checkpoint_interval)
+        self._checkpointer = Checkpointer(self.path, interval=self._checkpoint_interval, max_bytes=self._wal_max_bytes)
         self._checkpointer.start()
 
     async def close(self) -> None:
@@ -185,6 +196,8 @@ class SQLiteStore:
         a savepoint, so a unit that fails is undone alone."""
         if self._db is None:
             raise StoreError("the store is not open")
+        if self._checkpointer is not None:
+            await self._checkpointer.make_way()
         with self._atomic(self._db):
             self._in_transaction = True
             try:
@@ -225,6 +238,11 @@ class SQLiteStore:
     def checkpoints(self) -> int:
         """WAL checkpoints the background thread has run."""
         return self._checkpointer.done if self._checkpointer is not None else 0
+
+    @property
+    def wal_restarts(self) -> int:
+        """Times the background thread made the log start over (rewound or emptied it)."""
+        return self._checkpointer.restarted if self._checkpointer is not None else 0
 
     def _wrote(self) -> None:
         self.commits += 1
