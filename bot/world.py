@@ -25,8 +25,7 @@ class World:
     def queue(self) -> list[Case]:
         """Queued cases: those put back by an agent who left first, then the longest-waiting (the
         store loads every queued case)."""
-        queued = [c for c in self.cases.values() if c.state is CaseState.QUEUED]
-        return sorted(queued, key=lambda c: (c.requeued_at is None, c.requeued_at or c.queued_at or 0.0, c.id))
+        return sorted((c for c in self.cases.values() if c.state is CaseState.QUEUED), key=queue_order)
 
     def live_chats_of(self, staff_id: str) -> list[Case]:
         """The staff member's live chats among the loaded cases (the store loads them for presence events)."""
@@ -50,6 +49,11 @@ class World:
 
     def agent(self, staff_id: str) -> AgentState:
         return self.agents.setdefault(staff_id, AgentState(id=staff_id))
+
+
+def queue_order(case: Case) -> tuple[bool, float, int]:
+    """Where a queued case stands: put back by an agent who left first, then longest waiting."""
+    return (case.requeued_at is None, case.requeued_at or case.queued_at or 0.0, case.id)
 
 
 @dataclass

@@ -110,15 +110,16 @@ async def serving(settings: Settings) -> AsyncIterator[LiveServer]:
 
 
 def e2e_settings(tmp_path: Path, **sections: Any) -> Settings:
-    """The SQLite store, bundled help articles, always-open hours and the test roster."""
-    return build_settings(
-        {
-            "server": {"store": f"sqlite:///{tmp_path}/e2e.db"},
-            "business_hours": {"open": "00:00", "close": "24:00"},
-            "roster": ROSTER,
-            **sections,
-        }
-    )
+    """The SQLite store in `tmp_path`, bundled help articles, always-open hours and the test roster;
+    `sections` add to (or override keys of) those."""
+    raw: dict[str, Any] = {
+        "server": {"store": f"sqlite:///{tmp_path}/e2e.db"},
+        "business_hours": {"open": "00:00", "close": "24:00"},
+        "roster": ROSTER,
+    }
+    for name, values in sections.items():
+        raw[name] = {**raw[name], **values} if isinstance(raw.get(name), dict) else values
+    return build_settings(raw)
 
 
 @pytest.fixture

@@ -50,9 +50,10 @@ async def test_the_log_stays_within_its_limit_while_writes_keep_coming(tmp_path:
             await write(store, n)
             largest = max(largest, wal_bytes(store))
             await asyncio.sleep(0.003)  # ~6 MB of log a second: a busy checkpoint thread still keeps up
-        # A restart comes only once the log holds half the limit: the log was written past the limit
-        # more than once over, and the file never outgrew it.
-        assert store.wal_restarts >= 3
+        # ~10 MB went through a log limited to 2 MiB, whichever way each checkpoint caught up (a
+        # passive one that finds no reader resets the log too; under load a forced restart does),
+        # and the file never outgrew the limit.
+        assert store.checkpoints >= 3
         assert 0 < largest <= LIMIT
         assert await store.conversation("web:499") is not None
     finally:

@@ -30,6 +30,7 @@ from bot.domain import Case, CaseState, Role
 from bot.events import CaseChanged, NotifyStaff, StaffCommand, StaffPresence
 from bot.pii import for_role
 from bot.runtime import Runtime
+from bot.world import queue_order
 from bot.text import TextTooLong, clean
 
 log = logging.getLogger(__name__)
@@ -152,9 +153,13 @@ class AgentConsole:
 
     async def _state(self, me: RosterEntry) -> dict[str, Any]:
         store = self.runtime.store
-        waiting = await store.cases_in([CaseState.QUEUED])
-        waiting.sort(key=lambda c: (c.queued_at or 0.0, c.id))
+        waiting = sorted(await store.cases_in([CaseState.QUEUED]), key=queue_order)
         escalated = await store.cases_in([CaseState.ESCALATED]) if me.role in (Role.TIER2, Role.MANAGER) else []
+        works_chats = me.role is not Role.SME
+        messages = await store.cases_in([CaseState.TICKETED]) if works_chats else []
+        follow_ups = await store.follow_ups() if works_chats else []
+        callbacks = sorted((c for c in follow_ups if c.callback_requested and c.callback_done_at is None), key=lambda c: c.callback_due_at or 0.0)
+        managers = [c for c in follow_ups if c.manager_requested_at is not None and c.is_open] if me.role is Role.MANAGER else []
         mine = [c for c in await store.cases_of_staff(me.id) if c.is_open]
         presence = {a.id: a for a in await store.agents()}
         active = await store.active_chats()
@@ -177,6 +182,9 @@ class AgentConsole:
             "me": next(t for t in team if t["id"] == me.id),
             "waiting": [case_json(c, me.role, self.settings) for c in waiting],
             "escalated": [case_json(c, me.role, self.settings) for c in escalated],
+            "messages": [case_json(c, me.role, self.settings) for c in sorted(messages, key=lambda c: c.ticketed_at or 0.0)],
+            "callbacks": [case_json(c, me.role, self.settings) for c in callbacks],
+            "manager_requests": [case_json(c, me.role, self.settings) for c in sorted(managers, key=lambda c: c.manager_requested_at or 0.0)],
             "mine": [case_json(c, me.role, self.settings, first_reply_at=await self._first_reply(c)) for c in mine],
             "team": team,
             "consults": await self._open_consults(me),

@@ -200,6 +200,11 @@ class Store(Protocol):
 
     async def cases_of_staff(self, staff_id: str) -> list[Case]: ...
 
+    async def follow_ups(self) -> list[Case]:
+        """Cases someone still owes something: a call back not yet made, or an open case whose
+        customer asked for a manager (the console's work lists)."""
+        ...
+
     async def search_cases(
         self, text: str, *, states: Collection[CaseState] | None = None, limit: int = 20, before_id: int | None = None
     ) -> list[Case]:

@@ -506,6 +506,17 @@ class SQLiteStore:
 
         return await self._run(job)
 
+    async def follow_ups(self) -> list[Case]:
+        def job(db: sqlite3.Connection) -> list[Case]:
+            rows = db.execute(
+                "SELECT data FROM cases WHERE (json_extract(data, '$.callback_requested') AND json_extract(data, '$.callback_done_at') IS NULL) "
+                "OR (json_extract(data, '$.manager_requested_at') IS NOT NULL AND state IN (%s)) ORDER BY id" % ",".join("?" * len(OPEN_STATES)),
+                tuple(s.value for s in OPEN_STATES),
+            )
+            return [Case.from_json(codec.loads(r[0])) for r in rows]
+
+        return await self._run(job)
+
     async def search_cases(
         self, text: str, *, states: Collection[CaseState] | None = None, limit: int = 20, before_id: int | None = None
     ) -> list[Case]:

@@ -8,7 +8,9 @@ let state = null;
 let selected = null;
 let clockOffset = 0;
 let consultConfig = { classifications: [], extra_fields: [] };
-const EMPTY_LISTS = { waiting: "No chats waiting", escalated: "Nothing escalated to Tier II", mine: "No open cases of yours", consults: "No consults for your groups" };
+const EMPTY_LISTS = {
+  manager_requests: "No manager requests", messages: "No messages waiting for a reply", callbacks: "No call backs to make",
+  waiting: "No chats waiting", escalated: "Nothing escalated to Tier II", mine: "No open cases of yours", consults: "No consults for your groups" };
 
 function command(name, extra = {}) {
   if (!socket || socket.readyState !== WebSocket.OPEN) {
@@ -19,7 +21,7 @@ function command(name, extra = {}) {
   socket.send(JSON.stringify({ type: "command", command: name, case_id: selected, text: "", ...extra }));
 }
 
-function caseItem(item, { timers = false, when = null } = {}) {
+function caseItem(item, { timers = false, when = null, due = null } = {}) {
   // A case in a list: a real button, so the keyboard reaches it.
   const box = el("button", null, "item" + (item.id === selected ? " selected" : ""));
   box.type = "button";
@@ -29,6 +31,7 @@ function caseItem(item, { timers = false, when = null } = {}) {
   head.append(el("span", item.number, "num"), el("span", item.state.replace(/_/g, " "), "meta"));
   if (item.customer_name) head.appendChild(el("span", item.customer_name, "meta"));
   if (when) head.appendChild(timeElement(when));
+  if (due) head.append(el("span", "due", "meta"), timeElement(due));
   box.appendChild(el("span", item.problem.slice(0, 140), "problem"));
   if (item.flags.length) box.appendChild(flagChips(item));
   if (timers) {
@@ -52,12 +55,16 @@ function renderState() {
   $("status").textContent = `${state.me.name} · ${state.me.status}${state.me.online ? "" : " (offline)"} · ${state.me.active}/${state.me.capacity} chats`;
   const senior = me.role === "tier2" || me.role === "manager";
   const isSme = me.role === "sme";
-  for (const [id, shown] of [["escalated", senior], ["consults", isSme]]) {
+  for (const [id, shown] of [["escalated", senior], ["consults", isSme], ["manager_requests", me.role === "manager"],
+    ["messages", !isSme], ["callbacks", !isSme]]) {
     $(id).hidden = !shown;
     $(id + "-title").hidden = !shown;
   }
   renderList("waiting", state.waiting, (c) => caseItem(c, { timers: true }));
-  renderList("escalated", state.escalated, (c) => caseItem(c, { when: c.created_at }));
+  renderList("escalated", state.escalated, (c) => caseItem(c, { when: c.escalated_at || c.created_at }));
+  renderList("manager_requests", state.manager_requests || [], (c) => caseItem(c, { when: c.manager_requested_at }));
+  renderList("messages", state.messages || [], (c) => caseItem(c, { when: c.ticketed_at, due: c.reply_by }));
+  renderList("callbacks", state.callbacks || [], (c) => caseItem(c, { due: c.callback_due_at }));
   renderList("mine", state.mine, (c) => caseItem(c, { timers: true }));
   renderList("consults", state.consults || [], (c) => {
     const box = el("button", null, "item" + (c.case_id === selected ? " selected" : ""));
@@ -196,6 +203,23 @@ $("away").addEventListener("click", () => command("status", { text: "away", case
 for (const button of document.querySelectorAll("[data-command]")) {
   button.addEventListener("click", () => command(button.dataset.command, { text: button.dataset.text || "" }));
 }
+// Ownership moves between advisors who can take the chat now, never to an SME (SOP 003).
+$("handover").addEventListener("click", () => {
+  const takers = state.team.filter((t) => t.id !== me.id && t.role !== "sme" && t.online && t.status === "available");
+  const options = takers.map((t) => { const o = el("option", `${t.name} (${t.role}) · ${t.active}/${t.capacity}`); o.value = t.id; return o; });
+  $("handover-to").replaceChildren(...(options.length ? options : [el("option", "Nobody available right now")]));
+  $("handover-form").hidden = false;
+  $("handover-note").focus();
+});
+$("handover-cancel").addEventListener("click", () => { $("handover-form").hidden = true; });
+$("handover-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const to = $("handover-to").value;
+  if (!to || !state.team.some((t) => t.id === to)) return;
+  command("handover", { text: `${to} ${$("handover-note").value}`.trim() });
+  $("handover-note").value = "";
+  $("handover-form").hidden = true;
+});
 $("reply").addEventListener("submit", (event) => {
   event.preventDefault();
   const value = $("reply-text").value;

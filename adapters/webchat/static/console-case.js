@@ -66,16 +66,19 @@ function allowedFor(c) {
   // Mirrors the engine's rules (bot/flows/staff.py), so no button is offered only to be refused.
   const role = me.role;
   const open = !["resolved", "closed"].includes(c.state);
-  const owns = (c.agent_id === me.id && ["with_agent", "waiting_on_development"].includes(c.state)) || (role === "manager" && open);
+  const owns = (c.agent_id === me.id && ["with_agent", "waiting_on_development", "ticketed"].includes(c.state)) || (role === "manager" && open);
   const chats = role !== "sme";
   const seniors = role === "tier2" || role === "manager";
   return {
-    accept: chats && ((c.state === "queued" && role !== "tier2") || (c.state === "escalated" && seniors)),
+    accept: chats && ((c.state === "queued" && role !== "tier2") || (c.state === "escalated" && seniors) || (c.state === "ticketed" && !c.agent_id)),
     resolve: chats && owns,
     escalate: chats && owns && c.tier < 2,
     "ask-manager": chats && owns,
     devwait: chats && owns && seniors && c.state === "with_agent",
     hold: chats && owns && c.state === "with_agent",
+    handover: chats && owns && open,
+    requeue: chats && owns && c.state === "with_agent",
+    calledback: chats && c.callback_requested && !c.callback_done_at,
     reply: chats && owns,
   };
 }
@@ -144,7 +147,8 @@ function renderCase(detail) {
   $("chat-empty").hidden = true;
   $("details-empty").hidden = true;
   $("case-title").textContent = `${c.number} · ${c.state.replace(/_/g, " ")}${c.agent ? " · " + c.agent : ""}`;
-  for (const id of ["accept", "resolve", "escalate", "ask-manager", "devwait", "hold"]) $(id).hidden = !allowed[id];
+  for (const id of ["accept", "resolve", "escalate", "ask-manager", "devwait", "hold", "handover", "requeue", "calledback"]) $(id).hidden = !allowed[id];
+  if (!allowed.handover) $("handover-form").hidden = true;
   $("reply").hidden = !allowed.reply;
   const meta = [flagChips(c), ...caseTimers(c)];
   if (c.previous_case_id) meta.push(el("span", `follows case #${c.previous_case_id}`, "meta"));
