@@ -517,10 +517,12 @@ async def test_replies_in_a_mention_thread_need_no_mention_and_are_answered_once
 
 
 async def test_a_first_message_is_answered_in_one_post(sender: SlackSender, slack: FakeSlack) -> None:
-    """Greeting, case number and the intake question arrive as one message: one notification."""
+    """Greeting, case number and the intake question arrive as one message: one notification. The
+    greeting promises no case right before the case is opened."""
     await sender.dm(CUSTOMER, "I forgot my password", channel=DM)
     reply = await said_to(slack, DM, "I've opened case CS-000001")
     assert "could you tell me" in str(reply.params["text"])
+    assert str(reply.params["text"]).startswith("Hi! I'm the support assistant. Tell me what you need help with.\n\nI've opened case")
     await asyncio.sleep(0.3)
     assert len(texts_to(slack, DM)) == 1
 
