@@ -4,10 +4,13 @@ Inbound, every delivery is verified, recorded in the store's inbox and only then
 a worker turns inbox entries into neutral events, so a restart loses nothing and Slack's retries
 (same `event_id`) are dropped. Message events take a fast path (signature check and JSON parse
 here); interactivity and slash commands go through slack-bolt's `AsyncApp`, which also serves
-Socket Mode when `SLACK_APP_TOKEN` is set. Outbound, the outbox's payloads become Web API calls
+Socket Mode when `SLACK_APP_TOKEN` is set.
+
+Outbound (adapters/slack_outbound.py), the outbox's payloads become Web API calls
 (adapters/slack_api.py, and slack_sdk's `AsyncWebClient` with its rate-limit retry handler for the
 rest) with our own per-channel pacing; failures stay in the outbox and are retried, and a retry
-never posts a message an earlier try posted (adapters/slack_once.py).
+never posts a message an earlier try posted (adapters/slack_once.py). Cards are kept true by
+adapters/slack_cards.py.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
@@ -36,18 +38,20 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters import edge
 from adapters.assist import AgentAssist, QueryError, Suggestion, whole_transcript
 from adapters.base import json_error
-from adapters.slack_blocks import ACCEPT, CLAIM, articles_reply, consult_card, escape, message_parts, queue_card
 from adapters.slack_api import SlackCalls
+from adapters.slack_blocks import ACCEPT, CLAIM, articles_reply
+from adapters.slack_cards import Cards
 from adapters.slack_credentials import SlackCredentials
-from adapters.slack_help import customer_command, for_customers, for_staff, slack_help, slash_names
+from adapters.slack_help import customer_command, slack_help, slash_names
 from adapters.slack_names import CustomerNames
 from adapters.slack_once import OncePoster
-from bot import codec
+from adapters.slack_outbound import ChannelPacer, Outbound
+from adapters.slack_refs import SOURCE, Refs
 from bot.config import RosterEntry, Settings
-from bot.domain import Case, CaseState, Conversation, Role
+from bot.domain import Case, Conversation
 from bot.events import CaseChanged, CustomerAction, CustomerMessage, CustomerNamed, Event, NotifyStaff, StaffCommand
-from bot.pii import TRUSTED_ROLES, for_role
-from bot.runtime import Attempt, DeliveryError, Runtime
+from bot.pii import for_role
+from bot.runtime import Attempt, Runtime
 from bot.text import TextTooLong, clean
 
 log = logging.getLogger(__name__)
@@ -64,10 +68,8 @@ class _OwnClientIsMeant(logging.Filter):
 _BOLT_LOG = logging.getLogger(f"{__name__}.bolt")
 _BOLT_LOG.addFilter(_OwnClientIsMeant())
 
-SOURCE = "slack"
 MAX_BODY = 1 << 20
 INBOX_BATCH = 100
-CARD_REFRESHES = 40  # queue cards whose waiting time is updated per minute, at most (chat.update is Tier 3)
 IGNORED_SUBTYPES = frozenset(
     {
         "message_changed", "message_deleted", "message_replied", "channel_join", "channel_leave",
@@ -80,8 +82,6 @@ IGNORED_SUBTYPES = frozenset(
 # their own, since bolt answers a request no listener matches with 404 (over HTTP) or no ack at
 # all (Socket Mode), which Slack shows the person as an error.
 INTERACTIONS = frozenset({"block_actions", "block_suggestion", "shortcut", "message_action", "view_submission", "view_closed"})
-# Slack's answers to chat.postEphemeral that no retry can change (the person or the channel is wrong)
-EPHEMERAL_REFUSED = frozenset({"user_not_in_channel", "channel_not_found", "not_in_channel", "is_archived"})
 _MENTION = re.compile(r"<@[A-Z0-9]+>")
 _CASE_NUMBER = re.compile(r"^[A-Z]{1,5}-\d{1,10}$")
 
@@ -93,40 +93,6 @@ class Step:
 
     event: Event
     opening: Conversation | None = None
-
-
-class ChannelPacer:
-    """About one message per second per channel (Slack's guidance), allowing a short burst.
-
-    Every customer's DM is a channel, so channels whose bucket has refilled (they are as good as
-    never seen) are forgotten now and then; otherwise the table would grow by one per customer."""
-
-    PRUNE_EVERY = 1024  # calls between sweeps
-
-    def __init__(self, interval: float, burst: int = 3) -> None:
-        self.interval = interval
-        self.burst = burst
-        self._level: dict[str, tuple[float, float]] = {}
-        self._calls = 0
-
-    def __len__(self) -> int:
-        return len(self._level)
-
-    def wait_for(self, channel: str, now: float) -> float:
-        """Seconds until `channel` may take another message (0 means now; the slot is then used)."""
-        if self.interval <= 0:
-            return 0.0
-        self._calls += 1
-        if self._calls % self.PRUNE_EVERY == 0:
-            full = self.burst * self.interval
-            self._level = {c: level for c, level in self._level.items() if now - level[1] < full}
-        tokens, since = self._level.get(channel, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - since) / self.interval)
-        if tokens < 1.0:
-            self._level[channel] = (tokens, now)
-            return (1.0 - tokens) * self.interval
-        self._level[channel] = (tokens - 1.0, now)
-        return 0.0
 
 
 class SlackAdapter:
@@ -148,9 +114,9 @@ class SlackAdapter:
         self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
         self.calls = SlackCalls(self.client.base_url, credentials.bot_token)
         self.once = OncePoster(self.calls, runtime.clock)
+        self.refs = Refs(runtime.store)
         # over HTTP only; Socket Mode deliveries come over the app-token websocket, unsigned
         self.verifier = SignatureVerifier(credentials.signing_secret) if credentials.signing_secret else None
-        self.pacer = ChannelPacer(float(self.slack.channel_pace))
         self.by_slack_id = {e.slack: e for e in settings.roster if e.slack}
         self.consult_channels = {g.slack_channel for g in settings.sme_groups if g.slack_channel}
         # slash commands taken through the inbox (recorded, acked, then turned): all but /kb, answered in its ack
@@ -160,6 +126,9 @@ class SlackAdapter:
         self._inbox_ready = asyncio.Event()
         self.counts: collections.Counter[str] = collections.Counter()  # for /metrics (adapters/metrics.py)
         self.names = CustomerNames(self.client, self._named)
+        pacer = ChannelPacer(float(self.slack.channel_pace))
+        self.cards = Cards(runtime, settings, self.calls, self.once, assist, self.refs, take_slot=pacer.take, learn_name=self._learn_name)
+        self.outbound = Outbound(self.client, runtime.store, settings, self.calls, self.once, self.refs, pacer, cards=self.cards)
         self.bolt = self._bolt_app()
 
     # ----- wiring ---------------------------------------------------------------------------------
@@ -452,7 +421,7 @@ class SlackAdapter:
         try:
             text = clean(raw, limit=self.settings.server.max_message_chars)
         except TextTooLong as exc:
-            await self._post_direct(conversation_id, self.settings.spiels.too_long.format(length=exc.length, limit=exc.limit))
+            await self.outbound.post_direct(conversation_id, self.settings.spiels.too_long.format(length=exc.length, limit=exc.limit))
             return []
         if not text.strip():
             return []
@@ -478,7 +447,7 @@ class SlackAdapter:
         try:
             text = clean(raw, limit=self.settings.server.max_message_chars).strip()
         except TextTooLong as exc:
-            await self._ephemeral(staff, self.settings.spiels.too_long.format(length=exc.length, limit=exc.limit))
+            await self.outbound.ephemeral(staff, self.settings.spiels.too_long.format(length=exc.length, limit=exc.limit))
             return None
         return (int(case_ref.partition(":")[0]), text) if text else None
 
@@ -494,7 +463,7 @@ class SlackAdapter:
         if self.slack.command_prefix and text.startswith(self.slack.command_prefix):
             command = text[len(self.slack.command_prefix):]
             if command.strip().lower() == "help":
-                await self._ephemeral(staff, slack_help(self.slack))
+                await self.outbound.ephemeral(staff, slack_help(self.slack))
                 return []
             return [StaffCommand(staff.id, "say", case_id, "/" + command)]
         return [StaffCommand(staff.id, "say", case_id, text)]
@@ -509,7 +478,7 @@ class SlackAdapter:
         if prefix and text.startswith(prefix):
             name, _, rest = text[len(prefix):].partition(" ")
             if name.lower() == "help":
-                await self._ephemeral(staff, slack_help(self.slack), channel=channel)
+                await self.outbound.ephemeral(staff, slack_help(self.slack), channel=channel)
                 return []
             return [StaffCommand(staff.id, name.lower(), case_id, rest.strip(), origin=SOURCE)]
         return [StaffCommand(staff.id, "consult", case_id, text, origin=SOURCE)]
@@ -552,7 +521,7 @@ class SlackAdapter:
         named = words[0].upper() if words and _CASE_NUMBER.match(words[0].upper()) else ""
         case, words = await self._case_for(staff, words)
         if case is None:
-            await self._ephemeral(staff, f"There is no case {named}." if named else
+            await self.outbound.ephemeral(staff, f"There is no case {named}." if named else
                                   "Which case? Add its number (e.g. CS-000123); you have no single open chat.")
             return []
         return [StaffCommand(staff.id, command, case.id, " ".join(words))]
@@ -592,154 +561,8 @@ class SlackAdapter:
         return action.kind != "queue_new"
 
     async def deliver_once(self, payload: dict[str, Any], attempt: Attempt) -> None:
-        kind = payload.get("type")
-        try:
-            if kind == "say":
-                await self._deliver_say(payload, attempt)
-            elif kind == "notify":
-                await self._deliver_notice(payload, attempt)
-            elif kind == "case_changed" and payload.get("queue_card"):
-                await self._show_case(int(payload["case_id"]), attempt)
-        except SlackApiError as exc:
-            retry_after = exc.response.headers.get("Retry-After") if exc.response is not None else None
-            raise DeliveryError(f"slack: {exc.response.get('error') if exc.response else exc}", retry_after=float(retry_after) if retry_after else None) from exc
-        except (OSError, asyncio.TimeoutError) as exc:
-            raise DeliveryError(f"slack unreachable: {exc!r}") from exc
+        await self.outbound.deliver(payload, attempt)
 
-    async def _deliver_say(self, payload: dict[str, Any], attempt: Attempt) -> None:
-        channel, thread_ts = _address(payload["conversation_id"])
-        text = escape(for_customers(payload["text"], self.slack))
-        if payload.get("sender") == "agent":
-            text = f"*{escape(payload.get('sender_name') or 'Advisor')}:* {text}"
-        await self._post(attempt, channel, text, payload.get("buttons") or [], thread_ts=thread_ts)
-
-    async def _post(self, attempt: Attempt, channel: str, text: str, buttons: list[dict[str, str]], *, thread_ts: str = "") -> None:
-        messages = self._messages(channel, text, buttons, thread_ts)
-        self._take_slot(channel)
-        for n, message in enumerate(messages):
-            await self.once.post(attempt, f"part{n}", message)
-
-    def _messages(self, channel: str, text: str, buttons: list[dict[str, str]], thread_ts: str) -> list[dict[str, Any]]:
-        """chat.postMessage's arguments for a text, split at Slack's limits."""
-        return [{"channel": channel, "text": part["text"], "blocks": part["blocks"], "thread_ts": thread_ts or None}
-                for part in message_parts(text, buttons, limit=self.slack.max_text_chars)]
-
-    def _take_slot(self, channel: str) -> None:
-        """Claims the channel's next posting slot, or has the outbox retry when it is free."""
-        wait = self.pacer.wait_for(channel, time.monotonic())
-        if wait > 0:
-            raise DeliveryError("pacing", retry_after=wait)
-
-    async def _post_direct(self, conversation_id: str, text: str) -> None:
-        """A line posted at once rather than through the outbox: tried once, never retried."""
-        channel, thread_ts = _address(conversation_id)
-        try:
-            self._take_slot(channel)
-            for message in self._messages(channel, escape(text), [], thread_ts):
-                await self.calls.post_message(**message)
-        except DeliveryError as exc:
-            log.warning("direct slack reply not delivered", extra={"error": str(exc)})
-
-    async def _ephemeral(self, staff: RosterEntry, text: str, *, channel: str = "", retry: bool = False) -> None:
-        """A line only `staff` sees, in `channel` (default: the queue channel). A failure is logged
-        and dropped; with `retry` (an outbox delivery) it is raised to be tried again, unless Slack
-        refused for good (user_not_in_channel: they must join the channel to see replies), which
-        would otherwise hold back the case's later deliveries for ever."""
-        where = channel or self.slack.queue_channel
-        if staff.slack and where:
-            try:
-                await self.client.chat_postEphemeral(channel=where, user=staff.slack, text=text)
-            except (SlackApiError, OSError) as exc:
-                error = exc.response.get("error") if isinstance(exc, SlackApiError) and exc.response else repr(exc)
-                if retry and error not in EPHEMERAL_REFUSED:
-                    raise
-                log.warning("slack ephemeral reply not shown", extra={"staff": staff.id, "channel": where, "error": error})
-
-    async def _deliver_notice(self, payload: dict[str, Any], attempt: Attempt) -> None:
-        recipients = [self.settings.staff(r) for r in payload.get("recipients", [])]
-        people = [r for r in recipients if r is not None and r.slack]
-        kind, case_id = payload.get("kind"), payload.get("case_id")
-        if str(kind).startswith("consult_"):
-            await self._deliver_consult(payload, people, attempt)
-            return
-        if not people or not self.slack.queue_channel or kind == "queue_new":
-            return  # new chats show up as their queue card
-        if kind == "reply":
-            for person in people:
-                await self._ephemeral(person, for_staff(for_role(person.role, payload["text"]), self.slack), retry=True)
-            return
-        thread_ts = await self.runtime.store.get_ref(SOURCE, f"case:{case_id}") if case_id is not None else None
-        role = Role.AGENT if any(p.role not in TRUSTED_ROLES for p in people) else Role.TIER2  # Tier I sees masked data
-        if kind == "customer_message":
-            text = f"*Customer:* {escape(for_role(role, payload['text']))}"
-        else:
-            mentions = " ".join(f"<@{p.slack}>" for p in people)
-            text = f"{mentions} {escape(for_staff(for_role(role, payload['text']), self.slack))}"
-        await self._post(attempt, self.slack.queue_channel, text, [], thread_ts=thread_ts or "")
-
-    async def _deliver_consult(self, payload: dict[str, Any], people: list[RosterEntry], attempt: Attempt) -> None:
-        """Consults live in their SME group's channel: a card with Claim, then its thread."""
-        case = await self.runtime.store.case(int(payload["case_id"]))
-        consult = case.consult(int(payload["consult"])) if case and payload.get("consult") else None
-        group = next((g for g in self.settings.sme_groups if consult and g.name == consult.group), None)
-        if case is None or consult is None or group is None or not group.slack_channel:
-            return
-        key = f"consult:{case.id}:{consult.number}"
-        thread = await self.runtime.store.get_ref(SOURCE, key)
-        kind = payload["kind"]
-        if kind in ("consult_new", "consult_claimed"):
-            card = consult_card(case, consult, sme_name=self.settings.name_of(consult.sme_id), agent_name=self.settings.name_of(consult.agent_id))
-            if thread is None:
-                ts = await self.once.post(attempt, "card", {"channel": group.slack_channel, **card})
-                await self.runtime.store.set_ref(SOURCE, key, ts)
-                await self.runtime.store.set_ref(SOURCE, f"consult_thread:{ts}", f"{case.id}:{consult.number}")
-            else:
-                await self.calls.update(channel=group.slack_channel, ts=thread, **card)
-            return
-        if thread is None or (kind == "consult_message" and payload.get("origin") == SOURCE):
-            return  # typed in the thread already: no echo
-        author = payload.get("author") or ""
-        text = escape(payload["text"])
-        if kind == "consult_message" and author != "bot":
-            text = f"*{escape(self.settings.name_of(author) or 'Staff')}:* {text}"
-        elif kind != "consult_message":
-            text = " ".join(f"<@{p.slack}>" for p in people) + " " + text
-        await self._post(attempt, group.slack_channel, text, [], thread_ts=thread)
-
-    async def _show_case(self, case_id: int, attempt: Attempt) -> None:
-        """Posts the case's queue card the first time it needs a person, then keeps it up to date."""
-        if not self.slack.queue_channel:
-            return
-        case = await self.runtime.store.case(case_id)
-        if case is None or (case.queued_at is None and case.state is not CaseState.ESCALATED):
-            return
-        card = self._card(case)
-        ts = await self.runtime.store.get_ref(SOURCE, f"case:{case.id}")
-        if ts is None:
-            await self._learn_name(case)
-            self._take_slot(self.slack.queue_channel)
-            ts = await self.once.post(attempt, "card", {"channel": self.slack.queue_channel, **card})
-            await self.runtime.store.set_ref(SOURCE, f"case:{case.id}", ts)
-            await self.runtime.store.set_ref(SOURCE, f"thread:{ts}", str(case.id))
-        else:
-            await self.calls.update(channel=self.slack.queue_channel, ts=ts, **card)
-        if self.slack.card_articles and case.state in (CaseState.QUEUED, CaseState.ESCALATED):
-            await self._suggest_articles(case, ts, attempt)
-
-    async def _suggest_articles(self, case: Case, card_ts: str, attempt: Attempt) -> None:
-        """Agent assist without asking: the best articles for the customer's words, once per case,
-        in the card's thread, where whoever accepts the chat will talk. The channel's readers are
-        Tier I, so the words shown are masked for them. A retry of the delivery (the channel's
-        pacing, say) posts them then; nothing is posted when no article matches."""
-        key = f"articles:{case.id}"
-        if await self.runtime.store.get_ref(SOURCE, key) is not None:
-            return
-        words, found = await self._case_articles(case)
-        if found:
-            self._take_slot(self.slack.queue_channel)
-            reply = articles_reply(found, for_role(Role.AGENT, words))
-            await self.once.post(attempt, "articles", {"channel": self.slack.queue_channel, "thread_ts": card_ts, **reply})
-        await self.runtime.store.set_ref(SOURCE, key, "posted" if found else "none")
 
     async def _learn_name(self, case: Case) -> None:
         """A person is about to take the chat, and their spiels ("Hi Jo, ...") use the customer's
@@ -750,38 +573,15 @@ class SlackAdapter:
         if conversation is not None and conversation.customer_ref:
             self.names.look_up(conversation.customer_ref, conversation.id)
 
-    def _card(self, case: Case) -> dict[str, Any]:
-        agent = self.settings.staff(case.agent_id) if case.agent_id else None
-        details = {k: for_role(Role.AGENT, v) for k, v in case.details.items()}  # the whole channel reads it
-        problem = for_role(Role.AGENT, case.problem)
-        return queue_card(case, agent_name=agent.name if agent else "", now=self.runtime.clock.now(), problem=problem, details=details)
-
     async def _refresh_waiting(self) -> None:
         """Waiting times on queue cards tick once a minute."""
         while True:
             await asyncio.sleep(60)
             try:
-                await self.refresh_waiting_cards()
+                await self.cards.refresh_waiting()
             except Exception:
                 log.exception("refreshing slack queue cards failed")
 
-    async def refresh_waiting_cards(self) -> int:
-        """One tick: the waiting chats' cards, longest waiting first, at most CARD_REFRESHES of them
-        (chat.update allows about 50 calls a minute); a rate limit ends the round, and the rest tick
-        next minute. Returns the cards updated."""
-        waiting = sorted(await self.runtime.store.cases_in([CaseState.QUEUED]), key=lambda c: c.queued_at or 0.0)
-        updated = 0
-        for case in waiting[:CARD_REFRESHES]:
-            ts = await self.runtime.store.get_ref(SOURCE, f"case:{case.id}")
-            if ts is None:
-                continue
-            try:
-                await self.calls.update(channel=self.slack.queue_channel, ts=ts, **self._card(case))
-            except DeliveryError as exc:
-                log.warning("queue card refresh stopped for this minute", extra={"error": str(exc), "updated": updated})
-                break
-            updated += 1
-        return updated
 
 
 async def _whole_body(request: web.Request, limit: int) -> bytes | None:
@@ -796,13 +596,6 @@ async def _whole_body(request: web.Request, limit: int) -> bytes | None:
         if len(body) > limit:
             return None
     return bytes(body)
-
-
-def _address(conversation_id: str) -> tuple[str, str]:
-    """'slack:D123' → ('D123', ''); 'slack:C123:1700000000.0001' → ('C123', '1700000000.0001')."""
-    _, _, rest = conversation_id.partition(":")
-    channel, _, thread_ts = rest.partition(":")
-    return channel, thread_ts
 
 
 def _not_an_interaction(raw: str) -> web.Response | None:
