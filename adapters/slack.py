@@ -4,7 +4,9 @@ Inbound, every delivery is verified, recorded in the store's inbox and only then
 a worker turns inbox entries into neutral events, so a restart loses nothing and Slack's retries
 (same `event_id`) are dropped. Message events take a fast path (signature check and JSON parse
 here); interactivity and slash commands go through slack-bolt's `AsyncApp`, which also serves
-Socket Mode when `SLACK_APP_TOKEN` is set.
+Socket Mode when `SLACK_APP_TOKEN` is set. Staff's words become the engine's commands
+(adapters/slack_commands.py), and each staff member hears what a command did where they acted
+(adapters/slack_answers.py, adapters/slack_confirm.py).
 
 Outbound (adapters/slack_outbound.py), the outbox's payloads become Web API calls
 (adapters/slack_api.py, and slack_sdk's `AsyncWebClient` with its rate-limit retry handler for the
@@ -38,9 +40,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters import edge
 from adapters.assist import AgentAssist, QueryError, Suggestion, whole_transcript
 from adapters.base import json_error
+from adapters.slack_answers import DirectMessages, Place, StaffAnswers
 from adapters.slack_api import SlackCalls
-from adapters.slack_blocks import ACCEPT, CLAIM, articles_reply
+from adapters.slack_blocks import ACCEPT, CLAIM, articles_reply, escape
 from adapters.slack_cards import Cards
+from adapters.slack_commands import Usage, arguments, bang
+from adapters.slack_confirm import confirmation
 from adapters.slack_credentials import SlackCredentials
 from adapters.slack_help import customer_command, slack_help, slash_names
 from adapters.slack_names import CustomerNames
@@ -49,7 +54,7 @@ from adapters.slack_outbound import ChannelPacer, Outbound
 from adapters.slack_refs import SOURCE, Refs
 from bot.config import RosterEntry, Settings
 from bot.domain import Case, Conversation
-from bot.events import CaseChanged, CustomerAction, CustomerMessage, CustomerNamed, Event, NotifyStaff, StaffCommand
+from bot.events import Action, CaseChanged, CustomerAction, CustomerMessage, CustomerNamed, Event, NotifyStaff, StaffCommand
 from bot.pii import for_role
 from bot.runtime import Attempt, Runtime
 from bot.text import TextTooLong, clean
@@ -89,10 +94,11 @@ _CASE_NUMBER = re.compile(r"^[A-Z]{1,5}-\d{1,10}$")
 @dataclass(frozen=True)
 class Step:
     """One event a delivery turns into; `opening` is the customer's conversation, opened first if
-    it is new."""
+    it is new; `place` is where a staff member acted (their answers are shown there)."""
 
     event: Event
     opening: Conversation | None = None
+    place: Place | None = None
 
 
 class SlackAdapter:
@@ -115,6 +121,8 @@ class SlackAdapter:
         self.calls = SlackCalls(self.client.base_url, credentials.bot_token)
         self.once = OncePoster(self.calls, runtime.clock)
         self.refs = Refs(runtime.store)
+        dms = DirectMessages(self.client, self.refs)
+        self.answers = StaffAnswers(self.client, self.calls, self.once, self.refs, dms, self.slack.queue_channel)
         # over HTTP only; Socket Mode deliveries come over the app-token websocket, unsigned
         self.verifier = SignatureVerifier(credentials.signing_secret) if credentials.signing_secret else None
         self.by_slack_id = {e.slack: e for e in settings.roster if e.slack}
@@ -128,7 +136,7 @@ class SlackAdapter:
         self.names = CustomerNames(self.client, self._named)
         pacer = ChannelPacer(float(self.slack.channel_pace))
         self.cards = Cards(runtime, settings, self.calls, self.once, assist, self.refs, take_slot=pacer.take, learn_name=self._learn_name)
-        self.outbound = Outbound(self.client, runtime.store, settings, self.calls, self.once, self.refs, pacer, cards=self.cards)
+        self.outbound = Outbound(runtime.store, settings, self.calls, self.once, self.refs, pacer, answers=self.answers, cards=self.cards)
         self.bolt = self._bolt_app()
 
     # ----- wiring ---------------------------------------------------------------------------------
@@ -345,7 +353,26 @@ class SlackAdapter:
             return
         for index, step in enumerate(steps):
             last = index == len(steps) - 1
-            await self.runtime.handle(step.event, inbound=(SOURCE, event_id) if last else None, opening=step.opening)
+            staff = self._acting(step)
+            if staff is not None and step.place is not None:
+                await self.answers.acted(staff, step.place)  # the engine's replies to them are shown there
+            actions = await self.runtime.handle(step.event, inbound=(SOURCE, event_id) if last else None, opening=step.opening)
+            if staff is not None:
+                await self._confirm(staff, step, actions)
+
+    def _acting(self, step: Step) -> RosterEntry | None:
+        """The staff member whose command the step is."""
+        return self.settings.staff(step.event.staff_id) if isinstance(step.event, StaffCommand) else None
+
+    async def _confirm(self, staff: RosterEntry, step: Step, actions: list[Action]) -> None:
+        """Tells the caller what their command did when the engine told them nothing
+        (adapters/slack_confirm.py)."""
+        command = step.event
+        if not isinstance(command, StaffCommand) or command.case_id is None:
+            return
+        line = confirmation(command, actions, await self.runtime.store.case(command.case_id), self.settings)
+        if line:
+            await self.answers.tell(staff, escape(line), place=step.place)
 
     async def _finish(self, event_id: str) -> None:
         store, now = self.runtime.store, self.runtime.clock.now()
@@ -356,9 +383,9 @@ class SlackAdapter:
         if kind == "event":
             return await self._translate_event(item["event"], str(item.get("app") or ""))
         if kind == "action":
-            return [Step(event) for event in await self._translate_action(item["body"])]
+            return await self._translate_action(item["body"])
         if kind == "command":
-            return [Step(event) for event in await self._translate_command(item["body"])]
+            return await self._translate_command(item["body"])
         return []
 
     async def _translate_event(self, event: dict[str, Any], app_id: str = "") -> list[Step]:
@@ -378,11 +405,11 @@ class SlackAdapter:
         thread_ts = str(event.get("thread_ts") or "")
         if channel == self.slack.queue_channel:
             if kind == "message" and thread_ts and user in self.by_slack_id:
-                return [Step(e) for e in await self._staff_thread_message(self.by_slack_id[user], thread_ts, text)]
+                return await self._staff_thread_message(self.by_slack_id[user], Place(channel, thread_ts), text)
             return []
         if channel in self.consult_channels:
             if kind == "message" and thread_ts and user in self.by_slack_id:
-                return [Step(e) for e in await self._consult_thread_message(self.by_slack_id[user], channel, thread_ts, text)]
+                return await self._consult_thread_message(self.by_slack_id[user], Place(channel, thread_ts), text)
             return []
         if kind == "message" and event.get("channel_type") == "im":
             return await self._customer_text(f"{SOURCE}:{channel}", event, text)
@@ -438,93 +465,104 @@ class SlackAdapter:
     async def _named(self, conversation_id: str, name: str) -> None:
         await self.runtime.handle(CustomerNamed(conversation_id, name))
 
-    async def _thread_text(self, staff: RosterEntry, ref_key: str, raw: str) -> tuple[int, str] | None:
+    async def _thread_text(self, staff: RosterEntry, place: Place, ref_key: str, raw: str) -> tuple[int, str] | None:
         """The case a staff thread belongs to and the cleaned text; None when it is not ours, empty
         or too long (the writer is told, ephemerally)."""
-        case_ref = await self.runtime.store.get_ref(SOURCE, ref_key)
+        case_ref = await self.refs.get(ref_key)
         if case_ref is None:
             return None
         try:
             text = clean(raw, limit=self.settings.server.max_message_chars).strip()
         except TextTooLong as exc:
-            await self.outbound.ephemeral(staff, self.settings.spiels.too_long.format(length=exc.length, limit=exc.limit))
+            await self.answers.tell(staff, self.settings.spiels.too_long.format(length=exc.length, limit=exc.limit), place=place)
             return None
         return (int(case_ref.partition(":")[0]), text) if text else None
 
-    async def _staff_thread_message(self, staff: RosterEntry, thread_ts: str, raw: str) -> list[Event]:
+    async def _staff_thread_message(self, staff: RosterEntry, place: Place, raw: str) -> list[Step]:
         """The agent's side of a customer chat, in its queue card's thread: notes, !commands, replies."""
-        found = await self._thread_text(staff, f"thread:{thread_ts}", raw)
+        found = await self._thread_text(staff, place, f"thread:{place.thread_ts}", raw)
         if found is None:
             return []
         case_id, text = found
         prefix = self.slack.note_prefix
         if prefix and text.lower().startswith(prefix.lower()):
-            return [StaffCommand(staff.id, "note", case_id, text[len(prefix):].strip())]
-        if self.slack.command_prefix and text.startswith(self.slack.command_prefix):
-            command = text[len(self.slack.command_prefix):]
-            if command.strip().lower() == "help":
-                await self.outbound.ephemeral(staff, slack_help(self.slack))
-                return []
-            return [StaffCommand(staff.id, "say", case_id, "/" + command)]
-        return [StaffCommand(staff.id, "say", case_id, text)]
+            return [Step(StaffCommand(staff.id, "note", case_id, text[len(prefix):].strip()), place=place)]
+        command = bang(text, self.slack)
+        if command is None:
+            return [Step(StaffCommand(staff.id, "say", case_id, text), place=place)]
+        return await self._thread_command(staff, place, case_id, *command, origin="")
 
-    async def _consult_thread_message(self, staff: RosterEntry, channel: str, thread_ts: str, raw: str) -> list[Event]:
+    async def _consult_thread_message(self, staff: RosterEntry, place: Place, raw: str) -> list[Step]:
         """Agent and SME talk in the consult card's thread; '!endconsult' and '!pause' end it."""
-        found = await self._thread_text(staff, f"consult_thread:{thread_ts}", raw)
+        found = await self._thread_text(staff, place, f"consult_thread:{place.thread_ts}", raw)
         if found is None:
             return []
         case_id, text = found
-        prefix = self.slack.command_prefix
-        if prefix and text.startswith(prefix):
-            name, _, rest = text[len(prefix):].partition(" ")
-            if name.lower() == "help":
-                await self.outbound.ephemeral(staff, slack_help(self.slack), channel=channel)
-                return []
-            return [StaffCommand(staff.id, name.lower(), case_id, rest.strip(), origin=SOURCE)]
-        return [StaffCommand(staff.id, "consult", case_id, text, origin=SOURCE)]
+        command = bang(text, self.slack)
+        if command is None:
+            return [Step(StaffCommand(staff.id, "consult", case_id, text, origin=SOURCE), place=place)]
+        return await self._thread_command(staff, place, case_id, *command, origin=SOURCE)
 
-    async def _translate_action(self, body: dict[str, Any]) -> list[Event]:
+    async def _thread_command(self, staff: RosterEntry, place: Place, case_id: int, name: str, rest: str, *, origin: str) -> list[Step]:
+        """`!name rest` typed in a thread: the engine's command, or (help, a usage) an answer here.
+        `origin` is SOURCE in a consult's thread, where what the command says is seen already."""
+        if name == "help":
+            await self.answers.tell(staff, slack_help(self.slack), place=place)
+            return []
+        try:
+            text = arguments(name, rest, self.slack, self.by_slack_id)
+        except Usage as usage:
+            await self.answers.tell(staff, str(usage), place=place)
+            return []
+        return [Step(StaffCommand(staff.id, name, case_id, text, origin=origin), place=place)]
+
+    async def _translate_action(self, body: dict[str, Any]) -> list[Step]:
         user = str((body.get("user") or {}).get("id") or "")
         actions = body.get("actions") or []
         if not user or not actions or not isinstance(actions[0], dict):
             return []
         action_id = str(actions[0].get("action_id") or "").partition("#")[0]
         value = str(actions[0].get("value") or "")
-        if action_id == CLAIM:
-            sme = self.by_slack_id.get(user)
-            return [StaffCommand(sme.id, "claim", int(value), origin=SOURCE)] if sme and value.isdigit() else []
-        if action_id == ACCEPT:
+        channel = str((body.get("channel") or {}).get("id") or "")
+        if action_id in (ACCEPT, CLAIM):
             staff = self.by_slack_id.get(user)
             if staff is None or not value.isdigit():
-                channel = str((body.get("channel") or {}).get("id") or "")
                 if channel:
-                    await self.client.chat_postEphemeral(channel=channel, user=user, text="Only support staff can accept chats.")
+                    what = "accept chats" if action_id == ACCEPT else "claim consults"
+                    await self.client.chat_postEphemeral(channel=channel, user=user, text=f"Only support staff can {what}.")
                 return []
-            return [StaffCommand(staff.id, "accept", int(value))]
-        channel = str((body.get("channel") or {}).get("id") or "")
+            event = StaffCommand(staff.id, "accept", int(value)) if action_id == ACCEPT else StaffCommand(staff.id, "claim", int(value), origin=SOURCE)
+            return [Step(event, place=Place(channel) if channel else None)]
         thread_ts = str((body.get("message") or {}).get("thread_ts") or (body.get("container") or {}).get("thread_ts") or "")
         conversation_id = f"{SOURCE}:{channel}:{thread_ts}" if thread_ts else f"{SOURCE}:{channel}"
         if await self.runtime.store.conversation(conversation_id) is None:
             return []
-        return [CustomerAction(conversation_id, action_id[:200], value[:200])]
+        return [Step(CustomerAction(conversation_id, action_id[:200], value[:200]))]
 
-    async def _translate_command(self, body: dict[str, Any]) -> list[Event]:
+    async def _translate_command(self, body: dict[str, Any]) -> list[Step]:
         staff = self.by_slack_id.get(str(body.get("user_id") or ""))
         if staff is None:
             return []
         command = self._recorded_commands.get(str(body.get("command") or ""))
         if command is None:  # recorded by an earlier version, or since renamed
             return []
+        channel = str(body.get("channel_id") or "")
+        place = Place(channel) if channel else None
         words = str(body.get("text") or "").split()
         if command == "status":
-            return [StaffCommand(staff.id, "status", None, " ".join(words))]
+            return [Step(StaffCommand(staff.id, "status", None, " ".join(words)), place=place)]
         named = words[0].upper() if words and _CASE_NUMBER.match(words[0].upper()) else ""
         case, words = await self._case_for(staff, words)
         if case is None:
-            await self.outbound.ephemeral(staff, f"There is no case {named}." if named else
-                                  "Which case? Add its number (e.g. CS-000123); you have no single open chat.")
+            await self.answers.tell(staff, f"There is no case {named}." if named else
+                                    "Which case? Add its number (e.g. CS-000123); you have no single open chat.", place=place)
             return []
-        return [StaffCommand(staff.id, command, case.id, " ".join(words))]
+        try:
+            text = arguments(command, " ".join(words), self.slack, self.by_slack_id)
+        except Usage as usage:
+            await self.answers.tell(staff, str(usage), place=place)
+            return []
+        return [Step(StaffCommand(staff.id, command, case.id, text), place=place)]
 
     async def _articles_for(self, staff: RosterEntry, words: str) -> dict[str, Any]:
         """Agent assist: articles for the words given, else for the customer's last message in the
@@ -581,7 +619,6 @@ class SlackAdapter:
                 await self.cards.refresh_waiting()
             except Exception:
                 log.exception("refreshing slack queue cards failed")
-
 
 
 async def _whole_body(request: web.Request, limit: int) -> bytes | None:

@@ -1,6 +1,6 @@
 """Outbox payloads as Slack posts: what the bot and agents say to customers, notices to staff where
 they work (a case card's thread, mentioning whom they are for), consult threads, and the replies
-to staff commands; cards are adapters/slack_cards.py's.
+to staff commands (adapters/slack_answers.py); cards are adapters/slack_cards.py's.
 
 Every post of a delivery goes out at most once, across retries and restarts
 (adapters/slack_once.py); each channel is paced to about one message a second (ChannelPacer), a
@@ -15,8 +15,8 @@ import time
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack_answers import StaffAnswers
 from adapters.slack_api import SlackCalls
 from adapters.slack_blocks import escape, message_parts
 from adapters.slack_cards import Cards
@@ -30,9 +30,6 @@ from bot.runtime import Attempt, DeliveryError
 from bot.store.base import Store
 
 log = logging.getLogger(__name__)
-
-# Slack's answers to chat.postEphemeral that no retry can change (the person or the channel is wrong)
-EPHEMERAL_REFUSED = frozenset({"user_not_in_channel", "channel_not_found", "not_in_channel", "is_archived"})
 
 
 class ChannelPacer:
@@ -76,9 +73,8 @@ class ChannelPacer:
 
 
 class Outbound:
-    def __init__(self, client: AsyncWebClient, store: Store, settings: Settings, calls: SlackCalls, once: OncePoster, refs: Refs,
-                 pacer: ChannelPacer, *, cards: Cards) -> None:
-        self.client = client
+    def __init__(self, store: Store, settings: Settings, calls: SlackCalls, once: OncePoster, refs: Refs, pacer: ChannelPacer,
+                 *, answers: StaffAnswers, cards: Cards) -> None:
         self.store = store
         self.settings = settings
         self.slack = settings.slack
@@ -86,6 +82,7 @@ class Outbound:
         self.once = once
         self.refs = refs
         self.pacer = pacer
+        self.answers = answers
         self.cards = cards
 
     async def deliver(self, payload: dict[str, Any], attempt: Attempt) -> None:
@@ -138,26 +135,11 @@ class Outbound:
         kind = payload.get("kind")
         if str(kind).startswith("consult_"):
             await self._deliver_consult(payload, people, attempt)
-        elif kind == "reply":
+        elif kind == "reply":  # an answer to the person's own command: where they acted
             for person in people:
-                await self.ephemeral(person, for_staff(for_role(person.role, payload["text"]), self.slack), retry=True)
+                await self.answers.tell(person, escape(for_staff(for_role(person.role, payload["text"]), self.slack)), attempt=attempt)
         elif people and kind != "queue_new":  # new chats show up as their queue card
             await self._to_case_thread(payload, people, attempt)
-
-    async def ephemeral(self, staff: RosterEntry, text: str, *, channel: str = "", retry: bool = False) -> None:
-        """A line only `staff` sees, in `channel` (default: the queue channel). A failure is logged
-        and dropped; with `retry` (an outbox delivery) it is raised to be tried again, unless Slack
-        refused for good (user_not_in_channel: they must join the channel to see replies), which
-        would otherwise hold back the case's later deliveries for ever."""
-        where = channel or self.slack.queue_channel
-        if staff.slack and where:
-            try:
-                await self.client.chat_postEphemeral(channel=where, user=staff.slack, text=text)
-            except (SlackApiError, OSError) as exc:
-                error = exc.response.get("error") if isinstance(exc, SlackApiError) and exc.response else repr(exc)
-                if retry and error not in EPHEMERAL_REFUSED:
-                    raise
-                log.warning("slack ephemeral reply not shown", extra={"staff": staff.id, "channel": where, "error": error})
 
     async def _to_case_thread(self, payload: dict[str, Any], people: list[RosterEntry], attempt: Attempt) -> None:
         """A notice in the case card's thread (or, for a case without a card, the queue channel),

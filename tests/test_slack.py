@@ -452,32 +452,6 @@ async def test_long_text_is_split_at_slacks_limits(sender: SlackSender, slack: F
     assert "".join(parts).count("Step") == 55
 
 
-async def test_a_reply_staff_cannot_be_shown_is_logged(sender: SlackSender, slack: FakeSlack, caplog: pytest.LogCaptureFixture) -> None:
-    """Slack shows an ephemeral reply only to members of the channel: say so rather than drop it."""
-    slack.fail("chat.postEphemeral", times=1, status=200, error="user_not_in_channel")
-    with caplog.at_level(logging.WARNING, logger="adapters.slack"):
-        await sender.send_command("/sb-case", "", user=ANA, channel=QUEUE)
-        await slack.wait_for(lambda calls: any(c.method == "chat.postEphemeral" for c in slack.attempts))
-        await asyncio.sleep(0.1)
-    [warned] = [r for r in caplog.records if r.getMessage() == "slack ephemeral reply not shown"]
-    assert getattr(warned, "error") == "user_not_in_channel" and getattr(warned, "staff") == "ana"
-
-
-async def test_a_staff_reply_slack_refuses_for_good_does_not_hold_back_later_ones(
-    sender: SlackSender, slack: FakeSlack, caplog: pytest.LogCaptureFixture
-) -> None:
-    """An outbox reply refused with user_not_in_channel is logged and dropped: retried, it would
-    block every later delivery to the same place."""
-    slack.fail("chat.postEphemeral", times=1, status=200, error="user_not_in_channel")
-    with caplog.at_level(logging.WARNING, logger="adapters.slack"):
-        await sender.send_command("/sb-status", "sideways", user=ANA, channel=QUEUE)  # the engine's reply goes through the outbox
-        await slack.wait_for(lambda calls: any(c.method == "chat.postEphemeral" for c in slack.attempts))
-        await sender.send_command("/sb-status", "sideways", user=ANA, channel=QUEUE)
-        await slack.wait_for_call("chat.postEphemeral", lambda c: "/sb-status available" in str(c.params.get("text")))
-    assert len(slack.attempts_to("chat.postEphemeral")) == 2  # the refused one was not tried again
-    assert any(getattr(r, "error", "") == "user_not_in_channel" for r in caplog.records)
-
-
 async def test_commands_check_the_callers_role(sender: SlackSender, slack: FakeSlack) -> None:
     refused = await sender.send_command("/sb-resolve", "CS-000001", user=CUSTOMER, channel=QUEUE)
     assert refused.status == 200 and "Only support staff" in refused.text
