@@ -4,9 +4,11 @@ Inbound, every delivery is verified, recorded in the store's inbox and only then
 a worker turns inbox entries into neutral events, so a restart loses nothing and Slack's retries
 (same `event_id`) are dropped. Message events take a fast path (signature check and JSON parse
 here); interactivity and slash commands go through slack-bolt's `AsyncApp`, which also serves
-Socket Mode when `SLACK_APP_TOKEN` is set. Staff's words become the engine's commands
-(adapters/slack_commands.py), and each staff member hears what a command did where they acted
-(adapters/slack_answers.py, adapters/slack_confirm.py).
+Socket Mode when `SLACK_APP_TOKEN` is set. Text is read back from Slack's markup
+(adapters/slack_markup.py); staff's words become the engine's commands (adapters/slack_commands.py),
+and each staff member hears what a command did where they acted (adapters/slack_answers.py,
+adapters/slack_confirm.py); in a shared channel's thread only the person who started the chat is
+the customer (adapters/slack_shared.py).
 
 Outbound (adapters/slack_outbound.py), the outbox's payloads become Web API calls
 (adapters/slack_api.py, and slack_sdk's `AsyncWebClient` with its rate-limit retry handler for the
@@ -48,10 +50,12 @@ from adapters.slack_commands import Usage, arguments, bang
 from adapters.slack_confirm import confirmation
 from adapters.slack_credentials import SlackCredentials
 from adapters.slack_help import customer_command, slack_help, slash_names
+from adapters.slack_markup import plain
 from adapters.slack_names import CustomerNames
 from adapters.slack_once import OncePoster
 from adapters.slack_outbound import ChannelPacer, Outbound
 from adapters.slack_refs import SOURCE, Refs
+from adapters.slack_shared import SharedChats
 from bot.config import RosterEntry, Settings
 from bot.domain import Case, Conversation
 from bot.events import Action, CaseChanged, CustomerAction, CustomerMessage, CustomerNamed, Event, NotifyStaff, StaffCommand
@@ -136,7 +140,10 @@ class SlackAdapter:
         self.names = CustomerNames(self.client, self._named)
         pacer = ChannelPacer(float(self.slack.channel_pace))
         self.cards = Cards(runtime, settings, self.calls, self.once, assist, self.refs, take_slot=pacer.take, learn_name=self._learn_name)
-        self.outbound = Outbound(runtime.store, settings, self.calls, self.once, self.refs, pacer, answers=self.answers, cards=self.cards)
+        self.shared = SharedChats(self.client, runtime.store, self.refs, self.calls, self.once, dms, self.names, runtime.clock,
+                                  settings.spiels, self.slack.queue_channel)
+        self.outbound = Outbound(runtime.store, settings, self.calls, self.once, self.refs, pacer,
+                                 answers=self.answers, cards=self.cards, shared=self.shared)
         self.bolt = self._bolt_app()
 
     # ----- wiring ---------------------------------------------------------------------------------
@@ -306,7 +313,7 @@ class SlackAdapter:
             return
         command = str(body.get("command") or "")
         if command == self.slack.command_kb:  # read-only: answered in the acknowledgement
-            await ack(**await self._articles_for(staff, str(body.get("text") or "")))
+            await ack(**await self._articles_for(staff, plain(str(body.get("text") or ""))))
             return
         if command not in self._recorded_commands:  # so is help
             await ack(text=slack_help(self.slack, unknown=command[:40]))
@@ -396,7 +403,7 @@ class SlackAdapter:
             return []
         user = str(event.get("user") or "")
         channel = str(event.get("channel") or "")
-        text = str(event.get("text") or "")
+        text = plain(str(event.get("text") or ""))
         if subtype == "file_share":
             names = ", ".join(str(f.get("name", "file")) for f in event.get("files", []) if isinstance(f, dict))
             text = f"{text}\n(shared a file: {names or 'file'})".strip()
@@ -412,18 +419,33 @@ class SlackAdapter:
                 return await self._consult_thread_message(self.by_slack_id[user], Place(channel, thread_ts), text)
             return []
         if kind == "message" and event.get("channel_type") == "im":
+            shared = await self.shared.answering(channel)
+            if shared is not None:  # an answer to personal questions a shared chat asked here, privately
+                steps = await self._customer_text(shared, event, text)
+                if steps:
+                    await self.shared.thank_privately(channel, shared)
+                return steps
             return await self._customer_text(f"{SOURCE}:{channel}", event, text)
         if kind == "app_mention" and self.slack.customer_mentions:
             conversation_id = f"{SOURCE}:{channel}:{thread_ts or event.get('ts', '')}"
-            return await self._customer_text(conversation_id, event, _MENTION.sub("", text).strip())
+            return await self._shared_text(conversation_id, event, _MENTION.sub("", text).strip(), mentioned=True)
         if kind == "message" and thread_ts and self.slack.customer_mentions and user not in self.by_slack_id \
                 and not self._mentions_the_bot(text):
             # a customer's reply in the thread of a chat a mention opened needs no mention of its own
             # (staff answer from the queue card's thread; their words here are not the customer's)
             conversation_id = f"{SOURCE}:{channel}:{thread_ts}"
             if await self.runtime.store.conversation(conversation_id) is not None:
-                return await self._customer_text(conversation_id, event, text)
+                return await self._shared_text(conversation_id, event, text, mentioned=False)
         return []
+
+    async def _shared_text(self, conversation_id: str, event: dict[str, Any], text: str, *, mentioned: bool) -> list[Step]:
+        """A message in a shared channel's chat thread: the customer's if they started the chat (or
+        are starting one now), else someone else's, whom the agent hears under their own name."""
+        conversation = await self.runtime.store.conversation(conversation_id)
+        if conversation is not None and conversation.customer_ref and conversation.customer_ref != event["user"]:
+            await self.shared.not_the_customer(conversation, event, text, mentioned=mentioned)
+            return []
+        return await self._customer_text(conversation_id, event, text)
 
     def _mentions_the_bot(self, text: str) -> bool:
         """Whether Slack also sends this message as an `app_mention` (which then answers it). Until
@@ -548,7 +570,7 @@ class SlackAdapter:
             return []
         channel = str(body.get("channel_id") or "")
         place = Place(channel) if channel else None
-        words = str(body.get("text") or "").split()
+        words = plain(str(body.get("text") or "")).split()
         if command == "status":
             return [Step(StaffCommand(staff.id, "status", None, " ".join(words)), place=place)]
         named = words[0].upper() if words and _CASE_NUMBER.match(words[0].upper()) else ""

@@ -4,7 +4,9 @@ to staff commands (adapters/slack_answers.py); cards are adapters/slack_cards.py
 
 Every post of a delivery goes out at most once, across retries and restarts
 (adapters/slack_once.py); each channel is paced to about one message a second (ChannelPacer), a
-post that must wait being handed back to the outbox with the wait as its `retry_after`.
+post that must wait being handed back to the outbox with the wait as its `retry_after`. A chat in
+a shared channel's thread asks its personal questions in a DM (adapters/slack_shared.py), and the
+bot's lines to a customer an agent has taken also show in the case's thread.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from adapters.slack_cards import Cards
 from adapters.slack_help import for_customers, for_staff
 from adapters.slack_once import OncePoster
 from adapters.slack_refs import SOURCE, Refs
+from adapters.slack_shared import SharedChats, is_shared_thread
 from bot.config import RosterEntry, Settings
 from bot.domain import Role
 from bot.pii import TRUSTED_ROLES, for_role
@@ -30,6 +33,8 @@ from bot.runtime import Attempt, DeliveryError
 from bot.store.base import Store
 
 log = logging.getLogger(__name__)
+
+BOT_TO_CUSTOMER = "Bot to the customer"  # how the bot's lines mirrored into a case's thread are marked
 
 
 class ChannelPacer:
@@ -74,7 +79,7 @@ class ChannelPacer:
 
 class Outbound:
     def __init__(self, store: Store, settings: Settings, calls: SlackCalls, once: OncePoster, refs: Refs, pacer: ChannelPacer,
-                 *, answers: StaffAnswers, cards: Cards) -> None:
+                 *, answers: StaffAnswers, cards: Cards, shared: SharedChats) -> None:
         self.store = store
         self.settings = settings
         self.slack = settings.slack
@@ -84,6 +89,7 @@ class Outbound:
         self.pacer = pacer
         self.answers = answers
         self.cards = cards
+        self.shared = shared
 
     async def deliver(self, payload: dict[str, Any], attempt: Attempt) -> None:
         """One outbox payload (bot.events.action_payload) as Slack calls; failures as DeliveryError."""
@@ -102,11 +108,33 @@ class Outbound:
             raise DeliveryError(f"slack unreachable: {exc!r}") from exc
 
     async def _deliver_say(self, payload: dict[str, Any], attempt: Attempt) -> None:
-        channel, thread_ts = address(payload["conversation_id"])
-        text = escape(for_customers(payload["text"], self.slack))
+        conversation_id = payload["conversation_id"]
+        channel, thread_ts = address(conversation_id)
+        text, by_bot = payload["text"], payload.get("sender") == "bot"
+        if by_bot and is_shared_thread(conversation_id):  # others read along: personal questions go to a DM
+            text = await self.shared.ask_privately(attempt, conversation_id, payload.get("case_id"), text)
+        text = for_customers(text, self.slack)
+        shown = escape(text)
         if payload.get("sender") == "agent":
-            text = f"*{escape(payload.get('sender_name') or 'Advisor')}:* {text}"
-        await self._post(attempt, channel, text, payload.get("buttons") or [], thread_ts=thread_ts)
+            shown = f"*{escape(payload.get('sender_name') or 'Advisor')}:* {shown}"
+        await self._post(attempt, channel, shown, payload.get("buttons") or [], thread_ts=thread_ts)
+        if by_bot and payload.get("case_id") is not None:
+            await self._mirror(int(payload["case_id"]), text, attempt)
+
+    async def _mirror(self, case_id: int, text: str, attempt: Attempt) -> None:
+        """Once an agent has taken a chat, the bot's lines to its customer show in the case's thread
+        too, marked as the bot's: the idle prompt at 2:00, the closing, the end of a chat, the
+        survey. Without them the agent's first sign of a quiet customer was the warning at 3:50."""
+        if not self.slack.queue_channel:
+            return
+        thread = await self.refs.get(f"case:{case_id}")  # most chats never reach a person: no card, no case read
+        case = await self.store.case(case_id) if thread is not None else None
+        if thread is None or case is None or case.accepted_at is None:
+            return
+        line = f"*{BOT_TO_CUSTOMER}:* {escape(for_role(Role.AGENT, text))}"  # the channel's readers are Tier I
+        self.pacer.take(self.slack.queue_channel)
+        for n, message in enumerate(self._messages(self.slack.queue_channel, line, [], thread)):
+            await self.once.post(attempt, f"mirror{n}", message)
 
     async def _post(self, attempt: Attempt, channel: str, text: str, buttons: list[dict[str, str]], *, thread_ts: str = "") -> None:
         messages = self._messages(channel, text, buttons, thread_ts)

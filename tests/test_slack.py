@@ -22,6 +22,7 @@ from adapters.slack_outbound import ChannelPacer
 from adapters.slack_credentials import SlackCredentials
 from bot.clock import Clock, FakeClock, SystemClock
 from bot.config import build_settings
+from bot.flows.intake import parse_details
 from bot.runtime import Runtime
 from bot.store.sqlite import SQLiteStore
 from tests.fake_slack import APP_ID, Call, FakeSlack, SlackSender
@@ -571,3 +572,24 @@ def test_the_manifest_declares_every_configured_slash_command() -> None:
     declared = {c["command"] for c in manifest["features"]["slash_commands"]}
     configured = {str(f.default) for f in dataclasses.fields(SlackSettings) if f.name.startswith("command_") and f.name != "command_prefix"}
     assert declared == configured
+
+
+async def test_what_people_type_is_read_back_from_slacks_markup(sender: SlackSender, slack: FakeSlack, app_client: TestClient[Any, Any]) -> None:
+    """Slack sends emails and links wrapped (`<mailto:jo@x.org|jo@x.org>`) and &, <, > escaped: the
+    intake stores what the customer typed, as web chat would, and an agent's "<" reaches the
+    customer as "<", not as "&lt;"."""
+    typed = "I went to app.example.com then clicked Save, email jo@x.org, user ID 48213, Chrome, it says 'Timeout'"
+    as_slack_sends = ("I went to <http://app.example.com|app.example.com> then clicked Save, email <mailto:jo@x.org|jo@x.org>, "
+                      "user ID 48213, Chrome, it says 'Timeout'")
+    await sender.send_command("/sb-status", "available", user=ANA, channel=QUEUE)
+    await sender.dm(CUSTOMER, as_slack_sends, channel=DM)
+    await said_to(slack, DM, "number 1 in the queue")  # nothing left to ask, no article fits
+    case = await runtime(app_client).store.case(1)
+    assert case is not None and case.details == parse_details(typed) and case.problem == typed
+    assert not any("<" in value or "mailto" in value for value in case.details.values())
+
+    card = await queue_card(slack)
+    await sender.send_action(ANA, "case.accept", "1", channel=QUEUE)
+    await sender.thread_reply(ANA, QUEUE, card.response["ts"], "Pick a size &lt; 10 MB &amp; see <https://help.example.com/export|this article>")
+    shown = await said_to(slack, DM, "*Ana:*")
+    assert shown.params["text"] == "*Ana:* Pick a size &lt; 10 MB &amp; see this article (https://help.example.com/export)"

@@ -24,8 +24,8 @@ from bot.clock import FakeClock
 from tests.fake_slack import FakeSlack, SlackSender
 from tests.harness import FakeArticle, FakeHit
 from tests.slack_team import (
-    ANA, CLASSIFICATION, CUSTOMER, DETAILS, DM, MAYA, QUEUE, SAM, SECRET, SME_CHANNEL, TARA, chat_with_ana, said,
-    team_app,
+    ANA, CLASSIFICATION, CUSTOMER, DETAILS, DM, MAYA, QUEUE, SAM, SECRET, SME_CHANNEL, TARA, chat_with_ana, posts_in_thread,
+    said, team_app,
 )
 
 AiohttpClient = Callable[[web.Application], Awaitable[TestClient[Any, Any]]]
@@ -136,6 +136,25 @@ async def test_a_card_is_updated_only_when_what_it_shows_changed(sender: SlackSe
     await slack.wait_for(lambda calls: any(c.method == "chat.update" and "waiting on development" in str(c.params.get("text")) for c in calls))
     await asyncio.sleep(0.2)
     assert len(slack.calls_to("chat.update")) == updates + 1
+
+
+async def test_the_idle_ladder_shows_in_the_agents_thread(sender: SlackSender, slack: FakeSlack, clock: FakeClock) -> None:
+    """The bot's lines to the customer appear in the case's thread, marked as the bot's, so the
+    agent's first sign of a quiet customer is the prompt at 2:00, not the warning at 3:50."""
+    thread = await chat_with_ana(sender, slack)
+    await sender.thread_reply(ANA, QUEUE, thread, "Could you try signing in again?")
+    await said(slack, DM, "*Ana:* Could you try signing in again?")
+    clock.advance(121)
+    await said(slack, QUEUE, "*Bot to the customer:* Hi Jo, just checking you're with me?", thread=thread)
+    clock.advance(110)
+    await said(slack, QUEUE, "has been silent for 3:50", thread=thread)
+    clock.advance(10)
+    await said(slack, QUEUE, "*Bot to the customer:* I haven't heard from you so I'm going to end this chat.", thread=thread)
+    lines = posts_in_thread(slack, QUEUE, thread)
+    prompt = next(i for i, t in enumerate(lines) if "just checking" in t)
+    warning = next(i for i, t in enumerate(lines) if "silent for 3:50" in t)
+    assert prompt < warning
+    assert not any("Bot to the customer" in t for t in slack.posted_texts(DM))  # the customer sees the bot's lines once
 
 
 class GradedFinder:
