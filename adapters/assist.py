@@ -1,7 +1,8 @@
 """Agent assist: the help articles that best match a customer's words, for the agent.
 
-Unlike the customer-facing offer, agents see agent-only articles too and no threshold applies:
-the agent judges, the ranking only orders. Searches run on a worker thread, so a slow ranking
+Unlike the customer-facing offer, agents see agent-only articles too, and when they ask no
+threshold applies: the agent judges, the ranking only orders. Articles shown without asking (on
+a Slack card) are only those the ranking is confident of. Searches run on a worker thread, so a slow ranking
 (the embeddings extra encodes every message, ~20 ms) never holds up the event loop; the
 ranking's tokenizer is shared under a lock, so concurrent searches are safe.
 """
@@ -90,6 +91,21 @@ class AgentAssist:
             if found:
                 return words, found
         return words, []
+
+    async def for_problem(self, case: Case, *, at_least: float) -> tuple[str, list[Suggestion]]:
+        """The articles for the case's problem (what the customer first said it is, without the
+        intake's details) that the ranking is at least `at_least` sure of, and the words searched.
+
+        For articles shown unasked (a waiting chat's card in Slack): by the time a chat is queued
+        its last words are "I still need help" or "no, I need a person", which match some article
+        at 27 % and tell nobody anything, and a list padded with 0 % guesses is noise. Asked for,
+        the agent judges (`for_case`); unasked, only what the ranking stands behind is shown."""
+        words = without_details(case.problem)
+        try:
+            found = await self.search(words)
+        except QueryError:
+            return words, []
+        return words, [s for s in found if s.confidence >= at_least]
 
 
 async def whole_transcript(store: Store, conversation_id: str) -> list[TranscriptEntry]:

@@ -4,10 +4,17 @@ Inbound, every delivery is verified, recorded in the store's inbox and only then
 a worker turns inbox entries into neutral events, so a restart loses nothing and Slack's retries
 (same `event_id`) are dropped. Message events take a fast path (signature check and JSON parse
 here); interactivity and slash commands go through slack-bolt's `AsyncApp`, which also serves
-Socket Mode when `SLACK_APP_TOKEN` is set. Outbound, the outbox's payloads become Web API calls
+Socket Mode when `SLACK_APP_TOKEN` is set. Text is read back from Slack's markup
+(adapters/slack_markup.py); staff's words become the engine's commands (adapters/slack_commands.py),
+and each staff member hears what a command did where they acted (adapters/slack_answers.py,
+adapters/slack_confirm.py); in a shared channel's thread only the person who started the chat is
+the customer (adapters/slack_shared.py).
+
+Outbound (adapters/slack_outbound.py), the outbox's payloads become Web API calls
 (adapters/slack_api.py, and slack_sdk's `AsyncWebClient` with its rate-limit retry handler for the
 rest) with our own per-channel pacing; failures stay in the outbox and are retried, and a retry
-never posts a message an earlier try posted (adapters/slack_once.py).
+never posts a message an earlier try posted (adapters/slack_once.py). Cards are kept true by
+adapters/slack_cards.py.
 """
 
 from __future__ import annotations
@@ -28,7 +35,6 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
-from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
@@ -36,18 +42,25 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters import edge
 from adapters.assist import AgentAssist, QueryError, Suggestion, whole_transcript
 from adapters.base import json_error
-from adapters.slack_blocks import ACCEPT, CLAIM, articles_reply, consult_card, escape, message_parts, queue_card
+from adapters.slack_answers import DirectMessages, Place, StaffAnswers
 from adapters.slack_api import SlackCalls
+from adapters.slack_blocks import ACCEPT, CLAIM, articles_reply, escape
+from adapters.slack_cards import Cards
+from adapters.slack_commands import Usage, arguments, bang
+from adapters.slack_confirm import confirmation
 from adapters.slack_credentials import SlackCredentials
-from adapters.slack_help import customer_command, for_customers, for_staff, slack_help, slash_names
+from adapters.slack_help import customer_command, slack_help, slash_names
+from adapters.slack_markup import plain
 from adapters.slack_names import CustomerNames
 from adapters.slack_once import OncePoster
-from bot import codec
+from adapters.slack_outbound import ChannelPacer, Outbound
+from adapters.slack_refs import SOURCE, Refs
+from adapters.slack_shared import SharedChats
 from bot.config import RosterEntry, Settings
-from bot.domain import Case, CaseState, Conversation, Role
-from bot.events import CaseChanged, CustomerAction, CustomerMessage, CustomerNamed, Event, NotifyStaff, StaffCommand
-from bot.pii import TRUSTED_ROLES, for_role
-from bot.runtime import Attempt, DeliveryError, Runtime
+from bot.domain import Case, Conversation
+from bot.events import Action, CaseChanged, CustomerAction, CustomerMessage, CustomerNamed, Event, NotifyStaff, StaffCommand
+from bot.pii import for_role
+from bot.runtime import Attempt, Runtime
 from bot.text import TextTooLong, clean
 
 log = logging.getLogger(__name__)
@@ -64,10 +77,8 @@ class _OwnClientIsMeant(logging.Filter):
 _BOLT_LOG = logging.getLogger(f"{__name__}.bolt")
 _BOLT_LOG.addFilter(_OwnClientIsMeant())
 
-SOURCE = "slack"
 MAX_BODY = 1 << 20
 INBOX_BATCH = 100
-CARD_REFRESHES = 40  # queue cards whose waiting time is updated per minute, at most (chat.update is Tier 3)
 IGNORED_SUBTYPES = frozenset(
     {
         "message_changed", "message_deleted", "message_replied", "channel_join", "channel_leave",
@@ -80,8 +91,6 @@ IGNORED_SUBTYPES = frozenset(
 # their own, since bolt answers a request no listener matches with 404 (over HTTP) or no ack at
 # all (Socket Mode), which Slack shows the person as an error.
 INTERACTIONS = frozenset({"block_actions", "block_suggestion", "shortcut", "message_action", "view_submission", "view_closed"})
-# Slack's answers to chat.postEphemeral that no retry can change (the person or the channel is wrong)
-EPHEMERAL_REFUSED = frozenset({"user_not_in_channel", "channel_not_found", "not_in_channel", "is_archived"})
 _MENTION = re.compile(r"<@[A-Z0-9]+>")
 _CASE_NUMBER = re.compile(r"^[A-Z]{1,5}-\d{1,10}$")
 
@@ -89,44 +98,11 @@ _CASE_NUMBER = re.compile(r"^[A-Z]{1,5}-\d{1,10}$")
 @dataclass(frozen=True)
 class Step:
     """One event a delivery turns into; `opening` is the customer's conversation, opened first if
-    it is new."""
+    it is new; `place` is where a staff member acted (their answers are shown there)."""
 
     event: Event
     opening: Conversation | None = None
-
-
-class ChannelPacer:
-    """About one message per second per channel (Slack's guidance), allowing a short burst.
-
-    Every customer's DM is a channel, so channels whose bucket has refilled (they are as good as
-    never seen) are forgotten now and then; otherwise the table would grow by one per customer."""
-
-    PRUNE_EVERY = 1024  # calls between sweeps
-
-    def __init__(self, interval: float, burst: int = 3) -> None:
-        self.interval = interval
-        self.burst = burst
-        self._level: dict[str, tuple[float, float]] = {}
-        self._calls = 0
-
-    def __len__(self) -> int:
-        return len(self._level)
-
-    def wait_for(self, channel: str, now: float) -> float:
-        """Seconds until `channel` may take another message (0 means now; the slot is then used)."""
-        if self.interval <= 0:
-            return 0.0
-        self._calls += 1
-        if self._calls % self.PRUNE_EVERY == 0:
-            full = self.burst * self.interval
-            self._level = {c: level for c, level in self._level.items() if now - level[1] < full}
-        tokens, since = self._level.get(channel, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - since) / self.interval)
-        if tokens < 1.0:
-            self._level[channel] = (tokens, now)
-            return (1.0 - tokens) * self.interval
-        self._level[channel] = (tokens - 1.0, now)
-        return 0.0
+    place: Place | None = None
 
 
 class SlackAdapter:
@@ -148,9 +124,11 @@ class SlackAdapter:
         self.client.retry_handlers.append(AsyncRateLimitErrorRetryHandler(max_retry_count=2))
         self.calls = SlackCalls(self.client.base_url, credentials.bot_token)
         self.once = OncePoster(self.calls, runtime.clock)
+        self.refs = Refs(runtime.store)
+        dms = DirectMessages(self.client, self.refs)
+        self.answers = StaffAnswers(self.client, self.calls, self.once, self.refs, dms, self.slack.queue_channel)
         # over HTTP only; Socket Mode deliveries come over the app-token websocket, unsigned
         self.verifier = SignatureVerifier(credentials.signing_secret) if credentials.signing_secret else None
-        self.pacer = ChannelPacer(float(self.slack.channel_pace))
         self.by_slack_id = {e.slack: e for e in settings.roster if e.slack}
         self.consult_channels = {g.slack_channel for g in settings.sme_groups if g.slack_channel}
         # slash commands taken through the inbox (recorded, acked, then turned): all but /kb, answered in its ack
@@ -160,6 +138,12 @@ class SlackAdapter:
         self._inbox_ready = asyncio.Event()
         self.counts: collections.Counter[str] = collections.Counter()  # for /metrics (adapters/metrics.py)
         self.names = CustomerNames(self.client, self._named)
+        pacer = ChannelPacer(float(self.slack.channel_pace))
+        self.cards = Cards(runtime, settings, self.calls, self.once, assist, self.refs, take_slot=pacer.take, learn_name=self._learn_name)
+        self.shared = SharedChats(self.client, runtime.store, self.refs, self.calls, self.once, dms, self.names, runtime.clock,
+                                  settings.spiels, self.slack.queue_channel)
+        self.outbound = Outbound(runtime.store, settings, self.calls, self.once, self.refs, pacer,
+                                 answers=self.answers, cards=self.cards, shared=self.shared)
         self.bolt = self._bolt_app()
 
     # ----- wiring ---------------------------------------------------------------------------------
@@ -329,7 +313,7 @@ class SlackAdapter:
             return
         command = str(body.get("command") or "")
         if command == self.slack.command_kb:  # read-only: answered in the acknowledgement
-            await ack(**await self._articles_for(staff, str(body.get("text") or "")))
+            await ack(**await self._articles_for(staff, plain(str(body.get("text") or ""))))
             return
         if command not in self._recorded_commands:  # so is help
             await ack(text=slack_help(self.slack, unknown=command[:40]))
@@ -376,7 +360,26 @@ class SlackAdapter:
             return
         for index, step in enumerate(steps):
             last = index == len(steps) - 1
-            await self.runtime.handle(step.event, inbound=(SOURCE, event_id) if last else None, opening=step.opening)
+            staff = self._acting(step)
+            if staff is not None and step.place is not None:
+                await self.answers.acted(staff, step.place)  # the engine's replies to them are shown there
+            actions = await self.runtime.handle(step.event, inbound=(SOURCE, event_id) if last else None, opening=step.opening)
+            if staff is not None:
+                await self._confirm(staff, step, actions)
+
+    def _acting(self, step: Step) -> RosterEntry | None:
+        """The staff member whose command the step is."""
+        return self.settings.staff(step.event.staff_id) if isinstance(step.event, StaffCommand) else None
+
+    async def _confirm(self, staff: RosterEntry, step: Step, actions: list[Action]) -> None:
+        """Tells the caller what their command did when the engine told them nothing
+        (adapters/slack_confirm.py)."""
+        command = step.event
+        if not isinstance(command, StaffCommand) or command.case_id is None:
+            return
+        line = confirmation(command, actions, await self.runtime.store.case(command.case_id), self.settings)
+        if line:
+            await self.answers.tell(staff, escape(line), place=step.place)
 
     async def _finish(self, event_id: str) -> None:
         store, now = self.runtime.store, self.runtime.clock.now()
@@ -387,9 +390,9 @@ class SlackAdapter:
         if kind == "event":
             return await self._translate_event(item["event"], str(item.get("app") or ""))
         if kind == "action":
-            return [Step(event) for event in await self._translate_action(item["body"])]
+            return await self._translate_action(item["body"])
         if kind == "command":
-            return [Step(event) for event in await self._translate_command(item["body"])]
+            return await self._translate_command(item["body"])
         return []
 
     async def _translate_event(self, event: dict[str, Any], app_id: str = "") -> list[Step]:
@@ -400,7 +403,7 @@ class SlackAdapter:
             return []
         user = str(event.get("user") or "")
         channel = str(event.get("channel") or "")
-        text = str(event.get("text") or "")
+        text = plain(str(event.get("text") or ""))
         if subtype == "file_share":
             names = ", ".join(str(f.get("name", "file")) for f in event.get("files", []) if isinstance(f, dict))
             text = f"{text}\n(shared a file: {names or 'file'})".strip()
@@ -409,25 +412,40 @@ class SlackAdapter:
         thread_ts = str(event.get("thread_ts") or "")
         if channel == self.slack.queue_channel:
             if kind == "message" and thread_ts and user in self.by_slack_id:
-                return [Step(e) for e in await self._staff_thread_message(self.by_slack_id[user], thread_ts, text)]
+                return await self._staff_thread_message(self.by_slack_id[user], Place(channel, thread_ts), text)
             return []
         if channel in self.consult_channels:
             if kind == "message" and thread_ts and user in self.by_slack_id:
-                return [Step(e) for e in await self._consult_thread_message(self.by_slack_id[user], channel, thread_ts, text)]
+                return await self._consult_thread_message(self.by_slack_id[user], Place(channel, thread_ts), text)
             return []
         if kind == "message" and event.get("channel_type") == "im":
+            shared = await self.shared.answering(channel)
+            if shared is not None:  # an answer to personal questions a shared chat asked here, privately
+                steps = await self._customer_text(shared, event, text)
+                if steps:
+                    await self.shared.thank_privately(channel, shared)
+                return steps
             return await self._customer_text(f"{SOURCE}:{channel}", event, text)
         if kind == "app_mention" and self.slack.customer_mentions:
             conversation_id = f"{SOURCE}:{channel}:{thread_ts or event.get('ts', '')}"
-            return await self._customer_text(conversation_id, event, _MENTION.sub("", text).strip())
+            return await self._shared_text(conversation_id, event, _MENTION.sub("", text).strip(), mentioned=True)
         if kind == "message" and thread_ts and self.slack.customer_mentions and user not in self.by_slack_id \
                 and not self._mentions_the_bot(text):
             # a customer's reply in the thread of a chat a mention opened needs no mention of its own
             # (staff answer from the queue card's thread; their words here are not the customer's)
             conversation_id = f"{SOURCE}:{channel}:{thread_ts}"
             if await self.runtime.store.conversation(conversation_id) is not None:
-                return await self._customer_text(conversation_id, event, text)
+                return await self._shared_text(conversation_id, event, text, mentioned=False)
         return []
+
+    async def _shared_text(self, conversation_id: str, event: dict[str, Any], text: str, *, mentioned: bool) -> list[Step]:
+        """A message in a shared channel's chat thread: the customer's if they started the chat (or
+        are starting one now), else someone else's, whom the agent hears under their own name."""
+        conversation = await self.runtime.store.conversation(conversation_id)
+        if conversation is not None and conversation.customer_ref and conversation.customer_ref != event["user"]:
+            await self.shared.not_the_customer(conversation, event, text, mentioned=mentioned)
+            return []
+        return await self._customer_text(conversation_id, event, text)
 
     def _mentions_the_bot(self, text: str) -> bool:
         """Whether Slack also sends this message as an `app_mention` (which then answers it). Until
@@ -452,7 +470,7 @@ class SlackAdapter:
         try:
             text = clean(raw, limit=self.settings.server.max_message_chars)
         except TextTooLong as exc:
-            await self._post_direct(conversation_id, self.settings.spiels.too_long.format(length=exc.length, limit=exc.limit))
+            await self.outbound.post_direct(conversation_id, self.settings.spiels.too_long.format(length=exc.length, limit=exc.limit))
             return []
         if not text.strip():
             return []
@@ -469,93 +487,104 @@ class SlackAdapter:
     async def _named(self, conversation_id: str, name: str) -> None:
         await self.runtime.handle(CustomerNamed(conversation_id, name))
 
-    async def _thread_text(self, staff: RosterEntry, ref_key: str, raw: str) -> tuple[int, str] | None:
+    async def _thread_text(self, staff: RosterEntry, place: Place, ref_key: str, raw: str) -> tuple[int, str] | None:
         """The case a staff thread belongs to and the cleaned text; None when it is not ours, empty
         or too long (the writer is told, ephemerally)."""
-        case_ref = await self.runtime.store.get_ref(SOURCE, ref_key)
+        case_ref = await self.refs.get(ref_key)
         if case_ref is None:
             return None
         try:
             text = clean(raw, limit=self.settings.server.max_message_chars).strip()
         except TextTooLong as exc:
-            await self._ephemeral(staff, self.settings.spiels.too_long.format(length=exc.length, limit=exc.limit))
+            await self.answers.tell(staff, self.settings.spiels.too_long.format(length=exc.length, limit=exc.limit), place=place)
             return None
         return (int(case_ref.partition(":")[0]), text) if text else None
 
-    async def _staff_thread_message(self, staff: RosterEntry, thread_ts: str, raw: str) -> list[Event]:
+    async def _staff_thread_message(self, staff: RosterEntry, place: Place, raw: str) -> list[Step]:
         """The agent's side of a customer chat, in its queue card's thread: notes, !commands, replies."""
-        found = await self._thread_text(staff, f"thread:{thread_ts}", raw)
+        found = await self._thread_text(staff, place, f"thread:{place.thread_ts}", raw)
         if found is None:
             return []
         case_id, text = found
         prefix = self.slack.note_prefix
         if prefix and text.lower().startswith(prefix.lower()):
-            return [StaffCommand(staff.id, "note", case_id, text[len(prefix):].strip())]
-        if self.slack.command_prefix and text.startswith(self.slack.command_prefix):
-            command = text[len(self.slack.command_prefix):]
-            if command.strip().lower() == "help":
-                await self._ephemeral(staff, slack_help(self.slack))
-                return []
-            return [StaffCommand(staff.id, "say", case_id, "/" + command)]
-        return [StaffCommand(staff.id, "say", case_id, text)]
+            return [Step(StaffCommand(staff.id, "note", case_id, text[len(prefix):].strip()), place=place)]
+        command = bang(text, self.slack)
+        if command is None:
+            return [Step(StaffCommand(staff.id, "say", case_id, text), place=place)]
+        return await self._thread_command(staff, place, case_id, *command, origin="")
 
-    async def _consult_thread_message(self, staff: RosterEntry, channel: str, thread_ts: str, raw: str) -> list[Event]:
+    async def _consult_thread_message(self, staff: RosterEntry, place: Place, raw: str) -> list[Step]:
         """Agent and SME talk in the consult card's thread; '!endconsult' and '!pause' end it."""
-        found = await self._thread_text(staff, f"consult_thread:{thread_ts}", raw)
+        found = await self._thread_text(staff, place, f"consult_thread:{place.thread_ts}", raw)
         if found is None:
             return []
         case_id, text = found
-        prefix = self.slack.command_prefix
-        if prefix and text.startswith(prefix):
-            name, _, rest = text[len(prefix):].partition(" ")
-            if name.lower() == "help":
-                await self._ephemeral(staff, slack_help(self.slack), channel=channel)
-                return []
-            return [StaffCommand(staff.id, name.lower(), case_id, rest.strip(), origin=SOURCE)]
-        return [StaffCommand(staff.id, "consult", case_id, text, origin=SOURCE)]
+        command = bang(text, self.slack)
+        if command is None:
+            return [Step(StaffCommand(staff.id, "consult", case_id, text, origin=SOURCE), place=place)]
+        return await self._thread_command(staff, place, case_id, *command, origin=SOURCE)
 
-    async def _translate_action(self, body: dict[str, Any]) -> list[Event]:
+    async def _thread_command(self, staff: RosterEntry, place: Place, case_id: int, name: str, rest: str, *, origin: str) -> list[Step]:
+        """`!name rest` typed in a thread: the engine's command, or (help, a usage) an answer here.
+        `origin` is SOURCE in a consult's thread, where what the command says is seen already."""
+        if name == "help":
+            await self.answers.tell(staff, slack_help(self.slack), place=place)
+            return []
+        try:
+            text = arguments(name, rest, self.slack, self.by_slack_id)
+        except Usage as usage:
+            await self.answers.tell(staff, str(usage), place=place)
+            return []
+        return [Step(StaffCommand(staff.id, name, case_id, text, origin=origin), place=place)]
+
+    async def _translate_action(self, body: dict[str, Any]) -> list[Step]:
         user = str((body.get("user") or {}).get("id") or "")
         actions = body.get("actions") or []
         if not user or not actions or not isinstance(actions[0], dict):
             return []
         action_id = str(actions[0].get("action_id") or "").partition("#")[0]
         value = str(actions[0].get("value") or "")
-        if action_id == CLAIM:
-            sme = self.by_slack_id.get(user)
-            return [StaffCommand(sme.id, "claim", int(value), origin=SOURCE)] if sme and value.isdigit() else []
-        if action_id == ACCEPT:
+        channel = str((body.get("channel") or {}).get("id") or "")
+        if action_id in (ACCEPT, CLAIM):
             staff = self.by_slack_id.get(user)
             if staff is None or not value.isdigit():
-                channel = str((body.get("channel") or {}).get("id") or "")
                 if channel:
-                    await self.client.chat_postEphemeral(channel=channel, user=user, text="Only support staff can accept chats.")
+                    what = "accept chats" if action_id == ACCEPT else "claim consults"
+                    await self.client.chat_postEphemeral(channel=channel, user=user, text=f"Only support staff can {what}.")
                 return []
-            return [StaffCommand(staff.id, "accept", int(value))]
-        channel = str((body.get("channel") or {}).get("id") or "")
+            event = StaffCommand(staff.id, "accept", int(value)) if action_id == ACCEPT else StaffCommand(staff.id, "claim", int(value), origin=SOURCE)
+            return [Step(event, place=Place(channel) if channel else None)]
         thread_ts = str((body.get("message") or {}).get("thread_ts") or (body.get("container") or {}).get("thread_ts") or "")
         conversation_id = f"{SOURCE}:{channel}:{thread_ts}" if thread_ts else f"{SOURCE}:{channel}"
         if await self.runtime.store.conversation(conversation_id) is None:
             return []
-        return [CustomerAction(conversation_id, action_id[:200], value[:200])]
+        return [Step(CustomerAction(conversation_id, action_id[:200], value[:200]))]
 
-    async def _translate_command(self, body: dict[str, Any]) -> list[Event]:
+    async def _translate_command(self, body: dict[str, Any]) -> list[Step]:
         staff = self.by_slack_id.get(str(body.get("user_id") or ""))
         if staff is None:
             return []
         command = self._recorded_commands.get(str(body.get("command") or ""))
         if command is None:  # recorded by an earlier version, or since renamed
             return []
-        words = str(body.get("text") or "").split()
+        channel = str(body.get("channel_id") or "")
+        place = Place(channel) if channel else None
+        words = plain(str(body.get("text") or "")).split()
         if command == "status":
-            return [StaffCommand(staff.id, "status", None, " ".join(words))]
+            return [Step(StaffCommand(staff.id, "status", None, " ".join(words)), place=place)]
         named = words[0].upper() if words and _CASE_NUMBER.match(words[0].upper()) else ""
         case, words = await self._case_for(staff, words)
         if case is None:
-            await self._ephemeral(staff, f"There is no case {named}." if named else
-                                  "Which case? Add its number (e.g. CS-000123); you have no single open chat.")
+            await self.answers.tell(staff, f"There is no case {named}." if named else
+                                    "Which case? Add its number (e.g. CS-000123); you have no single open chat.", place=place)
             return []
-        return [StaffCommand(staff.id, command, case.id, " ".join(words))]
+        try:
+            text = arguments(command, " ".join(words), self.slack, self.by_slack_id)
+        except Usage as usage:
+            await self.answers.tell(staff, str(usage), place=place)
+            return []
+        return [Step(StaffCommand(staff.id, command, case.id, text), place=place)]
 
     async def _articles_for(self, staff: RosterEntry, words: str) -> dict[str, Any]:
         """Agent assist: articles for the words given, else for the customer's last message in the
@@ -592,154 +621,8 @@ class SlackAdapter:
         return action.kind != "queue_new"
 
     async def deliver_once(self, payload: dict[str, Any], attempt: Attempt) -> None:
-        kind = payload.get("type")
-        try:
-            if kind == "say":
-                await self._deliver_say(payload, attempt)
-            elif kind == "notify":
-                await self._deliver_notice(payload, attempt)
-            elif kind == "case_changed" and payload.get("queue_card"):
-                await self._show_case(int(payload["case_id"]), attempt)
-        except SlackApiError as exc:
-            retry_after = exc.response.headers.get("Retry-After") if exc.response is not None else None
-            raise DeliveryError(f"slack: {exc.response.get('error') if exc.response else exc}", retry_after=float(retry_after) if retry_after else None) from exc
-        except (OSError, asyncio.TimeoutError) as exc:
-            raise DeliveryError(f"slack unreachable: {exc!r}") from exc
+        await self.outbound.deliver(payload, attempt)
 
-    async def _deliver_say(self, payload: dict[str, Any], attempt: Attempt) -> None:
-        channel, thread_ts = _address(payload["conversation_id"])
-        text = escape(for_customers(payload["text"], self.slack))
-        if payload.get("sender") == "agent":
-            text = f"*{escape(payload.get('sender_name') or 'Advisor')}:* {text}"
-        await self._post(attempt, channel, text, payload.get("buttons") or [], thread_ts=thread_ts)
-
-    async def _post(self, attempt: Attempt, channel: str, text: str, buttons: list[dict[str, str]], *, thread_ts: str = "") -> None:
-        messages = self._messages(channel, text, buttons, thread_ts)
-        self._take_slot(channel)
-        for n, message in enumerate(messages):
-            await self.once.post(attempt, f"part{n}", message)
-
-    def _messages(self, channel: str, text: str, buttons: list[dict[str, str]], thread_ts: str) -> list[dict[str, Any]]:
-        """chat.postMessage's arguments for a text, split at Slack's limits."""
-        return [{"channel": channel, "text": part["text"], "blocks": part["blocks"], "thread_ts": thread_ts or None}
-                for part in message_parts(text, buttons, limit=self.slack.max_text_chars)]
-
-    def _take_slot(self, channel: str) -> None:
-        """Claims the channel's next posting slot, or has the outbox retry when it is free."""
-        wait = self.pacer.wait_for(channel, time.monotonic())
-        if wait > 0:
-            raise DeliveryError("pacing", retry_after=wait)
-
-    async def _post_direct(self, conversation_id: str, text: str) -> None:
-        """A line posted at once rather than through the outbox: tried once, never retried."""
-        channel, thread_ts = _address(conversation_id)
-        try:
-            self._take_slot(channel)
-            for message in self._messages(channel, escape(text), [], thread_ts):
-                await self.calls.post_message(**message)
-        except DeliveryError as exc:
-            log.warning("direct slack reply not delivered", extra={"error": str(exc)})
-
-    async def _ephemeral(self, staff: RosterEntry, text: str, *, channel: str = "", retry: bool = False) -> None:
-        """A line only `staff` sees, in `channel` (default: the queue channel). A failure is logged
-        and dropped; with `retry` (an outbox delivery) it is raised to be tried again, unless Slack
-        refused for good (user_not_in_channel: they must join the channel to see replies), which
-        would otherwise hold back the case's later deliveries for ever."""
-        where = channel or self.slack.queue_channel
-        if staff.slack and where:
-            try:
-                await self.client.chat_postEphemeral(channel=where, user=staff.slack, text=text)
-            except (SlackApiError, OSError) as exc:
-                error = exc.response.get("error") if isinstance(exc, SlackApiError) and exc.response else repr(exc)
-                if retry and error not in EPHEMERAL_REFUSED:
-                    raise
-                log.warning("slack ephemeral reply not shown", extra={"staff": staff.id, "channel": where, "error": error})
-
-    async def _deliver_notice(self, payload: dict[str, Any], attempt: Attempt) -> None:
-        recipients = [self.settings.staff(r) for r in payload.get("recipients", [])]
-        people = [r for r in recipients if r is not None and r.slack]
-        kind, case_id = payload.get("kind"), payload.get("case_id")
-        if str(kind).startswith("consult_"):
-            await self._deliver_consult(payload, people, attempt)
-            return
-        if not people or not self.slack.queue_channel or kind == "queue_new":
-            return  # new chats show up as their queue card
-        if kind == "reply":
-            for person in people:
-                await self._ephemeral(person, for_staff(for_role(person.role, payload["text"]), self.slack), retry=True)
-            return
-        thread_ts = await self.runtime.store.get_ref(SOURCE, f"case:{case_id}") if case_id is not None else None
-        role = Role.AGENT if any(p.role not in TRUSTED_ROLES for p in people) else Role.TIER2  # Tier I sees masked data
-        if kind == "customer_message":
-            text = f"*Customer:* {escape(for_role(role, payload['text']))}"
-        else:
-            mentions = " ".join(f"<@{p.slack}>" for p in people)
-            text = f"{mentions} {escape(for_staff(for_role(role, payload['text']), self.slack))}"
-        await self._post(attempt, self.slack.queue_channel, text, [], thread_ts=thread_ts or "")
-
-    async def _deliver_consult(self, payload: dict[str, Any], people: list[RosterEntry], attempt: Attempt) -> None:
-        """Consults live in their SME group's channel: a card with Claim, then its thread."""
-        case = await self.runtime.store.case(int(payload["case_id"]))
-        consult = case.consult(int(payload["consult"])) if case and payload.get("consult") else None
-        group = next((g for g in self.settings.sme_groups if consult and g.name == consult.group), None)
-        if case is None or consult is None or group is None or not group.slack_channel:
-            return
-        key = f"consult:{case.id}:{consult.number}"
-        thread = await self.runtime.store.get_ref(SOURCE, key)
-        kind = payload["kind"]
-        if kind in ("consult_new", "consult_claimed"):
-            card = consult_card(case, consult, sme_name=self.settings.name_of(consult.sme_id), agent_name=self.settings.name_of(consult.agent_id))
-            if thread is None:
-                ts = await self.once.post(attempt, "card", {"channel": group.slack_channel, **card})
-                await self.runtime.store.set_ref(SOURCE, key, ts)
-                await self.runtime.store.set_ref(SOURCE, f"consult_thread:{ts}", f"{case.id}:{consult.number}")
-            else:
-                await self.calls.update(channel=group.slack_channel, ts=thread, **card)
-            return
-        if thread is None or (kind == "consult_message" and payload.get("origin") == SOURCE):
-            return  # typed in the thread already: no echo
-        author = payload.get("author") or ""
-        text = escape(payload["text"])
-        if kind == "consult_message" and author != "bot":
-            text = f"*{escape(self.settings.name_of(author) or 'Staff')}:* {text}"
-        elif kind != "consult_message":
-            text = " ".join(f"<@{p.slack}>" for p in people) + " " + text
-        await self._post(attempt, group.slack_channel, text, [], thread_ts=thread)
-
-    async def _show_case(self, case_id: int, attempt: Attempt) -> None:
-        """Posts the case's queue card the first time it needs a person, then keeps it up to date."""
-        if not self.slack.queue_channel:
-            return
-        case = await self.runtime.store.case(case_id)
-        if case is None or (case.queued_at is None and case.state is not CaseState.ESCALATED):
-            return
-        card = self._card(case)
-        ts = await self.runtime.store.get_ref(SOURCE, f"case:{case.id}")
-        if ts is None:
-            await self._learn_name(case)
-            self._take_slot(self.slack.queue_channel)
-            ts = await self.once.post(attempt, "card", {"channel": self.slack.queue_channel, **card})
-            await self.runtime.store.set_ref(SOURCE, f"case:{case.id}", ts)
-            await self.runtime.store.set_ref(SOURCE, f"thread:{ts}", str(case.id))
-        else:
-            await self.calls.update(channel=self.slack.queue_channel, ts=ts, **card)
-        if self.slack.card_articles and case.state in (CaseState.QUEUED, CaseState.ESCALATED):
-            await self._suggest_articles(case, ts, attempt)
-
-    async def _suggest_articles(self, case: Case, card_ts: str, attempt: Attempt) -> None:
-        """Agent assist without asking: the best articles for the customer's words, once per case,
-        in the card's thread, where whoever accepts the chat will talk. The channel's readers are
-        Tier I, so the words shown are masked for them. A retry of the delivery (the channel's
-        pacing, say) posts them then; nothing is posted when no article matches."""
-        key = f"articles:{case.id}"
-        if await self.runtime.store.get_ref(SOURCE, key) is not None:
-            return
-        words, found = await self._case_articles(case)
-        if found:
-            self._take_slot(self.slack.queue_channel)
-            reply = articles_reply(found, for_role(Role.AGENT, words))
-            await self.once.post(attempt, "articles", {"channel": self.slack.queue_channel, "thread_ts": card_ts, **reply})
-        await self.runtime.store.set_ref(SOURCE, key, "posted" if found else "none")
 
     async def _learn_name(self, case: Case) -> None:
         """A person is about to take the chat, and their spiels ("Hi Jo, ...") use the customer's
@@ -750,38 +633,14 @@ class SlackAdapter:
         if conversation is not None and conversation.customer_ref:
             self.names.look_up(conversation.customer_ref, conversation.id)
 
-    def _card(self, case: Case) -> dict[str, Any]:
-        agent = self.settings.staff(case.agent_id) if case.agent_id else None
-        details = {k: for_role(Role.AGENT, v) for k, v in case.details.items()}  # the whole channel reads it
-        problem = for_role(Role.AGENT, case.problem)
-        return queue_card(case, agent_name=agent.name if agent else "", now=self.runtime.clock.now(), problem=problem, details=details)
-
     async def _refresh_waiting(self) -> None:
         """Waiting times on queue cards tick once a minute."""
         while True:
             await asyncio.sleep(60)
             try:
-                await self.refresh_waiting_cards()
+                await self.cards.refresh_waiting()
             except Exception:
                 log.exception("refreshing slack queue cards failed")
-
-    async def refresh_waiting_cards(self) -> int:
-        """One tick: the waiting chats' cards, longest waiting first, at most CARD_REFRESHES of them
-        (chat.update allows about 50 calls a minute); a rate limit ends the round, and the rest tick
-        next minute. Returns the cards updated."""
-        waiting = sorted(await self.runtime.store.cases_in([CaseState.QUEUED]), key=lambda c: c.queued_at or 0.0)
-        updated = 0
-        for case in waiting[:CARD_REFRESHES]:
-            ts = await self.runtime.store.get_ref(SOURCE, f"case:{case.id}")
-            if ts is None:
-                continue
-            try:
-                await self.calls.update(channel=self.slack.queue_channel, ts=ts, **self._card(case))
-            except DeliveryError as exc:
-                log.warning("queue card refresh stopped for this minute", extra={"error": str(exc), "updated": updated})
-                break
-            updated += 1
-        return updated
 
 
 async def _whole_body(request: web.Request, limit: int) -> bytes | None:
@@ -796,13 +655,6 @@ async def _whole_body(request: web.Request, limit: int) -> bytes | None:
         if len(body) > limit:
             return None
     return bytes(body)
-
-
-def _address(conversation_id: str) -> tuple[str, str]:
-    """'slack:D123' → ('D123', ''); 'slack:C123:1700000000.0001' → ('C123', '1700000000.0001')."""
-    _, _, rest = conversation_id.partition(":")
-    channel, _, thread_ts = rest.partition(":")
-    return channel, thread_ts
 
 
 def _not_an_interaction(raw: str) -> web.Response | None:

@@ -22,7 +22,9 @@ _SLASH_SETTINGS = {
     "status": "command_status", "case": "command_case", "note": "command_note", "escalate": "command_escalate",
     "resolve": "command_resolve", "sme": "command_sme", "kb": "command_kb",
 }
-THREAD_COMMANDS = ("hold", "devwait", "stilllooking", "pause", "endconsult", "help")  # typed in a thread
+THREAD_COMMANDS = (  # typed in a thread
+    "hold", "devwait", "stilllooking", "pause", "endconsult", "help", "handover", "reassign", "requeue", "calledback",
+)
 
 
 def _named(names: tuple[str, ...]) -> re.Pattern[str]:
@@ -85,6 +87,8 @@ def slack_help(slack: SlackSettings, unknown: str = "") -> str:
     lines += [
         f"• `{bang}resolve`, `{bang}escalate tier2|manager`, `{bang}case`, `{bang}hold` (the holding line), "
         f"`{bang}devwait`, `{bang}stilllooking`, `{bang}sme <classification> | <notes>`, `{bang}help`",
+        f"• `{bang}handover @name <note>` gives the chat to another available advisor, `{bang}reassign @name <note>` "
+        f"(managers: any chat), `{bang}requeue [reason]` puts it back first in the queue, `{bang}calledback` marks its call back done",
         f"*In a consult's thread*: what you type goes to the other side; `{bang}endconsult` ends it, `{bang}pause` pauses it.",
     ]
     return "\n".join(lines)

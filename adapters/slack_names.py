@@ -6,6 +6,8 @@ reply (a Web API round trip per new customer would cost as much as the reply its
 once a chat goes to a person, whose spiels use the name (the bot's own lines do not); the name
 reaches the engine as a `CustomerNamed` event. Lookups wait in a bounded queue: a burst of
 new customers sheds lookups instead of piling up tasks, because a name is a nicety, never needed.
+The one name looked up on the way is that of someone writing in a shared chat's thread who is not
+the customer: no reply waits on it, and their line reaches the agent under it.
 """
 
 from __future__ import annotations
@@ -57,6 +59,15 @@ class CustomerNames:
             self._names.move_to_end(user)
             return self._names[user]
         return ""
+
+    async def name_now(self, user: str, event: dict[str, Any]) -> str:
+        """The name at once, asking Slack if need be: for a line that shows it (someone other than
+        the customer writing in a chat's thread, relayed to the agent under their own name), which
+        would otherwise go out nameless."""
+        name = self.known(user, event) or await self._ask_slack(user)
+        if name:
+            self._remember_name(user, name)
+        return name
 
     def look_up(self, user: str, conversation_id: str) -> None:
         """Finds the name in the background (Slack is asked unless it was learnt before, e.g. from

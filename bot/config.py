@@ -234,7 +234,8 @@ class LanguageSettings:
 class Spiels:
     """Everything the bot says. Placeholders in braces are filled in; unknown ones are refused."""
 
-    greeting: str = "Hi! I'm the support assistant. Tell me what you need help with and I'll open a case for you."
+    # promises no case: a first message's greeting and "I've opened case …" arrive together (one Slack message)
+    greeting: str = "Hi! I'm the support assistant. Tell me what you need help with."
     case_opened: str = "I've opened case {case} for this. Please keep the number handy for any follow-up."
     case_opened_linked: str = (
         "I've opened a new case, {case}, for this (your earlier case was {previous}). "

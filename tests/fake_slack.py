@@ -11,7 +11,9 @@ Two halves:
   the app's acks. slack_sdk's aiohttp Socket Mode client connects to it unchanged. Messages it
   posts keep Slack's wall-clock ``ts`` and their ``metadata``, which ``conversations.history`` and
   ``conversations.replies`` return as Slack does (``oldest``/``latest``/``inclusive``, ``limit`` with
-  a cursor, metadata only with ``include_all_metadata``).
+  a cursor, metadata only with ``include_all_metadata``). As in Slack, the bot can show someone an
+  ephemeral message in a DM only in its own DM with them (``dm_of``): in a DM between two people
+  it is not in, ``chat.postEphemeral`` answers ``channel_not_found``.
 * :class:`SlackSender` plays Slack's side of the inbound traffic: it posts properly signed Events
   API deliveries, interactivity payloads and slash commands to the app under test.
 
@@ -557,6 +559,9 @@ class FakeSlack:
                 return {"ok": False, "error": "channel_not_found"}
             if not p.get("user"):
                 return {"ok": False, "error": "user_not_found"}
+            channel = str(p["channel"])
+            if channel.startswith("D") and channel != dm_of(str(p["user"])):
+                return {"ok": False, "error": "channel_not_found"}  # a DM between other people: the bot is not in it
             return {"ok": True, "message_ts": new_ts()}
         if method == "conversations.open":
             if p.get("channel"):
@@ -565,8 +570,7 @@ class FakeSlack:
             if not users:
                 return {"ok": False, "error": "users_list_not_supplied"}
             user = users[0]
-            dm = "D" + (user[1:] if user.startswith("U") else user)
-            return {"ok": True, "channel": {"id": dm, "is_im": True, "user": user}}
+            return {"ok": True, "channel": {"id": dm_of(user), "is_im": True, "user": user}}
         if method in ("conversations.history", "conversations.replies"):
             return self._history(method, p)
         if method == "users.info":
@@ -876,8 +880,8 @@ class SlackSender:
     def dm_event(
         self, user: str, text: str, channel: str | None = None, ts: str | None = None, **extra: Any
     ) -> dict[str, Any]:
-        """A ``message`` event in the DM between ``user`` and the bot (channel ``D`` + id without ``U``)."""
-        ch = channel or "D" + (user[1:] if user.startswith("U") else user)
+        """A ``message`` event in the DM between ``user`` and the bot (``dm_of(user)`` unless given)."""
+        ch = channel or dm_of(user)
         t = ts or new_ts()
         event: dict[str, Any] = {
             "type": "message",
@@ -1054,6 +1058,11 @@ class SlackSender:
         """A slash command, form-encoded like Slack sends it."""
         body = urlencode(self.command_form(command, text, user=user, channel=channel)).encode()
         return await self._send(body, "application/x-www-form-urlencoded", secret=secret, timestamp=timestamp)
+
+
+def dm_of(user: str) -> str:
+    """The bot's DM channel with ``user`` in this fake: ``D`` + the id without its ``U``."""
+    return "D" + (user[1:] if user.startswith("U") else user)
 
 
 def _channel_type(channel: str) -> str:
