@@ -377,3 +377,10 @@ async def test_a_case_waiting_for_tier_two_is_held_to_the_two_minute_rule(desk: 
     assert alert["text"] == "CS-000001 has waited 2 minutes for Tier II. Please take it."
     assert set(alert["recipients"]) == {"tara", "maya"}
     assert (await desk.store.case(1)).escalated_at is not None  # type: ignore[union-attr]
+
+
+async def test_a_bare_escalate_asks_for_the_target_and_escalates_nothing(desk: Desk) -> None:
+    await with_ana(desk)
+    await desk.staff("ana", "say", 1, "/escalate")
+    assert (await desk.store.case(1)).tier == 1  # type: ignore[union-attr]
+    assert "Use /escalate tier2 or /escalate manager." in [n["text"] for n in await notices(desk, "reply")]

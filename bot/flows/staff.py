@@ -192,7 +192,7 @@ def _note(turn: Turn, staff_id: str, case: Case, text: str, tags: tuple[str, ...
 
 
 def _escalate(turn: Turn, staff_id: str, case: Case, target: str) -> None:
-    if target in ("", "tier2", "tier ii", "tier 2", "2"):
+    if target in ("tier2", "tier ii", "tier 2", "2"):
         if case.tier >= 2:
             turn.reply(staff_id, f"{case.number} is already with Tier II.", case)
             return
