@@ -1,33 +1,24 @@
-"""What every platform adapter provides: its HTTP routes, and delivery of outbox payloads.
+"""What every platform adapter provides: its HTTP routes, and the typed output port.
 
 Inbound, an adapter verifies and parses a platform payload into a neutral event and hands it to
-the runtime; outbound, it turns payloads (see `bot.events.action_payload`) into platform calls,
-with `deliver` (bot.runtime.LiveOutlet) or, for a chat platform whose posts must not be repeated,
-`deliver_once` (bot.runtime.OnceOutlet). Nothing platform-specific crosses into `bot/`.
+the runtime; outbound, it implements `bot.ports.Port` (show a line, notify staff, a case changed),
+which the dispatcher calls with typed actions decoded from the outbox. Nothing platform-specific
+crosses into `bot/`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
-from bot.events import CaseChanged, NotifyStaff
+from bot.ports import Port
 
 
-class Adapter(Protocol):
-    name: str
-    serves_staff: bool
-    shows_customer_messages: bool  # customers' own messages are echoed back to this platform
-    durable: bool  # deliveries go through the persisted outbox and are retried until they succeed
-
+class Adapter(Port, Protocol):
     def setup(self, app: web.Application) -> None:
         """Adds the adapter's routes (and start-up/clean-up hooks) to the application."""
-        ...
-
-    def wants(self, action: NotifyStaff | CaseChanged) -> bool:
-        """Whether this staff-facing adapter acts on the notice (else it is never routed to it)."""
         ...
 
 

@@ -25,7 +25,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -54,13 +54,15 @@ from adapters.slack_markup import plain
 from adapters.slack_names import CustomerNames
 from adapters.slack_once import OncePoster
 from adapters.slack_outbound import ChannelPacer, Outbound
+from adapters.slack_turns import merge_turn
 from adapters.slack_refs import SOURCE, Refs
 from adapters.slack_shared import SharedChats
 from bot.config import RosterEntry, Settings
 from bot.domain import Case, Conversation
-from bot.events import Action, CaseChanged, CustomerAction, CustomerMessage, CustomerNamed, Event, NotifyStaff, StaffCommand
+from bot.events import Action, CaseChanged, CustomerAction, CustomerMessage, CustomerNamed, Event, NotifyStaff, Say, StaffCommand
 from bot.pii import for_role
-from bot.runtime import Attempt, Runtime
+from bot.ports import Attempt, Line, Port
+from bot.runtime import Runtime
 from bot.text import TextTooLong, clean
 
 log = logging.getLogger(__name__)
@@ -105,7 +107,7 @@ class Step:
     place: Place | None = None
 
 
-class SlackAdapter:
+class SlackAdapter(Port):
     name = SOURCE
     serves_staff = True
     shows_customer_messages = False  # the customer's words are already in Slack
@@ -620,8 +622,17 @@ class SlackAdapter:
             return action.queue_card
         return action.kind != "queue_new"
 
-    async def deliver_once(self, payload: dict[str, Any], attempt: Attempt) -> None:
-        await self.outbound.deliver(payload, attempt)
+    def shape(self, lines: Sequence[Say]) -> list[Say]:
+        return merge_turn(lines)
+
+    async def show(self, line: Line, attempt: Attempt) -> None:
+        await self.outbound.show(line, attempt)
+
+    async def notify(self, notice: NotifyStaff, attempt: Attempt) -> None:
+        await self.outbound.notify(notice, attempt)
+
+    async def case_changed(self, change: CaseChanged, attempt: Attempt) -> None:
+        await self.outbound.case_changed(change, attempt)
 
 
     async def _learn_name(self, case: Case) -> None:

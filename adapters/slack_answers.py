@@ -26,7 +26,7 @@ from adapters.slack_api import NotDone, SlackCalls
 from adapters.slack_once import OncePoster
 from adapters.slack_refs import Refs
 from bot.config import RosterEntry
-from bot.runtime import Attempt, DeliveryError
+from bot.ports import Attempt, DeliveryError
 
 log = logging.getLogger(__name__)
 

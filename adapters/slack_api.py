@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 
 from bot import codec
-from bot.runtime import DeliveryError
+from bot.ports import DeliveryError
 
 # Slack's answers that do not say whether the call was carried out (fatal_error: "it's possible
 # some aspect of the operation succeeded before the error was raised")

@@ -26,7 +26,8 @@ from bot import codec
 from bot.config import Settings
 from bot.domain import Case, CaseState, Consult, Role
 from bot.pii import for_role
-from bot.runtime import Attempt, DeliveryError, Runtime
+from bot.ports import Attempt, DeliveryError
+from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

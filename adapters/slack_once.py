@@ -27,7 +27,7 @@ from typing import Any
 
 from adapters.slack_api import NotDone, SlackCalls
 from bot.clock import Clock
-from bot.runtime import Attempt
+from bot.ports import Attempt
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,10 @@ bot's lines to a customer an agent has taken also show in the case's thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -29,7 +31,8 @@ from adapters.slack_shared import SharedChats, is_shared_thread
 from bot.config import RosterEntry, Settings
 from bot.domain import Role
 from bot.pii import TRUSTED_ROLES, for_role
-from bot.runtime import Attempt, DeliveryError
+from bot.events import CaseChanged, NotifyStaff
+from bot.ports import Attempt, DeliveryError, Line
 from bot.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -91,35 +94,33 @@ class Outbound:
         self.cards = cards
         self.shared = shared
 
-    async def deliver(self, payload: dict[str, Any], attempt: Attempt) -> None:
-        """One outbox payload (bot.events.action_payload) as Slack calls; failures as DeliveryError."""
-        kind = payload.get("type")
-        try:
-            if kind == "say":
-                await self._deliver_say(payload, attempt)
-            elif kind == "notify":
-                await self._deliver_notice(payload, attempt)
-            elif kind == "case_changed" and payload.get("queue_card"):
-                await self.cards.show_case(int(payload["case_id"]), attempt)
-        except SlackApiError as exc:
-            retry_after = exc.response.headers.get("Retry-After") if exc.response is not None else None
-            raise DeliveryError(f"slack: {exc.response.get('error') if exc.response else exc}", retry_after=float(retry_after) if retry_after else None) from exc
-        except (OSError, asyncio.TimeoutError) as exc:
-            raise DeliveryError(f"slack unreachable: {exc!r}") from exc
+    async def show(self, line: Line, attempt: Attempt) -> None:
+        async with _slack_failures():
+            await self._show(line, attempt)
 
-    async def _deliver_say(self, payload: dict[str, Any], attempt: Attempt) -> None:
-        conversation_id = payload["conversation_id"]
+    async def notify(self, notice: NotifyStaff, attempt: Attempt) -> None:
+        async with _slack_failures():
+            await self._notify(notice, attempt)
+
+    async def case_changed(self, change: CaseChanged, attempt: Attempt) -> None:
+        if change.queue_card:
+            async with _slack_failures():
+                await self.cards.show_case(change.case_id, attempt)
+
+    async def _show(self, line: Line, attempt: Attempt) -> None:
+        conversation_id = line.conversation_id
         channel, thread_ts = address(conversation_id)
-        text, by_bot = payload["text"], payload.get("sender") == "bot"
+        text, by_bot = line.text, line.sender == "bot"
         if by_bot and is_shared_thread(conversation_id):  # others read along: personal questions go to a DM
-            text = await self.shared.ask_privately(attempt, conversation_id, payload.get("case_id"), text)
+            text = await self.shared.ask_privately(attempt, conversation_id, line.case_id, text)
         text = for_customers(text, self.slack)
         shown = escape(text)
-        if payload.get("sender") == "agent":
-            shown = f"*{escape(payload.get('sender_name') or 'Advisor')}:* {shown}"
-        await self._post(attempt, channel, shown, payload.get("buttons") or [], thread_ts=thread_ts)
-        if by_bot and payload.get("case_id") is not None:
-            await self._mirror(int(payload["case_id"]), text, attempt)
+        if line.sender == "agent":
+            shown = f"*{escape(line.sender_name or 'Advisor')}:* {shown}"
+        buttons = [{"id": b.id, "label": b.label, "value": b.value} for b in line.buttons]
+        await self._post(attempt, channel, shown, buttons, thread_ts=thread_ts)
+        if by_bot and line.case_id is not None:
+            await self._mirror(line.case_id, text, attempt)
 
     async def _mirror(self, case_id: int, text: str, attempt: Attempt) -> None:
         """Once an agent has taken a chat, the bot's lines to its customer show in the case's thread
@@ -157,45 +158,44 @@ class Outbound:
         except DeliveryError as exc:
             log.warning("direct slack reply not delivered", extra={"error": str(exc)})
 
-    async def _deliver_notice(self, payload: dict[str, Any], attempt: Attempt) -> None:
-        recipients = [self.settings.staff(r) for r in payload.get("recipients", [])]
+    async def _notify(self, notice: NotifyStaff, attempt: Attempt) -> None:
+        recipients = [self.settings.staff(r) for r in notice.recipients]
         people = [r for r in recipients if r is not None and r.slack]
-        kind = payload.get("kind")
-        if str(kind).startswith("consult_"):
-            await self._deliver_consult(payload, people, attempt)
+        kind = notice.kind
+        if kind.startswith("consult_"):
+            await self._consult_notice(notice, people, attempt)
         elif kind == "reply":  # an answer to the person's own command: where they acted
             for person in people:
-                await self.answers.tell(person, escape(for_staff(for_role(person.role, payload["text"]), self.slack)), attempt=attempt)
+                await self.answers.tell(person, escape(for_staff(for_role(person.role, notice.text), self.slack)), attempt=attempt)
         elif people and kind != "queue_new":  # new chats show up as their queue card
-            await self._to_case_thread(payload, people, attempt)
+            await self._to_case_thread(notice, people, attempt)
 
-    async def _to_case_thread(self, payload: dict[str, Any], people: list[RosterEntry], attempt: Attempt) -> None:
+    async def _to_case_thread(self, notice: NotifyStaff, people: list[RosterEntry], attempt: Attempt) -> None:
         """A notice in the case card's thread (or, for a case without a card, the queue channel),
         mentioning whom it is for; the customer's words relayed under "Customer"."""
         if not self.slack.queue_channel:
             return
-        case_id = payload.get("case_id")
+        case_id = notice.case_id
         thread_ts = await self.refs.get(f"case:{case_id}") if case_id is not None else None
         role = Role.AGENT if any(p.role not in TRUSTED_ROLES for p in people) else Role.TIER2  # Tier I sees masked data
-        if payload.get("kind") == "customer_message":
-            text = f"*Customer:* {escape(for_role(role, payload['text']))}"
+        if notice.kind == "customer_message":
+            text = f"*Customer:* {escape(for_role(role, notice.text))}"
         else:
             mentions = " ".join(f"<@{p.slack}>" for p in people)
-            text = f"{mentions} {escape(for_staff(for_role(role, payload['text']), self.slack))}"
+            text = f"{mentions} {escape(for_staff(for_role(role, notice.text), self.slack))}"
         await self._post(attempt, self.slack.queue_channel, text, [], thread_ts=thread_ts or "")
 
-    async def _deliver_consult(self, payload: dict[str, Any], people: list[RosterEntry], attempt: Attempt) -> None:
+    async def _consult_notice(self, notice: NotifyStaff, people: list[RosterEntry], attempt: Attempt) -> None:
         """Consults live in their SME group's channel: a card with Claim, kept true to the consult's
         state (adapters/slack_cards.py), then its thread. The agent hears of the claim, or that
         nobody claimed in time, where they work: the case's thread."""
-        case = await self.store.case(int(payload["case_id"]))
+        case = await self.store.case(notice.case_id) if notice.case_id is not None else None
         if case is None:
             return
-        number = payload.get("consult")
-        consult = case.consult(int(number)) if number else case.open_consult()  # "unclaimed" names no number
+        consult = case.consult(notice.consult) if notice.consult else case.open_consult()  # "unclaimed" names no number
         if consult is None:
             return
-        kind = payload["kind"]
+        kind = notice.kind
         if kind == "consult_new":
             await self.cards.post_consult(case, consult, attempt)
             return
@@ -203,14 +203,14 @@ class Outbound:
             await self.cards.show_consults(case)
             agent = self.settings.staff(consult.agent_id)
             if agent is not None and agent.slack:
-                await self._to_case_thread(payload, [agent], attempt)
+                await self._to_case_thread(notice, [agent], attempt)
             return
         thread = await self.refs.get(f"consult:{case.id}:{consult.number}")
         channel = self.cards.channel_of(consult)
-        if thread is None or not channel or (kind == "consult_message" and payload.get("origin") == SOURCE):
+        if thread is None or not channel or (kind == "consult_message" and notice.origin == SOURCE):
             return  # typed in the thread already: no echo
-        author = payload.get("author") or ""
-        text = escape(payload["text"])
+        author = notice.author
+        text = escape(notice.text)
         if kind == "consult_message" and author != "bot":
             text = f"*{escape(self.settings.name_of(author) or 'Staff')}:* {text}"
         elif kind != "consult_message":
@@ -223,3 +223,15 @@ def address(conversation_id: str) -> tuple[str, str]:
     _, _, rest = conversation_id.partition(":")
     channel, _, thread_ts = rest.partition(":")
     return channel, thread_ts
+
+
+@contextlib.asynccontextmanager
+async def _slack_failures() -> AsyncIterator[None]:
+    """Slack's refusals and unreachability as DeliveryError, which the outbox retries."""
+    try:
+        yield
+    except SlackApiError as exc:
+        retry_after = exc.response.headers.get("Retry-After") if exc.response is not None else None
+        raise DeliveryError(f"slack: {exc.response.get('error') if exc.response else exc}", retry_after=float(retry_after) if retry_after else None) from exc
+    except (OSError, asyncio.TimeoutError) as exc:
+        raise DeliveryError(f"slack unreachable: {exc!r}") from exc

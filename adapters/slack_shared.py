@@ -34,7 +34,7 @@ from bot.clock import Clock
 from bot.config import Spiels
 from bot.domain import Conversation, Role
 from bot.pii import for_role
-from bot.runtime import Attempt, DeliveryError
+from bot.ports import Attempt, DeliveryError
 from bot.store.base import Store
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,6 @@ persisted outbox), *records* (stored in the same transaction as the case) or *ti
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 
 # ----- inbound events ---------------------------------------------------------------------------
@@ -244,40 +243,5 @@ Action = (
     | RecordConsultMessage
     | RecordHandleTime
 )
-
-def action_payload(action: Say | Heard | NotifyStaff | CaseChanged) -> dict[str, Any]:
-    """The JSON form an outbox row carries to an adapter."""
-    if isinstance(action, Heard):
-        return {
-            "type": "say",
-            "conversation_id": action.conversation_id,
-            "case_id": action.case_id,
-            "text": action.text,
-            "sender": "customer",
-            "sender_name": "",
-            "buttons": [],
-        }
-    if isinstance(action, Say):
-        return {
-            "type": "say",
-            "conversation_id": action.conversation_id,
-            "case_id": action.case_id,
-            "text": action.text,
-            "sender": action.sender,
-            "sender_name": action.sender_name,
-            "buttons": [{"id": b.id, "label": b.label, "value": b.value} for b in action.buttons],
-        }
-    if isinstance(action, NotifyStaff):
-        return {
-            "type": "notify",
-            "recipients": list(action.recipients),
-            "text": action.text,
-            "kind": action.kind,
-            "case_id": action.case_id,
-            "consult": action.consult,
-            "author": action.author,
-            "origin": action.origin,
-        }
-    return {"type": "case_changed", "case_id": action.case_id, "queue_card": action.queue_card}
 
 

@@ -19,7 +19,7 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
 from bot.clock import Clock
 from bot.domain import Conversation
@@ -40,6 +40,7 @@ from bot.events import (
     StaffPresence,
     TimerFired,
 )
+from bot.ports import Attempt, DeliveryError, Port, decode, send
 from bot.store.base import OutboxEntry, Routed, Store
 
 log = logging.getLogger(__name__)
@@ -60,14 +61,6 @@ DELIVERY_LANES = 16  # places (conversations, channels) delivered to at once
 
 # what one unit of work did: the engine's actions, their routes, and the live pushes to make
 _Outcome = tuple[list[Action], list[Routed], list[tuple[str, dict[str, Any]]]]
-
-
-class DeliveryError(Exception):
-    """An adapter could not deliver now; the outbox retries later. `retry_after` may say when."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclasses.dataclass
@@ -106,60 +99,6 @@ class KeyedLocks:
         return len(self._locks)
 
 
-class Outlet(Protocol):
-    """The outbound half of an adapter, as the runtime sees it; it sends with `deliver`
-    (`LiveOutlet`) or, durable and never twice, with `deliver_once` (`OnceOutlet`)."""
-
-    name: str
-    serves_staff: bool
-    shows_customer_messages: bool
-    durable: bool  # deliveries go through the outbox (retried); else pushed once after the commit
-
-    def wants(self, action: NotifyStaff | CaseChanged) -> bool:
-        """Whether this staff-facing outlet acts on the notice (else no outbox row is written)."""
-        ...
-
-
-@runtime_checkable
-class LiveOutlet(Outlet, Protocol):
-    """Pushes payloads once after their commit (a page's live view), or, if durable, delivers
-    outbox rows at least once."""
-
-    async def deliver(self, payload: dict[str, Any]) -> None:
-        """Sends one payload; raises DeliveryError to have an outbox row retried."""
-        ...
-
-
-class Attempt:
-    """One try at delivering an outbox row, for an outlet whose platform calls must not simply be
-    repeated (a chat post has no idempotency key: posted twice, the customer reads it twice).
-
-    `notes` are the outlet's own record of what the row's earlier tries did; the runtime keeps them
-    with the row and never reads them. Before a call whose answer might never come back (the
-    process killed, a timeout), the outlet writes down that it is making it and awaits `save()`,
-    which returns once that is committed; a later try reads the note and asks the platform whether
-    the call went out instead of making it again. What a failed try learnt is kept for its retry."""
-
-    def __init__(self, entry: OutboxEntry, save: Callable[[int, dict[str, Any]], Awaitable[None]]) -> None:
-        self.outbox_id = entry.id
-        self.notes: dict[str, Any] = dict(entry.notes)
-        self._save = save
-
-    async def save(self) -> None:
-        await self._save(self.outbox_id, dict(self.notes))
-
-
-@runtime_checkable
-class OnceOutlet(Outlet, Protocol):
-    """A durable outlet that delivers each outbox row once, even when the process dies between its
-    platform call and the row being marked delivered."""
-
-    async def deliver_once(self, payload: dict[str, Any], attempt: Attempt) -> None:
-        """Sends one outbox payload, unless `attempt` shows it went out; raises DeliveryError to
-        have it retried."""
-        ...
-
-
 class Runtime:
     def __init__(
         self,
@@ -181,9 +120,7 @@ class Runtime:
         self.store = store
         self.clock = clock
         self.poll_interval = poll_interval
-        self.outlets: dict[str, Outlet] = {}
-        self._live: dict[str, LiveOutlet] = {}
-        self._once: dict[str, OnceOutlet] = {}
+        self.outlets: dict[str, Port] = {}
         self._outbox_ready = asyncio.Event()
         self._deliver_lock = asyncio.Lock()
         self._waiting: list[tuple[Callable[[], Awaitable[Any]], asyncio.Future[Any]]] = []
@@ -192,16 +129,9 @@ class Runtime:
         self.counts = RuntimeCounts()
         self._in_order = KeyedLocks()
 
-    def attach(self, outlet: Outlet) -> None:
-        self._once.pop(outlet.name, None)  # an outlet attached under the same name replaces it
-        self._live.pop(outlet.name, None)
-        if isinstance(outlet, OnceOutlet) and outlet.durable:
-            self._once[outlet.name] = outlet
-        elif isinstance(outlet, LiveOutlet):
-            self._live[outlet.name] = outlet
-        else:
-            raise TypeError(f"outlet {outlet.name!r} can deliver neither live (deliver) nor durably once (deliver_once)")
-        self.outlets[outlet.name] = outlet
+    def attach(self, port: Port) -> None:
+        """Routes to `port` what is for its platform (an outlet attached under a name replaces the last)."""
+        self.outlets[port.name] = port
 
     async def open_conversation(self, conversation: Conversation, *, secret_hash: str) -> None:
         await self._push(await self.unit(lambda: self._open_and_run(conversation, secret_hash, None)))
@@ -307,7 +237,7 @@ class Runtime:
         )
         actions = [action for event in events for action in self.engine.handle(event, world)]
         self.counts.events.update(type(event).__name__ for event in events)
-        routed = _merge_says([r for a in actions for r in self._route(a)])
+        routed = self._shaped([r for a in actions for r in self._route(a)])
         live = await self.store.commit(world, loaded, actions, routed, inbound=inbound, fired_timer=fired_timer)
         return actions, routed, live
 
@@ -318,10 +248,27 @@ class Runtime:
             self._outbox_ready.set()
         for adapter, payload in live:
             try:
-                await self._live[adapter].deliver(payload)
+                await send(self.outlets[adapter], decode(payload), Attempt.live())
             except Exception:  # a live view that missed a push catches up from the stored transcript
                 log.exception("live delivery failed", extra={"adapter": adapter})
         return actions
+
+    def _shaped(self, routed: list[Routed]) -> list[Routed]:
+        """Each durable port shapes its own lines of the turn (`Port.shape`: Slack merges a turn's
+        lines to one chat into one message); everything else keeps its place."""
+        lines: dict[str, list[Say]] = {}
+        for entry in routed:
+            if entry.durable and isinstance(entry.action, Say):
+                lines.setdefault(entry.adapter, []).append(entry.action)
+        if not lines:
+            return routed
+        result: list[Routed] = []
+        for entry in routed:
+            if not (entry.durable and isinstance(entry.action, Say)):
+                result.append(entry)
+            elif entry.adapter in lines:  # a port's lines go where its first was (order matters per chat only)
+                result.extend(Routed(entry.adapter, line, True) for line in self.outlets[entry.adapter].shape(lines.pop(entry.adapter)))
+        return result
 
     def _route(self, action: Action) -> list[Routed]:
         if isinstance(action, (Say, Heard)):
@@ -367,7 +314,7 @@ class Runtime:
             for entry in lane:
                 if entry.next_attempt_at > now or entry.adapter not in self.outlets:
                     break
-                attempt = Attempt(entry, self._note)
+                attempt = Attempt(entry.id, entry.notes, self._note)
                 try:
                     await self._send(entry, attempt)
                 except DeliveryError as exc:
@@ -383,11 +330,7 @@ class Runtime:
         return delivered
 
     async def _send(self, entry: OutboxEntry, attempt: Attempt) -> None:
-        once = self._once.get(entry.adapter)
-        if once is not None:
-            await once.deliver_once(entry.payload, attempt)
-        else:
-            await self._live[entry.adapter].deliver(entry.payload)
+        await send(self.outlets[entry.adapter], decode(entry.payload), attempt)
 
     async def _note(self, entry_id: int, notes: dict[str, Any]) -> None:
         """An Attempt's notes, committed (urgent: an outlet waits for this before its call goes out)."""
@@ -427,34 +370,6 @@ class Runtime:
         """Forgets delivered outbox rows and handled deliveries older than KEEP_DONE_FOR; returns how
         many deliveries were forgotten."""
         return await self.unit(lambda: self.store.forget_seen(before=self.clock.now() - KEEP_DONE_FOR))
-
-
-def _merge_says(routed: list[Routed]) -> list[Routed]:
-    """A turn's bot lines to one chat, for an outlet that posts each delivery as a message (Slack),
-    become one message: a greeting, a case number and a question arrive together, one notification
-    instead of three, one Web API call instead of three. A line with buttons ends a message (the
-    buttons stay at its end), as does a line from another sender. Other deliveries in between go
-    elsewhere (the dispatcher keeps order per chat, not across chats), so they do not split it."""
-    merged: list[Routed] = []
-    open_at: dict[tuple[str, str], int] = {}  # (adapter, chat) → index of a message taking more lines
-    for entry in routed:
-        say = entry.action
-        if not entry.durable or not isinstance(say, Say):
-            merged.append(entry)
-            continue
-        key = (entry.adapter, say.conversation_id)
-        at = open_at.get(key)
-        earlier = merged[at].action if at is not None else None
-        if at is not None and isinstance(earlier, Say) and (earlier.sender, earlier.sender_name) == (say.sender, say.sender_name):
-            merged[at] = Routed(entry.adapter, dataclasses.replace(say, text=f"{earlier.text}\n\n{say.text}"), True)
-        else:
-            merged.append(entry)
-            at = len(merged) - 1
-        if say.buttons:
-            open_at.pop(key, None)
-        else:
-            open_at[key] = at
-    return merged
 
 
 def _conversation_of(event: Event) -> str | None:

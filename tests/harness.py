@@ -12,10 +12,11 @@ from bot.clock import FakeClock
 from bot.config import Settings, build_settings
 from bot.domain import AgentStatus, Case, Conversation
 from bot.engine import ConversationManager
-from bot.events import CaseChanged, CustomerAction, CustomerMessage, NotifyStaff, StaffCommand, StaffPresence
+from bot.events import CaseChanged, CustomerAction, CustomerMessage, NotifyStaff, Say, StaffCommand, StaffPresence
 from bot.hours import BusinessCalendar
 from bot.language import Cues
-from bot.runtime import DeliveryError, Runtime
+from bot.ports import Attempt, DeliveryError, Line, Port, encode
+from bot.runtime import Runtime
 from bot.store.sqlite import SQLiteStore
 from bot.turn import Services
 
@@ -67,7 +68,9 @@ DEFAULT_ARTICLES = {
 
 
 @dataclass
-class Outlet:
+class Outlet(Port):
+    """A collecting port: what reached it, as the outbox rows' JSON (tests read the dicts)."""
+
     name: str = "web"
     serves_staff: bool = True
     shows_customer_messages: bool = True
@@ -78,7 +81,18 @@ class Outlet:
     def wants(self, action: NotifyStaff | CaseChanged) -> bool:
         return True
 
-    async def deliver(self, payload: dict[str, Any]) -> None:
+    async def show(self, line: Line, attempt: Attempt) -> None:
+        said = Say(line.conversation_id, line.case_id, line.text, line.sender, line.sender_name, line.buttons)
+        transcript = {"seq": line.seq, "at": line.at} if line.seq is not None else {}
+        self._record({**encode(said), **transcript})
+
+    async def notify(self, notice: NotifyStaff, attempt: Attempt) -> None:
+        self._record(encode(notice))
+
+    async def case_changed(self, change: CaseChanged, attempt: Attempt) -> None:
+        self._record(encode(change))
+
+    def _record(self, payload: dict[str, Any]) -> None:
         if self.fail_next > 0:
             self.fail_next -= 1
             raise DeliveryError("simulated outage")

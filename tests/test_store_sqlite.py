@@ -27,7 +27,7 @@ from bot.events import (
     Say,
     Schedule,
 )
-from bot.runtime import Attempt, DeliveryError
+from bot.ports import Attempt, DeliveryError, Line, Port
 from bot.store.base import OutboxEntry, Routed, StoreError
 from bot.store.sqlite import SQLiteStore
 from tests.harness import Desk
@@ -601,7 +601,7 @@ async def test_a_failed_entry_holds_back_its_conversation_but_not_others(desk: D
     assert await due(desk.store, desk.clock.now() + 3600) == []
 
 
-class NotingOutlet:
+class NotingOutlet(Port):
     """A durable outlet delivering once: notes it is about to send, then fails its first try."""
 
     name, serves_staff, shows_customer_messages, durable = "web", True, True, True
@@ -614,7 +614,7 @@ class NotingOutlet:
     def wants(self, action: NotifyStaff | CaseChanged) -> bool:
         return True
 
-    async def deliver_once(self, payload: dict[str, Any], attempt: Attempt) -> None:
+    async def show(self, line: Line, attempt: Attempt) -> None:
         self.seen.append(dict(attempt.notes))
         if "sent" not in attempt.notes:
             attempt.notes["sent"] = {"since": 1.0}
@@ -636,17 +636,6 @@ async def test_a_once_outlet_finds_its_notes_committed_before_it_sends_and_again
     desk.clock.advance(1)
     assert await desk.runtime.deliver_outbox() == 1
     assert outlet.seen == [{}, {"sent": {"since": 1.0}, "learnt": True}]  # what the failed try learnt reached the retry
-
-
-def test_an_outlet_that_cannot_deliver_is_refused(desk: Desk) -> None:
-    class Mute:
-        name, serves_staff, shows_customer_messages, durable = "mute", False, False, True
-
-        def wants(self, action: NotifyStaff | CaseChanged) -> bool:
-            return False
-
-    with pytest.raises(TypeError, match="mute"):
-        desk.runtime.attach(Mute())
 
 
 async def test_later_messages_never_overtake_a_failed_one(desk: Desk) -> None:

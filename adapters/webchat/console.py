@@ -29,6 +29,7 @@ from bot.config import RosterEntry, Settings
 from bot.domain import Case, CaseState, Role
 from bot.events import CaseChanged, NotifyStaff, StaffCommand, StaffPresence
 from bot.pii import for_role
+from bot.ports import Attempt, Port
 from bot.runtime import Runtime
 from bot.world import queue_order
 from bot.text import TextTooLong, clean
@@ -40,7 +41,7 @@ FIRST_REPLY_CACHE = 10_000  # accepted chats whose first reply time is remembere
 SIGNED_OUT = 4401  # websocket close code: the credential ended; the page goes to /login
 
 
-class AgentConsole:
+class AgentConsole(Port):
     name = "console"
     serves_staff = True
     shows_customer_messages = False
@@ -313,20 +314,24 @@ class AgentConsole:
     def wants(self, action: NotifyStaff | CaseChanged) -> bool:
         return True  # the console shows every notice and every case change
 
-    async def deliver(self, payload: dict[str, Any]) -> None:
-        if payload.get("type") == "notify":
-            case = await self.runtime.store.case(payload["case_id"]) if payload["case_id"] is not None else None
-            at = iso_time(self.runtime.clock.now())
-            for staff_id in payload["recipients"]:
-                entry = self.settings.staff(staff_id)
-                text = for_role(entry.role, payload["text"]) if entry else payload["text"]
-                notice = {
-                    "type": "notice", "kind": payload["kind"], "text": text, "case_id": payload["case_id"],
-                    "case_number": case.number if case else None, "at": at,
-                }
-                for socket in list(self._sockets.get(staff_id, ())):
-                    if not socket.closed:
-                        await socket.send_json(notice)
+    async def notify(self, notice: NotifyStaff, attempt: Attempt) -> None:
+        case = await self.runtime.store.case(notice.case_id) if notice.case_id is not None else None
+        at = iso_time(self.runtime.clock.now())
+        for staff_id in notice.recipients:
+            entry = self.settings.staff(staff_id)
+            frame = {
+                "type": "notice", "kind": notice.kind, "text": for_role(entry.role, notice.text) if entry else notice.text,
+                "case_id": notice.case_id, "case_number": case.number if case else None, "at": at,
+            }
+            for socket in list(self._sockets.get(staff_id, ())):
+                if not socket.closed:
+                    await socket.send_json(frame)
+        self._refresh_soon()
+
+    async def case_changed(self, change: CaseChanged, attempt: Attempt) -> None:
+        self._refresh_soon()
+
+    def _refresh_soon(self) -> None:
         self._stale = True
         if self._refresh is None or self._refresh.done():
             self._refresh = asyncio.create_task(self._push_states())

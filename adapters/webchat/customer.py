@@ -21,7 +21,8 @@ from adapters import edge
 from adapters.base import json_error
 from adapters.ratelimit import RateLimits
 from bot.domain import Conversation
-from bot.events import CaseChanged, CustomerAction, CustomerMessage, CustomerTyping, Event, NotifyStaff
+from bot.events import CustomerAction, CustomerMessage, CustomerTyping, Event
+from bot.ports import Attempt, Line, Port
 from bot.runtime import Runtime
 from bot.store.base import TranscriptEntry
 from bot.text import TextTooLong, clean
@@ -61,7 +62,7 @@ def entry_json(entry: TranscriptEntry) -> dict[str, Any]:
     return message_json(entry.seq, entry.sender, entry.sender_name, entry.text, entry.buttons, entry.at)
 
 
-class WebChat:
+class WebChat(Port):
     name = PLATFORM
     serves_staff = False
     shows_customer_messages = True
@@ -243,18 +244,13 @@ class WebChat:
         self._typing_at[conversation_id] = now
         await self.runtime.handle(CustomerTyping(conversation_id))
 
-    def wants(self, action: NotifyStaff | CaseChanged) -> bool:
-        return False  # customers' pages get no staff notices
-
-    async def deliver(self, payload: dict[str, Any]) -> None:
-        """Web messages are already in the transcript; delivery pushes them to open sockets."""
-        sockets = self._sockets.get(payload.get("conversation_id", ""))
-        if payload.get("type") != "say" or not sockets:
+    async def show(self, line: Line, attempt: Attempt) -> None:
+        """Web lines are already in the transcript; showing them pushes them to open sockets."""
+        sockets = self._sockets.get(line.conversation_id)
+        if not sockets or line.seq is None or line.at is None:
             return
-        message = message_json(
-            payload["seq"], payload["sender"], payload["sender_name"],
-            payload["text"], payload["buttons"], payload["at"],
-        )
+        buttons = [{"id": b.id, "label": b.label, "value": b.value} for b in line.buttons]
+        message = message_json(line.seq, line.sender, line.sender_name, line.text, buttons, line.at)
         for socket in list(sockets):
             if not socket.closed:
                 await socket.send_json({"type": "message", "message": message})

@@ -33,8 +33,8 @@ from bot.events import (
     RecordTicket,
     Say,
     Schedule,
-    action_payload,
 )
+from bot.ports import encode
 from bot.store import sqlite_accounts
 from bot.store.checkpoint import DEFAULT_WAL_MAX_BYTES, Checkpointer
 from bot.store.base import Backlog, DueTimer, InboundEntry, NoteEntry, OutboxEntry, Routed, StoreError, TranscriptEntry
@@ -357,7 +357,7 @@ class SQLiteStore:
                 seqs, last_seq = _write_actions(db, now, actions, _known_seq(world, loaded))
                 _write_world(db, world, loaded, last_seq)
                 for entry in routed:
-                    payload = action_payload(entry.action)
+                    payload = encode(entry.action)
                     if id(entry.action) in seqs:  # a transcript line (not several merged into one post)
                         payload["seq"], payload["at"] = seqs[id(entry.action)], now
                     if not entry.durable:
