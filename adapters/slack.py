@@ -20,7 +20,6 @@ adapters/slack_cards.py.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import re
@@ -42,6 +41,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters import edge
 from adapters.assist import AgentAssist, QueryError, Suggestion, whole_transcript
 from adapters.base import json_error
+from adapters.inbox import DurableInbox
 from adapters.slack_answers import DirectMessages, Place, StaffAnswers
 from adapters.slack_api import SlackCalls
 from adapters.slack_blocks import ACCEPT, CLAIM, articles_reply, escape
@@ -80,7 +80,6 @@ _BOLT_LOG = logging.getLogger(f"{__name__}.bolt")
 _BOLT_LOG.addFilter(_OwnClientIsMeant())
 
 MAX_BODY = 1 << 20
-INBOX_BATCH = 100
 IGNORED_SUBTYPES = frozenset(
     {
         "message_changed", "message_deleted", "message_replied", "channel_join", "channel_leave",
@@ -137,8 +136,8 @@ class SlackAdapter(Port):
         self._recorded_commands = {slash: name for name, slash in slash_names(self.slack).items() if name != "kb"}
         self.bot_user_id = ""
         self.bot_id = ""
-        self._inbox_ready = asyncio.Event()
-        self.counts: collections.Counter[str] = collections.Counter()  # for /metrics (adapters/metrics.py)
+        self.inbox = DurableInbox[list[Step]](runtime, SOURCE, translate=self.translate, carry_out=self._run_steps)
+        self.counts = self.inbox.counts  # for /metrics (adapters/metrics.py): deliveries, and Slack's notices
         self.names = CustomerNames(self.client, self._named)
         pacer = ChannelPacer(float(self.slack.channel_pace))
         self.cards = Cards(runtime, settings, self.calls, self.once, assist, self.refs, take_slot=pacer.take, learn_name=self._learn_name)
@@ -163,7 +162,7 @@ class SlackAdapter(Port):
         if not self.slack.queue_channel:
             log.warning("slack is on but [slack] queue_channel is not set: waiting chats, notes and consult cards "
                         "reach staff only on the agent console")
-        tasks = [asyncio.create_task(job) for job in (self.run_inbox(), self._refresh_waiting(), self.names.run())]
+        tasks = [asyncio.create_task(job) for job in (self.inbox.run(), self._refresh_waiting(), self.names.run())]
         socket_mode = None
         if self.credentials.app_token:
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -262,15 +261,8 @@ class SlackAdapter(Port):
         return web.Response(status=200)
 
     async def record(self, event_id: str, item: dict[str, Any]) -> bool:
-        """Stores a delivery before it is acknowledged; a retry of one already seen is dropped."""
-        store, now = self.runtime.store, self.runtime.clock.now()
-        fresh = await self.runtime.unit(lambda: store.accept_inbound(SOURCE, event_id, item, now=now), urgent=True)
-        self.counts["recorded_delivery" if fresh else "duplicate_delivery"] += 1
-        if fresh:
-            self._inbox_ready.set()
-        else:
-            log.info("duplicate slack delivery dropped", extra={"event_id": event_id})
-        return fresh
+        """Stores a delivery before it is acknowledged (adapters/inbox.py)."""
+        return await self.inbox.record(event_id, item)
 
     async def _on_event(self, body: dict[str, Any], ack: AsyncAck) -> None:
         """Socket Mode deliveries of events (HTTP ones take the fast path)."""
@@ -326,39 +318,10 @@ class SlackAdapter(Port):
 
     # ----- the inbox worker: recorded deliveries → neutral events --------------------------------
 
-    async def run_inbox(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._inbox_ready.wait(), timeout=self.runtime.poll_interval)
-            self._inbox_ready.clear()
-            try:
-                if await self.process_inbox() >= INBOX_BATCH:
-                    self._inbox_ready.set()  # more may be waiting: no pause between full batches
-            except Exception:
-                log.exception("slack inbox iteration failed")
-
-    async def process_inbox(self) -> int:
-        """Handles up to a batch of recorded deliveries. Each is translated first (which may read
-        the store), then all their events go to the runtime together, so they share one commit;
-        a delivery's events stay in order. A delivery that fails is logged and dropped."""
-        entries = await self.runtime.store.inbound(SOURCE, limit=INBOX_BATCH)
-        plans: list[tuple[str, list[Step]]] = []
-        for entry in entries:
-            try:
-                plans.append((entry.event_id, await self.translate(entry.payload)))
-            except Exception:
-                log.exception("slack delivery could not be translated; dropped", extra={"event_id": entry.event_id})
-                plans.append((entry.event_id, []))
-        outcomes = await asyncio.gather(*(self._run_steps(event_id, steps) for event_id, steps in plans), return_exceptions=True)
-        for (event_id, _), outcome in zip(plans, outcomes, strict=True):
-            if isinstance(outcome, Exception):
-                log.error("slack delivery could not be processed; dropped", exc_info=outcome, extra={"event_id": event_id})
-                await self._finish(event_id)
-        return len(entries)
-
     async def _run_steps(self, event_id: str, steps: list[Step]) -> None:
+        """A delivery's events in order; the last finishes the delivery in its own commit."""
         if not steps:
-            await self._finish(event_id)
+            await self.inbox.finish(event_id)
             return
         for index, step in enumerate(steps):
             last = index == len(steps) - 1
@@ -382,10 +345,6 @@ class SlackAdapter(Port):
         line = confirmation(command, actions, await self.runtime.store.case(command.case_id), self.settings)
         if line:
             await self.answers.tell(staff, escape(line), place=step.place)
-
-    async def _finish(self, event_id: str) -> None:
-        store, now = self.runtime.store, self.runtime.clock.now()
-        await self.runtime.unit(lambda: store.finish_inbound(SOURCE, event_id, now=now))
 
     async def translate(self, item: dict[str, Any]) -> list[Step]:
         kind = item.get("kind")

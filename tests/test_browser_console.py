@@ -4,7 +4,6 @@ timers, flags, the customer's profile, closed-case search, contrast, and screens
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 
 from bot.domain import AgentStatus, CaseState
 from bot.events import NotifyStaff, StaffPresence
