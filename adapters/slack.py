@@ -54,12 +54,23 @@ from adapters.slack_markup import plain
 from adapters.slack_names import CustomerNames
 from adapters.slack_once import OncePoster
 from adapters.slack_outbound import ChannelPacer, Outbound
-from adapters.slack_turns import merge_turn
 from adapters.slack_refs import SOURCE, Refs
+from adapters.slack_settings import consult_channel, slack_id, slack_settings
 from adapters.slack_shared import SharedChats
+from adapters.slack_turns import merge_turn
 from bot.config import RosterEntry, Settings
 from bot.domain import Case, Conversation
-from bot.events import Action, CaseChanged, CustomerAction, CustomerMessage, CustomerNamed, Event, NotifyStaff, Say, StaffCommand
+from bot.events import (
+    Action,
+    CaseChanged,
+    CustomerAction,
+    CustomerMessage,
+    CustomerNamed,
+    Event,
+    NotifyStaff,
+    Say,
+    StaffCommand,
+)
 from bot.pii import for_role
 from bot.ports import Attempt, Line, Port
 from bot.runtime import Runtime
@@ -116,7 +127,7 @@ class SlackAdapter(Port):
         self.runtime = runtime
         self.assist = assist
         self.settings = settings
-        self.slack = settings.slack
+        self.slack = slack_settings(settings)
         self.credentials = credentials
         kwargs: dict[str, Any] = {"token": credentials.bot_token}
         if credentials.api_url:
@@ -130,8 +141,8 @@ class SlackAdapter(Port):
         self.answers = StaffAnswers(self.client, self.calls, self.once, self.refs, dms, self.slack.queue_channel)
         # over HTTP only; Socket Mode deliveries come over the app-token websocket, unsigned
         self.verifier = SignatureVerifier(credentials.signing_secret) if credentials.signing_secret else None
-        self.by_slack_id = {e.slack: e for e in settings.roster if e.slack}
-        self.consult_channels = {g.slack_channel for g in settings.sme_groups if g.slack_channel}
+        self.by_slack_id = {slack_id(e): e for e in settings.roster if slack_id(e)}
+        self.consult_channels = {consult_channel(g) for g in settings.sme_groups if consult_channel(g)}
         # slash commands taken through the inbox (recorded, acked, then turned): all but /kb, answered in its ack
         self._recorded_commands = {slash: name for name, slash in slash_names(self.slack).items() if name != "kb"}
         self.bot_user_id = ""
@@ -165,7 +176,9 @@ class SlackAdapter(Port):
         tasks = [asyncio.create_task(job) for job in (self.inbox.run(), self._refresh_waiting(), self.names.run())]
         socket_mode = None
         if self.credentials.app_token:
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+            from slack_bolt.adapter.socket_mode.async_handler import (
+                AsyncSocketModeHandler,
+            )
 
             socket_mode = AsyncSocketModeHandler(self.bolt, self.credentials.app_token)
             # in the background: its connect() retries until Slack answers, and start-up must not wait

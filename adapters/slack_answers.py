@@ -25,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack_api import NotDone, SlackCalls
 from adapters.slack_once import OncePoster
 from adapters.slack_refs import Refs
+from adapters.slack_settings import slack_id
 from bot.config import RosterEntry
 from bot.ports import Attempt, DeliveryError
 
@@ -90,12 +91,12 @@ class StaffAnswers:
 
         With `attempt` (an outbox delivery) a failure Slack may get over is raised, to be tried
         again; a DM then goes out once (adapters/slack_once.py). Without, it is logged."""
-        if not staff.slack:
+        if not slack_id(staff):
             return
         where = place or await self._last_place(staff)
         if where is not None:
             try:
-                await self.client.chat_postEphemeral(channel=where.channel, user=staff.slack, text=text, thread_ts=where.thread_ts or None)
+                await self.client.chat_postEphemeral(channel=where.channel, user=slack_id(staff), text=text, thread_ts=where.thread_ts or None)
                 return
             except (SlackApiError, OSError) as exc:
                 error = exc.response.get("error") if isinstance(exc, SlackApiError) and exc.response else repr(exc)
@@ -109,10 +110,10 @@ class StaffAnswers:
 
     async def direct(self, staff: RosterEntry, text: str, *, attempt: Attempt | None = None) -> None:
         """`text` in `staff`'s DM with the bot; a refusal there is logged (nowhere is left to try)."""
-        if not staff.slack:
+        if not slack_id(staff):
             return
         try:
-            message = {"channel": await self.dms.channel_of(staff.slack), "text": text}
+            message = {"channel": await self.dms.channel_of(slack_id(staff)), "text": text}
             if attempt is not None:
                 await self.once.post(attempt, f"dm:{staff.id}", message)
             else:

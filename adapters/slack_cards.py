@@ -22,6 +22,7 @@ from adapters.slack_api import SlackCalls
 from adapters.slack_blocks import card_articles, consult_card, queue_card
 from adapters.slack_once import OncePoster
 from adapters.slack_refs import Refs
+from adapters.slack_settings import consult_channel, slack_settings
 from bot import codec
 from bot.config import Settings
 from bot.domain import Case, CaseState, Consult, Role
@@ -50,7 +51,7 @@ class Cards:
     ) -> None:
         self.runtime = runtime
         self.settings = settings
-        self.queue_channel = settings.slack.queue_channel
+        self.queue_channel = slack_settings(settings).queue_channel
         self.calls = calls
         self.once = once
         self.assist = assist
@@ -84,7 +85,7 @@ class Cards:
             await self.refs.set(f"shown:{key}", _digest(card))
         else:
             await self._update(key, self.queue_channel, ts, card)
-        if self.settings.slack.card_articles and case.state in WAITING:
+        if slack_settings(self.settings).card_articles and case.state in WAITING:
             await self._suggest_articles(case, ts, attempt)
 
     async def _suggest_articles(self, case: Case, card_ts: str, attempt: Attempt) -> None:
@@ -167,7 +168,7 @@ class Cards:
         )
 
     def channel_of(self, consult: Consult) -> str:
-        return next((g.slack_channel for g in self.settings.sme_groups if g.name == consult.group), "")
+        return next((consult_channel(g) for g in self.settings.sme_groups if g.name == consult.group), "")
 
     # ----- updates, when they change something -------------------------------------------------------
 

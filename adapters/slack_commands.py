@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from bot.config import RosterEntry, SlackSettings
+from adapters.slack_settings import SlackSettings
+from bot.config import RosterEntry
 
 _MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
 NAMES_SOMEONE = frozenset({"handover", "reassign"})  # commands whose first word is a person

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from bot.config import SlackSettings
+from adapters.slack_settings import SlackSettings
 
 CUSTOMER_COMMANDS = ("new", "agent", "help")  # what the engine takes from customers (bot/engine.py)
 # the engine's commands that have a slash command of their own → the SlackSettings field naming it

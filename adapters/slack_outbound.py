@@ -27,11 +27,12 @@ from adapters.slack_cards import Cards
 from adapters.slack_help import for_customers, for_staff
 from adapters.slack_once import OncePoster
 from adapters.slack_refs import SOURCE, Refs
+from adapters.slack_settings import slack_id, slack_settings
 from adapters.slack_shared import SharedChats, is_shared_thread
 from bot.config import RosterEntry, Settings
 from bot.domain import Role
-from bot.pii import TRUSTED_ROLES, for_role
 from bot.events import CaseChanged, NotifyStaff
+from bot.pii import TRUSTED_ROLES, for_role
 from bot.ports import Attempt, DeliveryError, Line
 from bot.store.base import Store
 
@@ -85,7 +86,7 @@ class Outbound:
                  *, answers: StaffAnswers, cards: Cards, shared: SharedChats) -> None:
         self.store = store
         self.settings = settings
-        self.slack = settings.slack
+        self.slack = slack_settings(settings)
         self.calls = calls
         self.once = once
         self.refs = refs
@@ -160,7 +161,7 @@ class Outbound:
 
     async def _notify(self, notice: NotifyStaff, attempt: Attempt) -> None:
         recipients = [self.settings.staff(r) for r in notice.recipients]
-        people = [r for r in recipients if r is not None and r.slack]
+        people = [r for r in recipients if r is not None and slack_id(r)]
         kind = notice.kind
         if kind.startswith("consult_"):
             await self._consult_notice(notice, people, attempt)
@@ -181,7 +182,7 @@ class Outbound:
         if notice.kind == "customer_message":
             text = f"*Customer:* {escape(for_role(role, notice.text))}"
         else:
-            mentions = " ".join(f"<@{p.slack}>" for p in people)
+            mentions = " ".join(f"<@{slack_id(p)}>" for p in people)
             text = f"{mentions} {escape(for_staff(for_role(role, notice.text), self.slack))}"
         await self._post(attempt, self.slack.queue_channel, text, [], thread_ts=thread_ts or "")
 
@@ -202,7 +203,7 @@ class Outbound:
         if kind in ("consult_claimed", "consult_unclaimed"):
             await self.cards.show_consults(case)
             agent = self.settings.staff(consult.agent_id)
-            if agent is not None and agent.slack:
+            if agent is not None and slack_id(agent):
                 await self._to_case_thread(notice, [agent], attempt)
             return
         thread = await self.refs.get(f"consult:{case.id}:{consult.number}")
@@ -214,7 +215,7 @@ class Outbound:
         if kind == "consult_message" and author != "bot":
             text = f"*{escape(self.settings.name_of(author) or 'Staff')}:* {text}"
         elif kind != "consult_message":
-            text = " ".join(f"<@{p.slack}>" for p in people) + " " + text
+            text = " ".join(f"<@{slack_id(p)}>" for p in people) + " " + text
         await self._post(attempt, channel, text, [], thread_ts=thread)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.cli_staff import register as register_staff_commands
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import ConfigError, Settings
 from bot.store.base import StoreError
 
 _STANDARD_RECORD_KEYS = set(vars(logging.makeLogRecord({})))
@@ -36,6 +36,8 @@ class KeyValueFormatter(logging.Formatter):
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from adapters.settings import load_settings  # the engine's settings and every adapter's section
+
     path = Path(args.config) if args.config else (Path("supportbot.toml") if Path("supportbot.toml").exists() else None)
     overrides: dict[str, Any] = {}
     for key in ("host", "port", "store"):  # only those the subcommand has
@@ -121,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     if "kb" in (argv if argv is not None else sys.argv[1:]):
         from knowledge.commands import register as register_kb_commands  # spaCy: only when asked for
 
-        register_kb_commands(commands)
+        from adapters.settings import load_settings
+
+        register_kb_commands(commands, load_settings)
     else:
         commands.add_parser("kb", help="help-article tools: supportbot kb eval | check | report (see supportbot kb --help)")
     numbers = commands.add_parser("report", help="managers' numbers (volume, FCR, CSAT, articles, consults) as JSON")

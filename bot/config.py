@@ -142,12 +142,17 @@ class ConsultSettings:
 
 @dataclass(frozen=True)
 class SmeGroup:
-    """Subject-matter experts for some classifications: who they are and where consults go."""
+    """Subject-matter experts for some classifications: who they are and where consults go
+    (`channels`: platform → the channel its consults are posted to; `<platform>_channel = ` in the
+    file)."""
 
     name: str
     classifications: tuple[str, ...]
     members: tuple[str, ...]  # roster ids
-    slack_channel: str = ""
+    channels: Mapping[str, str] = field(default_factory=dict)
+
+    def channel(self, platform: str) -> str:
+        return self.channels.get(platform, "")
 
 
 @dataclass(frozen=True)
@@ -365,27 +370,6 @@ class Spiels:
 
 
 @dataclass(frozen=True)
-class SlackSettings:
-    """Slack: enabled when SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are set (secrets stay in the environment)."""
-
-    queue_channel: str = ""  # channel id where waiting chats are posted and agents work in threads
-    note_prefix: str = "note:"  # thread messages starting with it are internal notes
-    command_prefix: str = "!"  # thread messages like "!resolve" are commands
-    customer_mentions: bool = True  # customers may also @mention the bot in shared channels
-    allow_bots: bool = False  # answer other bots' messages
-    command_status: str = "/sb-status"
-    command_case: str = "/sb-case"
-    command_note: str = "/sb-note"
-    command_escalate: str = "/sb-escalate"
-    command_resolve: str = "/sb-resolve"
-    command_sme: str = "/sb-sme"
-    command_kb: str = "/sb-kb"  # agent assist: help articles for some words (or the open chat's last message)
-    card_articles: bool = True  # agent assist: a waiting chat's card gets the best articles in its thread, once
-    channel_pace: Duration = Duration(1.0)  # at most one message per channel per this interval
-    max_text_chars: int = 3000  # longer messages are split (Slack's limit for a text block)
-
-
-@dataclass(frozen=True)
 class AuthSettings:
     """How staff sign in to the console and every staff API (adapters/auth/). Secrets belong in the
     environment (SUPPORTBOT_AUTH__SECRET, SUPPORTBOT_AUTH__OIDC_CLIENT_SECRET), not in the file."""
@@ -440,16 +424,21 @@ class LimitSettings:
 
 @dataclass(frozen=True)
 class RosterEntry:
-    """A staff member. Anyone not on the roster is a customer. `slack` is their Slack user id;
-    `email` the address single sign-on vouches for."""
+    """A staff member. Anyone not on the roster is a customer. `accounts` maps each chat platform
+    to the person's user id there (`<platform> = "…"` in the file); `email` is the address single
+    sign-on vouches for."""
 
     id: str
     name: str
     role: Role
     capacity: int = 0
     on_duty: bool = False
-    slack: str = ""
     email: str = ""
+    accounts: Mapping[str, str] = field(default_factory=dict)
+
+    def account(self, platform: str) -> str:
+        """Their user id on `platform` ("" when they do not work there)."""
+        return self.accounts.get(platform, "")
 
 
 @dataclass(frozen=True)
@@ -465,12 +454,12 @@ class Settings:
     knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
     language: LanguageSettings = field(default_factory=LanguageSettings)
     spiels: Spiels = field(default_factory=Spiels)
-    slack: SlackSettings = field(default_factory=SlackSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     consult: ConsultSettings = field(default_factory=ConsultSettings)
     limits: LimitSettings = field(default_factory=LimitSettings)
     sme_groups: tuple[SmeGroup, ...] = ()
     roster: tuple[RosterEntry, ...] = ()
+    adapters: Mapping[str, Any] = field(default_factory=dict)  # each adapter's own section (`[slack]`…), by name
 
     def sme_group_for(self, classification: str) -> SmeGroup | None:
         wanted = classification.strip().lower()
@@ -510,7 +499,11 @@ _SPIEL_FIELDS = frozenset(
 
 
 def load_settings(
-    path: Path | None = None, *, environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+    path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    sections: Mapping[str, type] | None = None,
 ) -> Settings:
     """Reads the TOML file (if any), applies environment overrides, then explicit overrides.
 
@@ -535,7 +528,7 @@ def load_settings(
     for dotted, value in (overrides or {}).items():
         section, _, key = dotted.partition(".")
         raw.setdefault(section, {})[key] = value
-    return build_settings(raw)
+    return build_settings(raw, sections=sections)
 
 
 class _EnvText(str):
@@ -549,22 +542,30 @@ def _from_env(text: _EnvText) -> Any:
         return str(text)
 
 
-def build_settings(raw: Mapping[str, Any]) -> Settings:
-    sections: dict[str, Any] = {}
+def build_settings(raw: Mapping[str, Any], *, sections: Mapping[str, type] | None = None) -> Settings:
+    """`sections` are the adapters' own (`{"slack": SlackSettings}`): each platform's section is
+    built with its class, and its name is the key that gives a roster entry's account or an SME
+    group's channel there. The engine's settings never name a platform."""
+    platforms = dict(sections or {})
+    built: dict[str, Any] = {}
+    adapters = {name: cls() for name, cls in platforms.items()}
     hints = get_type_hints(Settings)
     for key, value in raw.items():
         if key == "roster":
-            sections["roster"] = _build_roster(value)
+            built["roster"] = _build_roster(value, platforms)
             continue
         if key == "sme_groups":
-            sections["sme_groups"] = _build_sme_groups(value)
+            built["sme_groups"] = _build_sme_groups(value, platforms)
             continue
-        if key not in hints:
+        if key not in hints and key not in platforms or key == "adapters":
             raise ConfigError(f"unknown section [{key}]")
         if not isinstance(value, Mapping):
             raise ConfigError(f"[{key}] must be a table")
-        sections[key] = _build_section(hints[key], key, value)
-    settings = Settings(**sections)
+        if key in platforms:
+            adapters[key] = _build_section(platforms[key], key, value)
+        else:
+            built[key] = _build_section(hints[key], key, value)
+    settings = Settings(**built, adapters=adapters)
     _validate(settings)
     return settings
 
@@ -581,6 +582,8 @@ def _build_section(cls: Any, section: str, values: Mapping[str, Any]) -> Any:
 
 
 def _coerce(kind: Any, value: Any, key: str) -> Any:
+    if kind == Mapping[str, str]:  # accounts and channels by platform, checked by _tables
+        return dict(value)
     if kind is Duration:
         return Duration.parse(value, key)
     if kind is Role:
@@ -614,24 +617,37 @@ def _coerce(kind: Any, value: Any, key: str) -> Any:
     raise ConfigError(f"{key}: unsupported setting type {kind!r}")  # pragma: no cover - a programming error
 
 
-def _tables(value: Any, name: str, cls: Any, required: tuple[str, ...]) -> list[Any]:
-    """An array of tables (`[[roster]]`, `[[sme_groups]]`) as `cls` instances, keys checked like sections."""
+def _tables(
+    value: Any, name: str, cls: Any, required: tuple[str, ...], per_platform: tuple[str, str], platforms: Mapping[str, type]
+) -> list[Any]:
+    """An array of tables (`[[roster]]`, `[[sme_groups]]`) as `cls` instances, keys checked like
+    sections. `per_platform` is (field, key pattern): a key naming a platform by the pattern
+    (`slack`, `slack_channel`) goes into that mapping field (`accounts`, `channels`)."""
     if not isinstance(value, list):
         raise ConfigError(f"{name}: expected [[{name}]] entries")
+    field_name, pattern = per_platform
     built = []
     for index, item in enumerate(value):
         key = f"{name}[{index}]"
         if not isinstance(item, Mapping):
             raise ConfigError(f"{key}: expected a table")
-        for field_name in required:
-            if not isinstance(item.get(field_name), str) or not item[field_name]:
-                raise ConfigError(f"{key}.{field_name}: required")
-        built.append(_build_section(cls, key, item))
+        for required_name in required:
+            if not isinstance(item.get(required_name), str) or not item[required_name]:
+                raise ConfigError(f"{key}.{required_name}: required")
+        own = dict(item)
+        mapping = dict(own.pop(field_name, None) or {})
+        for platform in platforms:
+            if pattern.format(platform) in own:
+                mapping[platform] = own.pop(pattern.format(platform))
+        unknown_platforms = set(mapping) - set(platforms)
+        if unknown_platforms or not all(isinstance(v, str) for v in mapping.values()):
+            raise ConfigError(f"{key}.{field_name}: expected ids by platform ({', '.join(platforms) or 'none configured'})")
+        built.append(_build_section(cls, key, {**own, field_name: mapping}))
     return built
 
 
-def _build_roster(value: Any) -> tuple[RosterEntry, ...]:
-    entries: list[RosterEntry] = _tables(value, "roster", RosterEntry, ("id", "name", "role"))
+def _build_roster(value: Any, platforms: Mapping[str, type]) -> tuple[RosterEntry, ...]:
+    entries: list[RosterEntry] = _tables(value, "roster", RosterEntry, ("id", "name", "role"), ("accounts", "{}"), platforms)
     for index, entry in enumerate(entries):
         if entry.role is Role.CUSTOMER:
             raise ConfigError(f"roster[{index}].role: customers are everyone not on the roster")
@@ -644,8 +660,8 @@ def _build_roster(value: Any) -> tuple[RosterEntry, ...]:
     return tuple(entries)
 
 
-def _build_sme_groups(value: Any) -> tuple[SmeGroup, ...]:
-    return tuple(_tables(value, "sme_groups", SmeGroup, ("name",)))
+def _build_sme_groups(value: Any, platforms: Mapping[str, type]) -> tuple[SmeGroup, ...]:
+    return tuple(_tables(value, "sme_groups", SmeGroup, ("name",), ("channels", "{}_channel"), platforms))
 
 
 def _validate(settings: Settings) -> None:

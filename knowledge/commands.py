@@ -18,8 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bot.config import Settings, load_settings
 from knowledge.evaluate import QueryFileError, evaluate, format_report, load_queries
-from knowledge.index import DEFAULT_THRESHOLD, KnowledgeBase, load_articles, replacement_problems
+from knowledge.index import KnowledgeBase, load_articles, replacement_problems
 
 __all__ = ["register"]
 
@@ -41,13 +42,12 @@ def _between_0_and_1(what: str) -> Callable[[str], float]:
     return parse
 
 
-def _configured_threshold(config: str | None) -> float:
+SettingsLoader = Callable[..., Settings]  # load_settings(path, overrides=...), with the service's adapter sections
+
+
+def _configured_threshold(args: argparse.Namespace) -> float:
     """knowledge.threshold from a settings file (or ./supportbot.toml), else the default."""
-    try:
-        from bot.config import load_settings
-    except ImportError:  # knowledge/ used on its own
-        return DEFAULT_THRESHOLD
-    return float(load_settings(_config_path(config)).knowledge.threshold)  # also applies SUPPORTBOT_* variables
+    return float(args.load_settings(_config_path(args.config)).knowledge.threshold)  # also applies SUPPORTBOT_* variables
 
 
 def _config_path(config: str | None) -> Path | None:
@@ -69,7 +69,7 @@ def kb_eval(args: argparse.Namespace) -> int:
         threshold = args.threshold
     else:
         try:
-            threshold = _configured_threshold(args.config)
+            threshold = _configured_threshold(args)
         except Exception as exc:  # noqa: BLE001 - bot.config.ConfigError, without importing bot/ eagerly
             print(f"supportbot kb eval: configuration error: {exc}", file=sys.stderr)
             return 2
@@ -133,12 +133,12 @@ async def _read_offers(url: str) -> list[dict[str, Any]]:
 
 def kb_report(args: argparse.Namespace) -> int:
     """Per-article helpfulness and the knowledge gaps; exit code 2 when settings, store or folder are unusable."""
-    from bot.config import ConfigError, load_settings
+    from bot.config import ConfigError
     from bot.store.base import StoreError
     from knowledge import report
 
     try:
-        settings = load_settings(_config_path(args.config), overrides={"server.store": args.store} if args.store else {})
+        settings = args.load_settings(_config_path(args.config), overrides={"server.store": args.store} if args.store else {})
     except ConfigError as exc:
         print(f"supportbot kb report: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -162,9 +162,11 @@ def kb_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Adds `kb eval`, `kb check` and `kb report` to a `supportbot` sub-command parser."""
+def register(subparsers: argparse._SubParsersAction, load: SettingsLoader = load_settings) -> None:  # type: ignore[type-arg]
+    """Adds `kb eval`, `kb check` and `kb report` to a `supportbot` sub-command parser; `load`
+    reads a settings file as the service does (bot/cli.py gives the one with the adapters' sections)."""
     kb = subparsers.add_parser("kb", help="help-article knowledge base tools")
+    kb.set_defaults(load_settings=load)
     kb_commands = kb.add_subparsers(dest="kb_command", required=True)
 
     ev = kb_commands.add_parser(

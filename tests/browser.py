@@ -22,7 +22,8 @@ from aiohttp import web
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from adapters.server import RUNTIME, create_app
-from bot.config import Settings, build_settings
+from adapters.settings import build_settings
+from bot.config import Settings
 from tests.harness import ROSTER
 from tests.staff import link_path
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.clock import FakeClock
-from bot.config import Settings, build_settings
+from adapters.settings import build_settings
+from bot.config import Settings
 from bot.domain import AgentStatus, Case, Conversation
 from bot.engine import ConversationManager
 from bot.events import CaseChanged, CustomerAction, CustomerMessage, NotifyStaff, Say, StaffCommand, StaffPresence

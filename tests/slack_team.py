@@ -13,7 +13,7 @@ from adapters.assist import Articles
 from adapters.server import create_app
 from adapters.slack_credentials import SlackCredentials
 from bot.clock import Clock, SystemClock
-from bot.config import build_settings
+from adapters.settings import build_settings
 from bot.store.sqlite import SQLiteStore
 from tests.fake_slack import Call, FakeSlack, SlackSender
 from tests.harness import DEFAULT_ARTICLES, KeywordFinder

@@ -15,7 +15,7 @@ from adapters.assist import AgentAssist, QueryError
 from adapters.server import ARTICLES, RUNTIME, create_app
 from adapters.slack_credentials import SlackCredentials
 from bot.clock import FakeClock
-from bot.config import build_settings
+from adapters.settings import build_settings
 from bot.store.sqlite import SQLiteStore
 from knowledge.index import KnowledgeBase
 from tests.fake_slack import FakeSlack, SlackSender

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, Duration, Settings, build_settings, load_settings
+from adapters.settings import SECTIONS, build_settings, load_settings
+from bot.config import ConfigError, Duration, Settings
 from bot.domain import Role
 
 SOP_TOML = """
@@ -51,6 +52,8 @@ def write(tmp_path: Path, text: str, name: str = "supportbot.toml") -> Path:
     return path
 
 
+DEFAULTS = Settings(adapters={name: cls() for name, cls in SECTIONS.items()})  # the engine's and every adapter's defaults
+
 def error_of(raw: dict[str, object]) -> str:
     with pytest.raises(ConfigError) as caught:
         build_settings(raw)
@@ -63,7 +66,7 @@ def error_of(raw: dict[str, object]) -> str:
 def test_defaults_are_the_sop_values() -> None:
     settings = load_settings(None, environ={})
 
-    assert settings == Settings()
+    assert settings == DEFAULTS
     assert settings.timings.article_check_after == 120.0  # SOP 000: check the article helped
     assert settings.timings.queue_alert_after == 120.0  # SOP 001: every chat answered in under 2 minutes
     assert settings.timings.close_resolved_after == 1800.0
@@ -117,7 +120,7 @@ def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
 
 
 def test_no_file_means_defaults(tmp_path: Path) -> None:
-    assert load_settings(None, environ={}) == Settings()
+    assert load_settings(None, environ={}) == DEFAULTS
 
 
 def test_invalid_toml_is_a_config_error(tmp_path: Path) -> None:
@@ -173,7 +176,7 @@ def test_env_values_are_read_as_toml_when_they_parse() -> None:
 def test_unrelated_environment_variables_are_ignored() -> None:
     settings = load_settings(None, environ={"SUPPORTBOT_DEBUG": "1", "PATH": "/usr/bin", "HOME": "/root"})
 
-    assert settings == Settings()
+    assert settings == DEFAULTS
 
 
 def test_env_override_with_a_bad_value_names_the_key() -> None:
@@ -383,3 +386,29 @@ def test_example_file_loads_if_present() -> None:
 
     assert settings.timings.article_check_after == 120.0
     assert settings.callback.within_business_days == 1.5
+
+
+def test_people_and_sme_groups_carry_their_ids_per_platform() -> None:
+    settings = build_settings(
+        {
+            "roster": [
+                {"id": "ana", "name": "Ana", "role": "agent", "slack": "U1"},
+                {"id": "sam", "name": "Sam", "role": "sme", "accounts": {"slack": "U2"}},
+            ],
+            "sme_groups": [
+                {"name": "a", "classifications": ["A"], "members": ["sam"], "slack_channel": "C1"},
+                {"name": "b", "classifications": ["B"], "members": ["sam"], "channels": {"slack": "C2"}},
+            ],
+        }
+    )
+    assert [e.account("slack") for e in settings.roster] == ["U1", "U2"]
+    assert settings.roster[0].account("teams") == ""
+    assert [g.channel("slack") for g in settings.sme_groups] == ["C1", "C2"]
+
+
+def test_an_id_for_a_platform_nobody_configured_is_refused() -> None:
+    assert "roster[0].accounts: expected ids by platform" in error_of(
+        {"roster": [{"id": "ana", "name": "Ana", "role": "agent", "accounts": {"myspace": "x"}}]}
+    )
+    assert "roster[0].nickname: unknown key" in error_of({"roster": [{"id": "ana", "name": "Ana", "role": "agent", "nickname": "A"}]})
+    assert "unknown section [adapters]" in error_of({"adapters": {}})

@@ -18,7 +18,8 @@ from aiohttp.test_utils import TestClient
 from adapters.server import RUNTIME, create_app
 from adapters.slack_credentials import SlackCredentials
 from bot.clock import SystemClock
-from bot.config import Settings, build_settings
+from adapters.settings import build_settings
+from bot.config import Settings
 from bot.store.sqlite import SQLiteStore
 from tests.fake_slack import Call, FakeSlack, SlackSender
 from tests.harness import DEFAULT_ARTICLES, KeywordFinder

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from bot.config import Settings, build_settings
+from adapters.settings import build_settings
+from bot.config import Settings
 from bot.domain import Case, CaseState, Consult, ConsultState
 from bot.events import NotifyStaff, Say
 from tests.harness import ROSTER, Desk, open_desk

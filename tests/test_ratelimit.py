@@ -17,7 +17,8 @@ from aiohttp.test_utils import TestClient
 from adapters.ratelimit import TokenBuckets, client_address
 from adapters.server import RUNTIME, create_app
 from bot.clock import FakeClock
-from bot.config import ConfigError, LimitSettings, load_settings
+from adapters.settings import load_settings
+from bot.config import ConfigError, LimitSettings
 from bot.store.sqlite import SQLiteStore
 from tests.harness import DEFAULT_ARTICLES, KeywordFinder, desk_settings
 from tests.staff import bearer

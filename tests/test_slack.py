@@ -21,7 +21,7 @@ from adapters.slack_blocks import escape, split_text
 from adapters.slack_outbound import ChannelPacer
 from adapters.slack_credentials import SlackCredentials
 from bot.clock import Clock, FakeClock, SystemClock
-from bot.config import build_settings
+from adapters.settings import build_settings
 from bot.flows.intake import parse_details
 from bot.runtime import Runtime
 from bot.store.sqlite import SQLiteStore
@@ -566,7 +566,7 @@ def test_the_manifest_declares_every_configured_slash_command() -> None:
 
     import yaml
 
-    from bot.config import SlackSettings
+    from adapters.slack_settings import SlackSettings
 
     manifest = yaml.safe_load((Path(__file__).parent.parent / "adapters" / "slack_manifest.yml").read_text())
     declared = {c["command"] for c in manifest["features"]["slash_commands"]}

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient
 from adapters.server import RUNTIME, create_app
 from adapters.slack_credentials import SlackCredentials
 from bot.clock import SystemClock
-from bot.config import build_settings
+from adapters.settings import build_settings
 from bot.runtime import Runtime
 from bot.store.sqlite import SQLiteStore
 from tests.fake_slack import Ack, FakeSlack, SlackSender
