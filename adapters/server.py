@@ -11,7 +11,14 @@ import contextlib
 import gc
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Collection,
+    Coroutine,
+    Mapping,
+    Sequence,
+)
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +62,9 @@ def open_store(settings: Settings) -> Store:
 
 
 def load_knowledge(settings: Settings) -> Articles:
-    from knowledge.index import KnowledgeBase  # spaCy and bm25s: imported by the loader thread
+    from knowledge.index import (
+        KnowledgeBase,  # spaCy and bm25s: imported by the loader thread
+    )
 
     folder = Path(settings.knowledge.folder) if settings.knowledge.folder else ARTICLES
     encoder = None

@@ -50,6 +50,7 @@ from adapters.slack_commands import Usage, arguments, bang
 from adapters.slack_confirm import confirmation
 from adapters.slack_credentials import SlackCredentials
 from adapters.slack_help import customer_command, slack_help, slash_names
+from adapters.slack_ids import conversation_id
 from adapters.slack_markup import plain
 from adapters.slack_names import CustomerNames
 from adapters.slack_once import OncePoster
@@ -399,17 +400,17 @@ class SlackAdapter(Port):
                 if steps:
                     await self.shared.thank_privately(channel, shared)
                 return steps
-            return await self._customer_text(f"{SOURCE}:{channel}", event, text)
+            return await self._customer_text(conversation_id(channel), event, text)
         if kind == "app_mention" and self.slack.customer_mentions:
-            conversation_id = f"{SOURCE}:{channel}:{thread_ts or event.get('ts', '')}"
-            return await self._shared_text(conversation_id, event, _MENTION.sub("", text).strip(), mentioned=True)
+            chat = conversation_id(channel, thread_ts or str(event.get("ts", "")))
+            return await self._shared_text(chat, event, _MENTION.sub("", text).strip(), mentioned=True)
         if kind == "message" and thread_ts and self.slack.customer_mentions and user not in self.by_slack_id \
                 and not self._mentions_the_bot(text):
             # a customer's reply in the thread of a chat a mention opened needs no mention of its own
             # (staff answer from the queue card's thread; their words here are not the customer's)
-            conversation_id = f"{SOURCE}:{channel}:{thread_ts}"
-            if await self.runtime.store.conversation(conversation_id) is not None:
-                return await self._shared_text(conversation_id, event, text, mentioned=False)
+            chat = conversation_id(channel, thread_ts)
+            if await self.runtime.store.conversation(chat) is not None:
+                return await self._shared_text(chat, event, text, mentioned=False)
         return []
 
     async def _shared_text(self, conversation_id: str, event: dict[str, Any], text: str, *, mentioned: bool) -> list[Step]:
@@ -530,10 +531,10 @@ class SlackAdapter(Port):
             event = StaffCommand(staff.id, "accept", int(value)) if action_id == ACCEPT else StaffCommand(staff.id, "claim", int(value), origin=SOURCE)
             return [Step(event, place=Place(channel) if channel else None)]
         thread_ts = str((body.get("message") or {}).get("thread_ts") or (body.get("container") or {}).get("thread_ts") or "")
-        conversation_id = f"{SOURCE}:{channel}:{thread_ts}" if thread_ts else f"{SOURCE}:{channel}"
-        if await self.runtime.store.conversation(conversation_id) is None:
+        chat = conversation_id(channel, thread_ts)
+        if await self.runtime.store.conversation(chat) is None:
             return []
-        return [Step(CustomerAction(conversation_id, action_id[:200], value[:200]))]
+        return [Step(CustomerAction(chat, action_id[:200], value[:200]))]
 
     async def _translate_command(self, body: dict[str, Any]) -> list[Step]:
         staff = self.by_slack_id.get(str(body.get("user_id") or ""))

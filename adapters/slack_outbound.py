@@ -25,10 +25,11 @@ from adapters.slack_api import SlackCalls
 from adapters.slack_blocks import escape, message_parts
 from adapters.slack_cards import Cards
 from adapters.slack_help import for_customers, for_staff
+from adapters.slack_ids import address, is_shared_thread
 from adapters.slack_once import OncePoster
 from adapters.slack_refs import SOURCE, Refs
 from adapters.slack_settings import slack_id, slack_settings
-from adapters.slack_shared import SharedChats, is_shared_thread
+from adapters.slack_shared import SharedChats
 from bot.config import RosterEntry, Settings
 from bot.domain import Role
 from bot.events import CaseChanged, NotifyStaff
@@ -219,11 +220,6 @@ class Outbound:
         await self._post(attempt, channel, text, [], thread_ts=thread)
 
 
-def address(conversation_id: str) -> tuple[str, str]:
-    """'slack:D123' → ('D123', ''); 'slack:C123:1700000000.0001' → ('C123', '1700000000.0001')."""
-    _, _, rest = conversation_id.partition(":")
-    channel, _, thread_ts = rest.partition(":")
-    return channel, thread_ts
 
 
 @contextlib.asynccontextmanager

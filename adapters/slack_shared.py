@@ -27,6 +27,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack_answers import DirectMessages
 from adapters.slack_api import SlackCalls
 from adapters.slack_blocks import escape
+from adapters.slack_ids import address
 from adapters.slack_names import CustomerNames
 from adapters.slack_once import OncePoster
 from adapters.slack_refs import Refs
@@ -43,13 +44,6 @@ PRIVATE_SPIELS = ("ask_details", "offline_need_email", "callback_number_prompt")
 PRIVATE_ANSWERS_FOR = 900.0  # seconds after the question in which the customer's DMs answer it
 ASKED_PRIVATELY = "I've sent you a direct message to ask for the details, so they stay out of this thread."
 SOMEONE_ELSES = "This thread is someone else's chat with support. To get help yourself, mention me in a new message."
-
-
-def is_shared_thread(conversation_id: str) -> bool:
-    """'slack:C123:1700000000.0001' (a channel's thread), not a DM ('slack:D123')."""
-    _, _, rest = conversation_id.partition(":")
-    channel, _, thread_ts = rest.partition(":")
-    return bool(thread_ts) and not channel.startswith("D")
 
 
 class PrivateAsks:
@@ -105,7 +99,7 @@ class SharedChats:
         if conversation is None or not conversation.customer_ref:
             return text
         case = await self.store.case(case_id) if case_id is not None else None
-        channel = conversation_id.split(":")[1]
+        channel = address(conversation_id).channel
         about = f"About case {case.number}" if case else "About your question"
         im = await self.dms.channel_of(conversation.customer_ref)
         await self.once.post(attempt, "private", {"channel": im, "text": f"{about} in <#{channel}>: {escape(private)}"})
@@ -124,7 +118,7 @@ class SharedChats:
         """Tells the customer, in the DM, where their private answer went (tried once: a nicety)."""
         conversation = await self.store.conversation(conversation_id)
         case = await self.store.case(conversation.case_id) if conversation and conversation.case_id else None
-        channel = conversation_id.split(":")[1]
+        channel = address(conversation_id).channel
         where = f"case {case.number}" if case else "your question"
         try:
             await self.calls.post_message(channel=im, text=f"Thanks, that's with {where} now. We'll carry on in the thread in <#{channel}>.")

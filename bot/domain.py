@@ -55,6 +55,12 @@ class SurveyStage(StrEnum):
     DONE = "done"
 
 
+def platform_of(conversation_id: str) -> str:
+    """The platform a conversation id belongs to: ids are `<platform>:<the platform's own id>`,
+    built and read by one function pair per platform (e.g. adapters/slack_ids.py)."""
+    return conversation_id.partition(":")[0]
+
+
 @dataclass
 class Conversation:
     """One customer's channel on one platform (a web chat session, a Slack DM...)."""

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from typing import Any, TypeVar
 
 from bot.clock import Clock
-from bot.domain import Conversation
+from bot.domain import Conversation, platform_of
 from bot.engine import ConversationManager
 from bot.events import (
     Action,
@@ -272,7 +272,7 @@ class Runtime:
 
     def _route(self, action: Action) -> list[Routed]:
         if isinstance(action, (Say, Heard)):
-            outlet = self.outlets.get(action.conversation_id.partition(":")[0])
+            outlet = self.outlets.get(platform_of(action.conversation_id))
             if outlet is None or (isinstance(action, Heard) and not outlet.shows_customer_messages):
                 return []
             return [Routed(outlet.name, action, outlet.durable)]

@@ -48,3 +48,18 @@ def test_slack_merges_a_turns_lines_to_one_chat_but_not_across_buttons_or_sender
     merged = merge_turn([greet, other, opened, ask, after, agent])
     assert [s.text for s in merged] == ["Hi!\n\nCase CS-1.\n\nDid it help?", "Elsewhere", "Anything else?", "Ana here"]
     assert merged[0].buttons == ask.buttons
+
+
+def test_each_platform_builds_and_reads_its_own_conversation_ids() -> None:
+    from adapters.slack_ids import Address, address, conversation_id, is_shared_thread
+    from adapters.webchat.customer import web_conversation_id
+    from bot.domain import platform_of
+
+    assert conversation_id("D123") == "slack:D123" and address("slack:D123") == Address("D123", "")
+    chat = conversation_id("C9", "1700000000.0001")
+    assert address(chat) == Address("C9", "1700000000.0001") and is_shared_thread(chat)
+    assert not is_shared_thread(conversation_id("D1", "1700000000.0001"))  # a thread in a DM is still private
+    for wrong in ("web:abc", "slack:", "D123"):
+        with pytest.raises(ValueError):
+            address(wrong)
+    assert platform_of(chat) == "slack" and platform_of(web_conversation_id("abc")) == "web"

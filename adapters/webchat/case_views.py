@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from bot.config import Settings
-from bot.domain import Case, CaseState, ConsultState, Conversation, Role
+from bot.domain import Case, CaseState, ConsultState, Conversation, Role, platform_of
 from bot.pii import for_role
 from bot.store.base import Store, TranscriptEntry
 
@@ -78,7 +78,7 @@ def first_reply_at(case: Case, transcript: Iterable[TranscriptEntry]) -> float |
 def customer_json(case: Case, conversation: Conversation | None, role: Role) -> dict[str, Any]:
     """Who the customer is, as far as the platform and the intake know."""
     name = (conversation.customer_name if conversation else "") or case.customer_name
-    platform = conversation.platform if conversation else case.conversation_id.partition(":")[0]
+    platform = conversation.platform if conversation else platform_of(case.conversation_id)
     return {"name": for_role(role, name), "platform": platform, "details": {k: for_role(role, v) for k, v in sorted(case.details.items())}}
 
 

@@ -23,7 +23,12 @@ from adapters.auth.identity import Caller, StaffAuth, caller_of
 from adapters.base import json_error
 from adapters.ratelimit import RateLimits
 from adapters.webchat.case_search import CaseSearch
-from adapters.webchat.case_views import case_json, customer_json, first_reply_at, other_cases
+from adapters.webchat.case_views import (
+    case_json,
+    customer_json,
+    first_reply_at,
+    other_cases,
+)
 from adapters.webchat.customer import entry_json, iso_time
 from bot.config import RosterEntry, Settings
 from bot.domain import Case, CaseState, Role
@@ -31,8 +36,8 @@ from bot.events import CaseChanged, NotifyStaff, StaffCommand, StaffPresence
 from bot.pii import for_role
 from bot.ports import Attempt, Port
 from bot.runtime import Runtime
-from bot.world import queue_order
 from bot.text import TextTooLong, clean
+from bot.world import queue_order
 
 log = logging.getLogger(__name__)
 

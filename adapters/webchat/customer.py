@@ -33,6 +33,11 @@ PLATFORM = "web"
 MAX_ACTION_FIELD = 200
 SECRET_CACHE = 50_000
 TYPING_EVERY = 4.0  # seconds between typing signals worth handling
+
+
+def web_conversation_id(public_id: str) -> str:
+    """A web chat's conversation id: the platform and the id the page was given (its URL's)."""
+    return f"{PLATFORM}:{public_id}"
 IDEMPOTENCY_KEY = "Idempotency-Key"  # names a POSTed message: sent again (a retry after a crash or a lost answer), it is handled once
 MAX_KEY = 200
 
@@ -99,7 +104,7 @@ class WebChat(Port):
                 return json_error(400, "'name' is too long (80 characters at most).")
         public_id = secrets.token_hex(10)
         token = secrets.token_urlsafe(24)
-        conversation = Conversation(f"{PLATFORM}:{public_id}", PLATFORM, customer_name=name, created_at=self.runtime.clock.now())
+        conversation = Conversation(web_conversation_id(public_id), PLATFORM, customer_name=name, created_at=self.runtime.clock.now())
         await self.runtime.open_conversation(conversation, secret_hash=hash_token(token))
         self._remember(conversation.id, hash_token(token))
         log.info("conversation opened", extra={"conversation": conversation.id})
@@ -128,7 +133,7 @@ class WebChat(Port):
         raises Refused), so even wrong tokens count against it before any store lookup."""
         await self.limits.customer(self.limits.address(request))
         public_id = request.match_info["id"]
-        conversation_id = f"{PLATFORM}:{public_id}"
+        conversation_id = web_conversation_id(public_id)
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token:
             return conversation_id, json_error(401, "Send the conversation's token: 'Authorization: Bearer <token>'.")

@@ -13,7 +13,7 @@ reminded to check in every 2 minutes.
 
 from __future__ import annotations
 
-from bot.domain import Case, CaseState
+from bot.domain import Case, CaseState, platform_of
 from bot.flows import queue, resolution
 from bot.turn import Turn, clock_text
 
@@ -25,8 +25,7 @@ TYPING_FRESH = 15.0  # a typing signal older than this means they stopped typing
 
 
 def applies(turn: Turn, case: Case) -> bool:
-    platform = case.conversation_id.partition(":")[0]
-    return case.state is CaseState.WITH_AGENT and platform in turn.settings.consult.customer_idle_platforms
+    return case.state is CaseState.WITH_AGENT and platform_of(case.conversation_id) in turn.settings.consult.customer_idle_platforms
 
 
 def agent_spoke(turn: Turn, case: Case) -> None:
